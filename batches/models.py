@@ -1,0 +1,515 @@
+"""What is made: cell designs, material lots, batches, cells, and every record of their making."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
+
+from lines.models import Line, RecipeVersion, Route, RouteStep, Station
+
+
+class MaterialRole(models.TextChoices):
+    CATHODE = "cathode", "Composite cathode sheet"
+    ELECTROLYTE = "electrolyte", "Solid-electrolyte sheet"
+    ANODE = "anode", "Anode"
+    CURRENT_COLLECTOR = "current_collector", "Current collector"
+    POUCH = "pouch", "Pouch laminate"
+
+
+class CellDesign(models.Model):
+    """A cell design: what a batch makes, with the nominal figures the recipes judge against."""
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=100)
+    nominal_capacity_ah = models.FloatField()
+    nominal_voltage_v = models.FloatField()
+    layer_count = models.PositiveSmallIntegerField()
+    target_mass_g = models.FloatField()
+    length_mm = models.FloatField()
+    width_mm = models.FloatField()
+    thickness_mm = models.FloatField()
+    voltage_min_v = models.FloatField(help_text="Lower end of the formation voltage window")
+    voltage_max_v = models.FloatField(help_text="Upper end of the formation voltage window")
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(nominal_capacity_ah__gt=0)
+                & Q(nominal_voltage_v__gt=0)
+                & Q(layer_count__gt=0)
+                & Q(target_mass_g__gt=0)
+                & Q(length_mm__gt=0)
+                & Q(width_mm__gt=0)
+                & Q(thickness_mm__gt=0),
+                name="%(app_label)s_%(class)s_figures_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(voltage_min_v__lt=models.F("voltage_max_v")),
+                name="%(app_label)s_%(class)s_voltage_window_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def nominal_energy_wh(self) -> float:
+        return self.nominal_capacity_ah * self.nominal_voltage_v
+
+    @property
+    def volume_l(self) -> float:
+        return self.length_mm * self.width_mm * self.thickness_mm / 1e6
+
+
+class DesignMaterial(models.Model):
+    """The bill of materials: how much of each role one cell of a design consumes."""
+
+    design = models.ForeignKey(CellDesign, on_delete=models.CASCADE, related_name="materials")
+    role = models.CharField(max_length=20, choices=MaterialRole.choices)
+    quantity_per_cell = models.DecimalField(max_digits=12, decimal_places=6)
+    unit = models.CharField(max_length=10, help_text="Unit of the lot's quantity, e.g. m2, pcs, g")
+
+    class Meta:
+        ordering = ["design", "role"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["design", "role"], name="%(app_label)s_%(class)s_role_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity_per_cell__gt=0),
+                name="%(app_label)s_%(class)s_quantity_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.design.code} {self.role} {self.quantity_per_cell} {self.unit}"
+
+
+class MaterialLot(models.Model):
+    """A lot of incoming or intermediate material (a roll, or a sheet lot cut from one)."""
+
+    class Status(models.TextChoices):
+        QUARANTINE = "quarantine", "Quarantine (incoming inspection)"
+        RELEASED = "released", "Released for use"
+        CONSUMED = "consumed", "Used up"
+        REJECTED = "rejected", "Rejected"
+
+    code = models.SlugField(max_length=50, unique=True)
+    role = models.CharField(max_length=20, choices=MaterialRole.choices)
+    material = models.CharField(max_length=100)
+    supplier = models.CharField(max_length=100, blank=True)
+    supplier_lot = models.CharField(max_length=100, blank=True)
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
+        help_text="The roll this sheet lot was cut from",
+    )
+    quantity = models.DecimalField(max_digits=14, decimal_places=4)
+    unit = models.CharField(max_length=10)
+    unit_cost = models.DecimalField(max_digits=12, decimal_places=6, help_text="Cost per unit")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RELEASED)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-received_at", "code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gte=0) & Q(unit_cost__gte=0),
+                name="%(app_label)s_%(class)s_quantity_and_cost_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Batch(models.Model):
+    """A production order: N cells of one design along one route of a line."""
+
+    class Status(models.TextChoices):
+        PLANNED = "planned", "Planned"
+        IN_PROGRESS = "in_progress", "In progress"
+        COMPLETED = "completed", "Completed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    TRANSITIONS = {
+        Status.PLANNED: {Status.IN_PROGRESS, Status.CANCELLED},
+        Status.IN_PROGRESS: {Status.COMPLETED},
+        Status.COMPLETED: set(),
+        Status.CANCELLED: set(),
+    }
+
+    code = models.SlugField(max_length=40, unique=True)
+    line = models.ForeignKey(Line, on_delete=models.PROTECT, related_name="batches")
+    design = models.ForeignKey(CellDesign, on_delete=models.PROTECT, related_name="batches")
+    route = models.ForeignKey(Route, on_delete=models.PROTECT, related_name="batches")
+    planned_quantity = models.PositiveIntegerField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PLANNED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "batches"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(planned_quantity__gte=1) & Q(planned_quantity__lte=10000),
+                name="%(app_label)s_%(class)s_quantity_in_range",
+            ),
+        ]
+        indexes = [
+            # Batches in progress on a line: WHERE line_id=.. AND status=..
+            models.Index(fields=["line", "status"], name="batches_batch_line_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class BatchMaterial(models.Model):
+    """A lot planned for a batch; stacking reports what each cell really consumed."""
+
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="planned_materials")
+    role = models.CharField(max_length=20, choices=MaterialRole.choices)
+    lot = models.ForeignKey(MaterialLot, on_delete=models.PROTECT, related_name="planned_for")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["batch", "role"], name="%(app_label)s_%(class)s_role_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.batch.code} {self.role} {self.lot.code}"
+
+
+class CellQuerySet(models.QuerySet):
+    def with_hold_state(self) -> CellQuerySet:
+        """Annotate `held`: an open hold covers the cell (holds are the one source of truth)."""
+        open_holds = Hold.cells.through.objects.filter(cell=OuterRef("pk"), hold__status="open")
+        return self.annotate(held=Exists(open_holds))
+
+    def on_hold(self) -> CellQuerySet:
+        return self.with_hold_state().filter(held=True)
+
+
+class Cell(models.Model):
+    """One cell; `next_step` is the route step it must do next (none once the route is done)."""
+
+    class Status(models.TextChoices):
+        PLANNED = "planned", "Planned"
+        IN_PROCESS = "in_process", "In process"
+        COMPLETED = "completed", "Completed"
+        SCRAPPED = "scrapped", "Scrapped"
+
+    TRANSITIONS = {
+        Status.PLANNED: {Status.IN_PROCESS, Status.COMPLETED, Status.SCRAPPED},
+        Status.IN_PROCESS: {Status.IN_PROCESS, Status.COMPLETED, Status.SCRAPPED},
+        # A completed cell can be sent back to re-run a step (rework) or scrapped.
+        Status.COMPLETED: {Status.IN_PROCESS, Status.SCRAPPED},
+        Status.SCRAPPED: set(),
+    }
+
+    serial = models.SlugField(max_length=50, unique=True)
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="cells")
+    position = models.PositiveIntegerField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PLANNED)
+    next_step = models.ForeignKey(
+        RouteStep, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    grade = models.CharField(max_length=10, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = CellQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["batch", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["batch", "position"], name="%(app_label)s_%(class)s_position_per_batch"
+            ),
+            # A cell still on its route knows its next step; a finished one has none.
+            models.CheckConstraint(
+                condition=Q(status__in=["planned", "in_process"], next_step__isnull=False)
+                | Q(status__in=["completed", "scrapped"], next_step__isnull=True),
+                name="%(app_label)s_%(class)s_next_step_matches_status",
+            ),
+        ]
+        indexes = [
+            # Cells waiting at a step of a batch (line view WIP): WHERE batch_id=.. AND next_step_id=..
+            models.Index(fields=["batch", "next_step"], name="batches_cell_batch_step_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.serial
+
+
+class ProcessRun(models.Model):
+    """One step done on one cell: where, on what, under which recipe version, when, with what verdict."""
+
+    class Verdict(models.TextChoices):
+        PASS = "pass", "Pass"
+        FAIL = "fail", "Fail"
+
+    cell = models.ForeignKey(Cell, on_delete=models.PROTECT, related_name="runs")
+    step = models.ForeignKey(RouteStep, on_delete=models.PROTECT, related_name="+")
+    station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="runs")
+    recipe_version = models.ForeignKey(RecipeVersion, on_delete=models.PROTECT, related_name="runs")
+    equipment_ref = models.CharField(
+        max_length=60,
+        blank=True,
+        help_text="Press cycle, vessel load or fixture id as the station sent it",
+    )
+    operator = models.CharField(max_length=150, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField()
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    verdict = models.CharField(max_length=10, choices=Verdict.choices)
+    equipment_verdict = models.CharField(max_length=10, choices=Verdict.choices, blank=True)
+    defects = ArrayField(models.CharField(max_length=30), default=list, blank=True)
+    violations = models.JSONField(default=list, blank=True)
+    event_id = models.CharField(max_length=100, blank=True, help_text="The station's event id")
+
+    class Meta:
+        ordering = ["cell", "finished_at", "id"]
+        indexes = [
+            # Every cell of one press cycle (the press-cycle hold): WHERE station_id=.. AND equipment_ref=..
+            models.Index(fields=["station", "equipment_ref"], name="batches_run_station_equip_idx"),
+            # Today's results per station (line view): WHERE station_id=.. AND finished_at>=..
+            models.Index(fields=["station", "finished_at"], name="batches_run_station_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cell.serial} {self.step.station_kind} {self.verdict}"
+
+
+class Measurement(models.Model):
+    """A scalar measured at a step, with the limits it was judged against at the time."""
+
+    run = models.ForeignKey(ProcessRun, on_delete=models.CASCADE, related_name="measurements")
+    name = models.SlugField(max_length=60)
+    value = models.FloatField()
+    unit = models.CharField(max_length=20, blank=True)
+    min = models.FloatField(null=True, blank=True)
+    max = models.FloatField(null=True, blank=True)
+    in_spec = models.BooleanField(null=True, help_text="Empty where the parameter has no limits")
+
+    class Meta:
+        ordering = ["run", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "name"], name="%(app_label)s_%(class)s_name_per_run"
+            ),
+        ]
+        indexes = [
+            # SPC of one parameter over time: WHERE name=.. joined to runs
+            models.Index(fields=["name", "run"], name="batches_measurement_name_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value} {self.unit}"
+
+
+class Curve(models.Model):
+    """One curve of a run stored as two arrays in one row (not a row per point)."""
+
+    run = models.ForeignKey(ProcessRun, on_delete=models.CASCADE, related_name="curves")
+    name = models.SlugField(max_length=60)
+    unit = models.CharField(max_length=20, blank=True)
+    x_name = models.CharField(max_length=30, default="t_s")
+    x_unit = models.CharField(max_length=20, default="s")
+    x = ArrayField(models.FloatField())
+    y = ArrayField(models.FloatField())
+
+    class Meta:
+        ordering = ["run", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "name"], name="%(app_label)s_%(class)s_name_per_run"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id} {self.name}"
+
+
+class Consumption(models.Model):
+    """Genealogy: a material lot consumed into a cell in a role."""
+
+    cell = models.ForeignKey(Cell, on_delete=models.PROTECT, related_name="consumptions")
+    lot = models.ForeignKey(MaterialLot, on_delete=models.PROTECT, related_name="consumptions")
+    role = models.CharField(max_length=20, choices=MaterialRole.choices)
+    quantity = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("1"))
+    run = models.ForeignKey(
+        ProcessRun, null=True, blank=True, on_delete=models.PROTECT, related_name="consumptions"
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["cell", "role"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cell", "role", "lot"], name="%(app_label)s_%(class)s_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="%(app_label)s_%(class)s_quantity_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lot.code} -> {self.cell.serial} ({self.role})"
+
+
+class HoldRule(models.Model):
+    """A versioned hold rule: its code names the logic, its parameters the thresholds."""
+
+    class Code(models.TextChoices):
+        OUT_OF_SPEC = "out_of_spec", "Out-of-spec result holds the cell"
+        PRESS_CYCLE_SHORT = "press_cycle_short", "Short after pressing holds the press cycle"
+        BATCH_INSULATION_FAILURES = (
+            "batch_insulation_failures",
+            "Insulation failures hold the batch",
+        )
+        FORMATION_HARD_SHORT = "formation_hard_short", "Hard short in formation holds the batch"
+        FORMATION_ICE_OUTLIERS = "formation_ice_outliers", "Low-ICE outliers hold the batch"
+
+    code = models.CharField(max_length=40, choices=Code.choices)
+    version = models.PositiveIntegerField()
+    parameters = models.JSONField(default=dict, blank=True)
+    active = models.BooleanField(default=True)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["code", "version"], name="%(app_label)s_%(class)s_version_once"
+            ),
+            models.UniqueConstraint(
+                fields=["code"], condition=Q(active=True), name="%(app_label)s_%(class)s_one_active"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} v{self.version}"
+
+    @property
+    def label(self) -> str:
+        return f"rule:{self.code}@v{self.version}"
+
+
+class Hold(models.Model):
+    """A hold: stops the cells in its scope from moving on until quality dispositions them."""
+
+    class Scope(models.TextChoices):
+        CELL = "cell", "Cell"
+        BATCH = "batch", "Batch"
+        LOT = "lot", "Material lot"
+        PRESS_CYCLE = "press_cycle", "Press cycle"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    class Disposition(models.TextChoices):
+        RELEASE = "release", "Release"
+        REWORK = "rework", "Rework"
+        SCRAP = "scrap", "Scrap"
+
+    TRANSITIONS = {Status.OPEN: {Status.CLOSED}, Status.CLOSED: set()}
+
+    scope = models.CharField(max_length=20, choices=Scope.choices)
+    target = models.CharField(
+        max_length=100, help_text="Serial, batch code, lot code or press cycle id"
+    )
+    batch = models.ForeignKey(
+        Batch, null=True, blank=True, on_delete=models.PROTECT, related_name="holds"
+    )
+    lot = models.ForeignKey(
+        MaterialLot, null=True, blank=True, on_delete=models.PROTECT, related_name="holds"
+    )
+    station = models.ForeignKey(
+        Station,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="holds",
+        help_text="The press station of a press-cycle hold",
+    )
+    run = models.ForeignKey(
+        ProcessRun,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="holds",
+        help_text="The failed run that opened an out-of-spec hold",
+    )
+    cells = models.ManyToManyField(Cell, related_name="holds", blank=True)
+    reason = models.TextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    rule = models.ForeignKey(
+        HoldRule, null=True, blank=True, on_delete=models.PROTECT, related_name="holds"
+    )
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    opened_at = models.DateTimeField(auto_now_add=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+    disposition = models.CharField(max_length=10, choices=Disposition.choices, blank=True)
+    disposition_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        constraints = [
+            # Opened by exactly one of a person or a rule.
+            models.CheckConstraint(
+                condition=Q(opened_by__isnull=False, rule__isnull=True)
+                | Q(opened_by__isnull=True, rule__isnull=False),
+                name="%(app_label)s_%(class)s_opened_by_person_or_rule",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="open", closed_at__isnull=True, disposition="")
+                | (Q(status="closed", closed_at__isnull=False) & ~Q(disposition="")),
+                name="%(app_label)s_%(class)s_closed_has_disposition",
+            ),
+            models.CheckConstraint(
+                condition=~Q(reason=""), name="%(app_label)s_%(class)s_reason_required"
+            ),
+            # A rule fires once per target while its hold is open (rules re-evaluate on every result).
+            models.UniqueConstraint(
+                fields=["rule", "scope", "target"],
+                condition=Q(status="open", rule__isnull=False),
+                name="%(app_label)s_%(class)s_rule_once_per_open_target",
+            ),
+        ]
+        indexes = [
+            # The holds queue: WHERE status='open' ORDER BY opened_at
+            models.Index(fields=["status", "opened_at"], name="batches_hold_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"hold {self.pk} on {self.scope} {self.target}"
+
+    @property
+    def opened_by_label(self) -> str:
+        if self.rule_id:
+            return self.rule.label
+        return self.opened_by.get_username() if self.opened_by_id else ""

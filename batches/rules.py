@@ -1,0 +1,162 @@
+"""The hold rules of DOMAIN.md. Each rule's thresholds live in a versioned HoldRule row; the code
+here is the logic its code names. A rule fires at most once per open target (a DB constraint)."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+
+from batches.models import Cell, Hold, HoldRule, Measurement, ProcessRun
+from batches.services import hold_batch, hold_cell, hold_press_cycle
+
+RuleCheck = Callable[[HoldRule, ProcessRun], None]
+_CHECKS: dict[str, RuleCheck] = {}
+
+
+def rule(code: str) -> Callable[[RuleCheck], RuleCheck]:
+    def register(check: RuleCheck) -> RuleCheck:
+        _CHECKS[code] = check
+        return check
+
+    return register
+
+
+def apply_hold_rules(run: ProcessRun) -> None:
+    """Run every active rule against a run just recorded (inside record_step's transaction)."""
+    for active in HoldRule.objects.filter(active=True).order_by("code"):
+        _CHECKS[active.code](active, run)
+
+
+def _open_for(active: HoldRule, scope: str, target: str) -> bool:
+    return Hold.objects.filter(
+        rule__code=active.code, scope=scope, target=target, status="open"
+    ).exists()
+
+
+@rule(HoldRule.Code.OUT_OF_SPEC)
+def out_of_spec(active: HoldRule, run: ProcessRun) -> None:
+    if run.verdict != ProcessRun.Verdict.FAIL:
+        return
+    problems = [v["parameter"] for v in run.violations] + list(run.defects)
+    if run.equipment_verdict == ProcessRun.Verdict.FAIL:
+        problems.append("equipment verdict fail")
+    hold_cell(
+        run.cell,
+        by=active.label,
+        rule=active,
+        run=run,
+        reason=f"{run.step.station_kind} failed: {', '.join(problems)}",
+    )
+
+
+@rule(HoldRule.Code.PRESS_CYCLE_SHORT)
+def press_cycle_short(active: HoldRule, run: ProcessRun) -> None:
+    if run.station.kind != "pressing" or "short" not in run.defects or not run.equipment_ref:
+        return
+    target = f"{run.station.code}:{run.equipment_ref}"
+    if _open_for(active, Hold.Scope.PRESS_CYCLE, target):
+        # Cells of the same cycle reported later join the open hold.
+        Hold.objects.get(
+            rule=active, scope=Hold.Scope.PRESS_CYCLE, target=target, status="open"
+        ).cells.add(run.cell)
+        return
+    hold_press_cycle(
+        run.station,
+        run.equipment_ref,
+        by=active.label,
+        rule=active,
+        reason=f"Short after pressing on {run.cell.serial} in press cycle {run.equipment_ref}",
+    )
+
+
+@rule(HoldRule.Code.BATCH_INSULATION_FAILURES)
+def batch_insulation_failures(active: HoldRule, run: ProcessRun) -> None:
+    failing = _is_insulation_failure(run)
+    batch = run.cell.batch
+    if not failing or _open_for(active, Hold.Scope.BATCH, batch.code):
+        return
+    threshold = int(active.parameters.get("failures", 2))
+    failed_cells = (
+        Cell.objects.filter(batch=batch, runs__station__kind="stacking")
+        .filter(_insulation_failure_q())
+        .distinct()
+        .count()
+    )
+    if failed_cells >= threshold:
+        hold_batch(
+            batch,
+            by=active.label,
+            rule=active,
+            reason=f"{failed_cells} cells failed insulation (hipot) in batch {batch.code}",
+        )
+
+
+def _is_insulation_failure(run: ProcessRun) -> bool:
+    if "insulation_fail" in run.defects:
+        return True
+    return any(
+        m.name == "insulation_resistance_mohm" and m.in_spec is False
+        for m in run.measurements.all()
+    )
+
+
+def _insulation_failure_q():
+    from django.db.models import Q
+
+    return Q(runs__defects__contains=["insulation_fail"]) | Q(
+        runs__measurements__name="insulation_resistance_mohm", runs__measurements__in_spec=False
+    )
+
+
+@rule(HoldRule.Code.FORMATION_HARD_SHORT)
+def formation_hard_short(active: HoldRule, run: ProcessRun) -> None:
+    if run.station.kind != "formation" or "short" not in run.defects:
+        return
+    batch = run.cell.batch
+    if _open_for(active, Hold.Scope.BATCH, batch.code):
+        return
+    hold_batch(
+        batch,
+        by=active.label,
+        rule=active,
+        reason=f"Hard short in formation on {run.cell.serial}; trace to press cycle and SE lot",
+    )
+
+
+@rule(HoldRule.Code.FORMATION_ICE_OUTLIERS)
+def formation_ice_outliers(active: HoldRule, run: ProcessRun) -> None:
+    """ICE below the batch centre - k sigma in >= N cells holds the batch.
+
+    Centre and sigma are the median and 1.4826 x MAD: with the plain mean and standard deviation,
+    two low cells in a batch of twenty inflate sigma so much that they can never be 3 sigma out.
+    """
+    if run.station.kind != "formation":
+        return
+    batch = run.cell.batch
+    if _open_for(active, Hold.Scope.BATCH, batch.code):
+        return
+    values = dict(
+        Measurement.objects.filter(
+            run__cell__batch=batch,
+            run__station__kind="formation",
+            name="initial_coulombic_efficiency",
+        )
+        .order_by("run__cell_id", "run__finished_at")
+        .values_list("run__cell__serial", "value")
+    )  # the latest formation result of each cell wins
+    if len(values) < int(active.parameters.get("min_cells", 8)):
+        return
+    centre = statistics.median(values.values())
+    sigma = 1.4826 * statistics.median(abs(v - centre) for v in values.values())
+    if sigma == 0:
+        return
+    limit = centre - float(active.parameters.get("sigma", 3)) * sigma
+    low = sorted(serial for serial, value in values.items() if value < limit)
+    if len(low) >= int(active.parameters.get("cells", 2)):
+        hold_batch(
+            batch,
+            by=active.label,
+            rule=active,
+            reason=f"ICE below {limit:.4f} (median - {active.parameters.get('sigma', 3)} sigma) in "
+            f"{len(low)} cells: {', '.join(low[:10])}; trace to press cycle and SE lot",
+        )

@@ -1,0 +1,294 @@
+"""Where cells are made: lines, stations, equipment, routes, recipes and their versions."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+
+class StationKind(models.TextChoices):
+    STACKING = "stacking", "Stacking"
+    PRESSING = "pressing", "Pressing"
+    FORMATION = "formation", "Formation"
+    AGING = "aging", "Aging / OCV"
+    GRADING = "grading", "Grading"
+
+
+class Line(models.Model):
+    """A production line at one site (the prototype line, the Yokohama pilot line)."""
+
+    code = models.SlugField(max_length=30, unique=True)
+    name = models.CharField(max_length=100)
+    site = models.CharField(max_length=200)
+    # Process cost (labour, energy, depreciation) per cell started, for the cost per kWh.
+    process_cost_per_cell = models.DecimalField(
+        max_digits=10, decimal_places=4, default=Decimal("0")
+    )
+    currency = models.CharField(max_length=3, default="USD")
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(process_cost_per_cell__gte=0),
+                name="%(app_label)s_%(class)s_process_cost_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Station(models.Model):
+    """One station of a line; its code identifies the equipment on the station API."""
+
+    class State(models.TextChoices):
+        RUNNING = "running", "Running"
+        IDLE = "idle", "Idle"
+        DOWN = "down", "Down"
+        MAINTENANCE = "maintenance", "Maintenance"
+
+    line = models.ForeignKey(Line, on_delete=models.PROTECT, related_name="stations")
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=20, choices=StationKind.choices)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.IDLE)
+    state_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["line", "code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class StationStateChange(models.Model):
+    """The history of a station's state, for availability (OEE) and the line view."""
+
+    station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="state_changes")
+    state = models.CharField(max_length=20, choices=Station.State.choices)
+    reason = models.CharField(max_length=200, blank=True)
+    occurred_at = models.DateTimeField()
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            # Availability of one station over a window: WHERE station_id=.. ORDER BY occurred_at
+            models.Index(fields=["station", "occurred_at"], name="lines_statechange_station_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.station} {self.state} at {self.occurred_at}"
+
+
+class Equipment(models.Model):
+    """A press vessel, a formation fixture channel or other tool at a station."""
+
+    class Kind(models.TextChoices):
+        PRESS_VESSEL = "press_vessel", "Press vessel"
+        FORMATION_FIXTURE = "formation_fixture", "Formation fixture"
+        STACKER = "stacker", "Stacker"
+        OTHER = "other", "Other"
+
+    station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="equipment")
+    code = models.SlugField(max_length=40, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    channels = models.PositiveSmallIntegerField(default=1)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["station", "code"]
+        verbose_name_plural = "equipment"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(channels__gte=1), name="%(app_label)s_%(class)s_channels_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Route(models.Model):
+    """The ordered steps that cells of a batch take on a line."""
+
+    line = models.ForeignKey(Line, on_delete=models.PROTECT, related_name="routes")
+    code = models.SlugField(max_length=40)
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["line", "code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["line", "code"], name="%(app_label)s_%(class)s_code_per_line"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.line.code}/{self.code}"
+
+    def step_kinds(self) -> list[str]:
+        return [step.station_kind for step in self.steps.all()]
+
+
+class RouteStep(models.Model):
+    """One step of a route: the kind of station a cell visits at this position."""
+
+    route = models.ForeignKey(Route, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    station_kind = models.CharField(max_length=20, choices=StationKind.choices)
+
+    class Meta:
+        ordering = ["route", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["route", "position"], name="%(app_label)s_%(class)s_position_per_route"
+            ),
+            models.UniqueConstraint(
+                fields=["route", "station_kind"], name="%(app_label)s_%(class)s_kind_once_per_route"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.route} #{self.position} {self.station_kind}"
+
+
+class Recipe(models.Model):
+    """The process recipe of one station kind on one line; its versions carry the limits."""
+
+    line = models.ForeignKey(Line, on_delete=models.PROTECT, related_name="recipes")
+    station_kind = models.CharField(max_length=20, choices=StationKind.choices)
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["line", "station_kind"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["line", "station_kind"], name="%(app_label)s_%(class)s_one_per_station_kind"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RecipeVersionQuerySet(models.QuerySet):
+    def released(self) -> RecipeVersionQuerySet:
+        return self.filter(status=RecipeVersion.Status.RELEASED)
+
+
+class RecipeVersion(models.Model):
+    """One version of a recipe; once released it never changes (the database enforces it)."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        RELEASED = "released", "Released"
+        SUPERSEDED = "superseded", "Superseded"
+
+    # The only moves a version makes; services check them, the database trigger backs them up.
+    TRANSITIONS = {
+        Status.DRAFT: {Status.RELEASED},
+        Status.RELEASED: {Status.SUPERSEDED},
+        Status.SUPERSEDED: set(),
+    }
+
+    recipe = models.ForeignKey(Recipe, on_delete=models.PROTECT, related_name="versions")
+    version = models.PositiveIntegerField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    note = models.TextField(blank=True, help_text="What changed and why")
+    created_at = models.DateTimeField(auto_now_add=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    objects = RecipeVersionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["recipe", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recipe", "version"], name="%(app_label)s_%(class)s_number_per_recipe"
+            ),
+            # At most one released (active) version per recipe.
+            models.UniqueConstraint(
+                fields=["recipe"],
+                condition=Q(status="released"),
+                name="%(app_label)s_%(class)s_one_released_per_recipe",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="draft") | Q(released_at__isnull=False),
+                name="%(app_label)s_%(class)s_released_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recipe.name} v{self.version}"
+
+    def parameters_dict(self) -> dict[str, dict]:
+        return {p.name: p.as_limits() for p in self.parameters.all()}
+
+
+class RecipeParameter(models.Model):
+    """A parameter of a recipe version with its unit, target and inclusive limits."""
+
+    version = models.ForeignKey(RecipeVersion, on_delete=models.CASCADE, related_name="parameters")
+    name = models.SlugField(max_length=60)
+    unit = models.CharField(max_length=20, blank=True)
+    target = models.FloatField(null=True, blank=True)
+    min = models.FloatField(null=True, blank=True)
+    max = models.FloatField(null=True, blank=True)
+    # A required parameter missing from a result is a violation; optional ones are judged if sent.
+    required = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["version", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "name"], name="%(app_label)s_%(class)s_name_per_version"
+            ),
+            models.CheckConstraint(
+                condition=Q(min__isnull=True) | Q(max__isnull=True) | Q(min__lte=F("max")),
+                name="%(app_label)s_%(class)s_min_le_max",
+            ),
+            models.CheckConstraint(
+                condition=Q(min__isnull=True) | Q(target__isnull=True) | Q(min__lte=F("target")),
+                name="%(app_label)s_%(class)s_min_le_target",
+            ),
+            models.CheckConstraint(
+                condition=Q(max__isnull=True) | Q(target__isnull=True) | Q(target__lte=F("max")),
+                name="%(app_label)s_%(class)s_target_le_max",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} [{self.min}, {self.max}] {self.unit}"
+
+    def as_limits(self) -> dict:
+        return {"unit": self.unit, "target": self.target, "min": self.min, "max": self.max}
+
+    def in_spec(self, value: float) -> bool | None:
+        """Inclusive limits; None when the parameter has no limit (recorded, not judged)."""
+        if self.min is None and self.max is None:
+            return None
+        return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
+
+
+class StationToken(models.Model):
+    """A station's API credential, stored only as a SHA-256 hash; revocable."""
+
+    station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="tokens")
+    key_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=8, help_text="First characters, to tell tokens apart")
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.station.code} {self.prefix}…"

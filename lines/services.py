@@ -1,0 +1,176 @@
+"""Every state change of lines, stations and recipes goes through these services."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import record_event
+from lines.models import (
+    Recipe,
+    RecipeParameter,
+    RecipeVersion,
+    Station,
+    StationStateChange,
+    StationToken,
+)
+from mes.errors import DomainError, check_transition
+
+
+def recipe_label(recipe: Recipe) -> str:
+    return f"{recipe.line.code}/{recipe.station_kind}"
+
+
+@transaction.atomic
+def create_recipe_version(
+    recipe: Recipe, *, by: Any, parameters: dict[str, dict[str, Any]], note: str = ""
+) -> RecipeVersion:
+    """A new draft version; `parameters` maps a name to unit, target, min, max (and required)."""
+    last = recipe.versions.select_for_update().order_by("-version").first()
+    version = RecipeVersion.objects.create(
+        recipe=recipe, version=(last.version + 1 if last else 1), note=note
+    )
+    RecipeParameter.objects.bulk_create(
+        RecipeParameter(
+            version=version,
+            name=name,
+            unit=spec.get("unit", ""),
+            target=spec.get("target"),
+            min=spec.get("min"),
+            max=spec.get("max"),
+            required=spec.get("required", True),
+        )
+        for name, spec in parameters.items()
+    )
+    record_event(
+        actor=by,
+        verb="recipe_version_created",
+        subject_type="recipe",
+        subject=recipe_label(recipe),
+        reason=note,
+        data={"version": version.version},
+    )
+    return version
+
+
+@transaction.atomic
+def release_recipe_version(version: RecipeVersion, *, by: Any) -> RecipeVersion:
+    """Release a draft: it becomes the recipe's active version and supersedes the one before."""
+    version = RecipeVersion.objects.select_for_update().get(pk=version.pk)
+    check_transition(RecipeVersion, version.status, RecipeVersion.Status.RELEASED)
+    previous = (
+        RecipeVersion.objects.select_for_update()
+        .filter(recipe_id=version.recipe_id, status=RecipeVersion.Status.RELEASED)
+        .first()
+    )
+    if previous is not None:
+        previous.status = RecipeVersion.Status.SUPERSEDED
+        previous.save(update_fields=["status"])
+    version.status = RecipeVersion.Status.RELEASED
+    version.released_at = timezone.now()
+    version.released_by = None if isinstance(by, str) else by
+    version.save(update_fields=["status", "released_at", "released_by"])
+    record_event(
+        actor=by,
+        verb="recipe_version_released",
+        subject_type="recipe",
+        subject=recipe_label(version.recipe),
+        reason=version.note,
+        data={"version": version.version, "superseded": previous.version if previous else None},
+    )
+    return version
+
+
+def supersede_recipe(
+    recipe: Recipe, *, by: Any, parameters: dict[str, dict[str, Any]], note: str
+) -> RecipeVersion:
+    """Create and release a new version in one step; the old version stays as it was."""
+    with transaction.atomic():
+        return release_recipe_version(
+            create_recipe_version(recipe, by=by, parameters=parameters, note=note), by=by
+        )
+
+
+def active_recipe_version(station: Station) -> RecipeVersion:
+    version = (
+        RecipeVersion.objects.released()
+        .filter(recipe__line_id=station.line_id, recipe__station_kind=station.kind)
+        .prefetch_related("parameters")
+        .select_related("recipe")
+        .first()
+    )
+    if version is None:
+        raise DomainError(
+            "no_recipe", f"No released {station.kind} recipe on line {station.line_id}.", status=409
+        )
+    return version
+
+
+@transaction.atomic
+def set_station_state(
+    station: Station, *, state: str, by: Any, reason: str = "", occurred_at: datetime | None = None
+) -> Station:
+    """Record a station's state; the history feeds availability, the current state the line view."""
+    if state not in Station.State.values:
+        raise DomainError("invalid", f"Unknown station state {state!r}.", status=400)
+    occurred_at = occurred_at or timezone.now()
+    station = Station.objects.select_for_update().get(pk=station.pk)
+    StationStateChange.objects.create(
+        station=station, state=state, reason=reason, occurred_at=occurred_at
+    )
+    # A late report does not overwrite a newer state.
+    if station.state_since is None or occurred_at >= station.state_since:
+        station.state = state
+        station.state_since = occurred_at
+        station.save(update_fields=["state", "state_since"])
+    record_event(
+        actor=by,
+        verb="station_state",
+        subject_type="station",
+        subject=station.code,
+        reason=reason,
+        data={"state": state, "occurred_at": occurred_at.isoformat()},
+    )
+    return station
+
+
+def hash_token(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@transaction.atomic
+def issue_station_token(station: Station, *, by: Any, revoke_others: bool = True) -> str:
+    """Issue a token for a station and return it; only its hash is stored, so it is shown once."""
+    if revoke_others:
+        for token in station.tokens.filter(revoked_at__isnull=True):
+            revoke_station_token(token, by=by)
+    key = secrets.token_urlsafe(32)
+    StationToken.objects.create(station=station, key_hash=hash_token(key), prefix=key[:8])
+    record_event(
+        actor=by,
+        verb="station_token_issued",
+        subject_type="station",
+        subject=station.code,
+        data={"prefix": key[:8]},
+    )
+    return key
+
+
+@transaction.atomic
+def revoke_station_token(token: StationToken, *, by: Any) -> StationToken:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        record_event(
+            actor=by,
+            verb="station_token_revoked",
+            subject_type="station",
+            subject=token.station.code,
+            data={"prefix": token.prefix},
+        )
+    return token

@@ -1,0 +1,5 @@
+from django.urls import path
+
+from mes import views
+
+urlpatterns = [path("health", views.health, name="health")]
