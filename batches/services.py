@@ -329,6 +329,10 @@ def record_step(cell: Cell, station: Station, result: StepResult, *, by: Any) ->
     )
     if not failed:
         _advance(cell, step, at=result.occurred_at, by=by)
+    elif cell.status == Cell.Status.PLANNED:
+        # Started, though it stays at the step it failed until quality dispositions it.
+        cell.status = Cell.Status.IN_PROCESS
+        cell.save(update_fields=["status"])
     from batches.rules import apply_hold_rules  # rules read what this service just wrote
 
     apply_hold_rules(run)
@@ -426,7 +430,7 @@ def rework_cell(cell: Cell, *, step: RouteStep, by: Any, reason: str) -> Cell:
         raise DomainError(
             "wrong_step", f"Step {step.station_kind} is not on cell {cell.serial}'s route."
         )
-    if cell.status == Cell.Status.PLANNED or not cell.runs.filter(step=step).exists():
+    if not cell.runs.filter(step=step).exists():
         raise DomainError(
             "invalid_transition",
             f"Cell {cell.serial} has not done {step.station_kind}: nothing to rework.",

@@ -11,10 +11,24 @@ from batches.services import create_batch
 from lines.models import Line, Route, Station
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The real hasher is slow by design; tests sign in many personas.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Seed the master data once per run; each test's transaction is rolled back over it."""
+    with django_db_blocker.unblock():
+        SeedDemo().seed_master_data()
+
+
 @pytest.fixture
 def plant(db):
     """Both lines with stations, routes, released recipes, designs, lots and hold rules (no batches)."""
-    SeedDemo().seed_master_data()
+    if not Line.objects.exists():  # a transactional test before this one flushed the tables
+        SeedDemo().seed_master_data()
     return Line.objects.all()
 
 
@@ -61,3 +75,27 @@ def proto_batch(plant, line_engineer) -> Batch:
 @pytest.fixture
 def stations(plant) -> dict[str, Station]:
     return {s.code: s for s in Station.objects.all()}
+
+
+@pytest.fixture
+def record():
+    """Record one step for a cell at a station with in-spec readings, overridable per test."""
+    import random
+
+    from django.utils import timezone
+
+    from batches.demo_data import READINGS
+    from batches.services import StepResult, record_step
+
+    def _record(cell, station, *, upset: str = "", measurements=None, defects=None, **fields):
+        data = READINGS[station.kind](cell.batch.design, random.Random(cell.serial), upset=upset)
+        result = StepResult(
+            occurred_at=fields.pop("occurred_at", timezone.now()),
+            measurements={**data["measurements"], **(measurements or {})},
+            defects=data["defects"] if defects is None else defects,
+            curves=fields.pop("curves", {}),
+            **fields,
+        )
+        return record_step(cell, station, result, by=f"station:{station.code}")
+
+    return _record

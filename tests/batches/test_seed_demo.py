@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import pytest
+from django.apps import apps
+from django.core.management import call_command
+
+from batches.models import Batch, Hold
+
+
+def _row_counts() -> dict[str, int]:
+    return {
+        m._meta.label: m.objects.count()
+        for m in apps.get_models()
+        if m._meta.app_label != "sessions"
+    }
+
+
+@pytest.mark.django_db
+def test_the_seed_builds_both_lines_at_different_stages_and_a_second_run_changes_nothing():
+    call_command("seed_demo", verbosity=0)
+    assert set(Batch.objects.values_list("line__code", flat=True)) == {"proto", "yokohama"}
+    assert {"planned", "in_progress"} <= set(Batch.objects.values_list("status", flat=True))
+    steps = set(
+        Batch.objects.get(code="YOK-SEED-01").cells.values_list(
+            "next_step__station_kind", flat=True
+        )
+    )
+    assert len(steps) >= 3  # cells spread over several steps
+    assert Hold.objects.filter(status="open").exists()
+    first = _row_counts()
+
+    call_command("seed_demo", verbosity=0)
+
+    assert _row_counts() == first

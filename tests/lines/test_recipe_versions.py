@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
+
+from lines.models import Recipe, RecipeParameter, RecipeVersion
+from lines.services import (
+    active_recipe_version,
+    create_recipe_version,
+    release_recipe_version,
+    supersede_recipe,
+)
+from mes.errors import DomainError
+
+PRESSING = {"peak_pressure_mpa": {"unit": "MPa", "target": 500.0, "min": 375.0, "max": 700.0}}
+
+
+@pytest.fixture
+def pressing_recipe(plant) -> Recipe:
+    return Recipe.objects.get(line__code="proto", station_kind="pressing")
+
+
+def test_superseding_releases_the_new_version_and_keeps_the_old_one(
+    pressing_recipe, line_engineer, stations
+):
+    before = active_recipe_version(stations["PR-PRS-1"])
+    new = supersede_recipe(
+        pressing_recipe, by=line_engineer, parameters=PRESSING, note="narrower window"
+    )
+    before.refresh_from_db()
+    assert new.version == before.version + 1
+    assert new.status == "released" and before.status == "superseded"
+    assert active_recipe_version(stations["PR-PRS-1"]) == new
+    assert before.parameters.count() > 1  # the old version's parameters are untouched
+
+
+def test_a_draft_is_editable_until_released(pressing_recipe, line_engineer):
+    draft = create_recipe_version(pressing_recipe, by=line_engineer, parameters=PRESSING)
+    RecipeParameter.objects.filter(version=draft).update(max=650.0)
+    RecipeParameter.objects.create(version=draft, name="dwell_s", unit="s", min=60.0)
+    draft.note = "tuned"
+    draft.save()
+    release_recipe_version(draft, by=line_engineer)
+    assert draft.parameters.get(name="peak_pressure_mpa").max == 650.0
+
+
+@pytest.mark.parametrize("status", ["released", "superseded"])
+def test_a_released_version_cannot_be_changed_in_any_way(pressing_recipe, status):
+    version = pressing_recipe.versions.get(status=status)
+    parameter = version.parameters.first()
+    attempts = [
+        lambda: RecipeParameter.objects.filter(pk=parameter.pk).update(max=9999.0),
+        lambda: RecipeParameter.objects.filter(pk=parameter.pk).delete(),
+        lambda: RecipeParameter.objects.create(version=version, name="sneaky", min=0.0),
+        lambda: RecipeVersion.objects.filter(pk=version.pk).update(note="rewritten history"),
+        lambda: RecipeVersion.objects.filter(pk=version.pk).update(status="draft"),
+        lambda: RecipeVersion.objects.filter(pk=version.pk).delete(),
+    ]
+    for attempt in attempts:
+        with pytest.raises((IntegrityError, ProtectedError)), transaction.atomic():
+            attempt()
+    parameter.refresh_from_db()
+    version.refresh_from_db()
+    assert version.status == status
+    assert not version.parameters.filter(name="sneaky").exists()
+
+
+@pytest.mark.parametrize("status", ["released", "superseded"])
+def test_releasing_a_version_that_is_not_a_draft_is_refused(pressing_recipe, line_engineer, status):
+    version = pressing_recipe.versions.filter(status=status).first()
+    with pytest.raises(DomainError) as refused:
+        release_recipe_version(version, by=line_engineer)
+    assert refused.value.code == "invalid_transition"
+
+
+def test_a_process_run_keeps_the_version_it_ran_under(
+    proto_batch, stations, record, pressing_recipe, line_engineer
+):
+    cell = proto_batch.cells.first()
+    record(cell, stations["PR-STK-1"])
+    run = record(cell, stations["PR-PRS-1"], equipment_ref="L1")
+    old = run.recipe_version
+    supersede_recipe(pressing_recipe, by=line_engineer, parameters=PRESSING, note="v next")
+    run.refresh_from_db()
+    assert run.recipe_version == old
+    dwell = run.measurements.get(name="dwell_s")
+    assert dwell.min == old.parameters.get(name="dwell_s").min  # judged against the old limits
+
+
+@pytest.mark.parametrize(
+    ("limits", "constraint"),
+    [
+        ({"min": 10.0, "max": 1.0}, "min_le_max"),
+        ({"min": 10.0, "target": 5.0}, "min_le_target"),
+        ({"max": 10.0, "target": 50.0}, "target_le_max"),
+    ],
+)
+def test_parameter_limits_must_be_ordered(pressing_recipe, line_engineer, limits, constraint):
+    with pytest.raises(IntegrityError, match=constraint), transaction.atomic():
+        create_recipe_version(pressing_recipe, by=line_engineer, parameters={"x": limits})
+    assert pressing_recipe.versions.filter(status="draft").count() == 0
+
+
+def test_one_released_version_per_recipe(pressing_recipe):
+    draft = RecipeVersion.objects.create(recipe=pressing_recipe, version=99)
+    from django.utils import timezone
+
+    with pytest.raises(IntegrityError, match="one_released_per_recipe"), transaction.atomic():
+        RecipeVersion.objects.filter(pk=draft.pk).update(
+            status="released", released_at=timezone.now()
+        )
