@@ -30,7 +30,7 @@ def error_body(code: str, detail: str, errors: dict[str, Any] | None = None) -> 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
-        return Response(error_body(exc.code, exc.detail), status=exc.status)
+        return Response(error_body(exc.code, exc.detail, exc.errors), status=exc.status)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

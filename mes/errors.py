@@ -8,10 +8,13 @@ class DomainError(Exception):
 
     status = 409
 
-    def __init__(self, code: str, detail: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, code: str, detail: str, *, status: int | None = None, errors: dict | None = None
+    ) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
+        self.errors = errors or {}  # field or per-item errors, e.g. which event_ids were reused
         if status is not None:
             self.status = status
 
