@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+
+from lines.models import (
+    Equipment,
+    Line,
+    Recipe,
+    RecipeParameter,
+    RecipeVersion,
+    Route,
+    RouteStep,
+    Station,
+    StationStateChange,
+    StationToken,
+)
+from lines.services import release_recipe_version, revoke_station_token
+from mes.errors import DomainError
+
+
+class StationInline(admin.TabularInline):
+    model = Station
+    fields = ("code", "name", "kind", "state", "state_since")
+    readonly_fields = ("state", "state_since")  # changed only through the station API / service
+    extra = 0
+
+
+@admin.register(Line)
+class LineAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "site", "process_cost_per_cell", "currency")
+    search_fields = ("code", "name", "site")
+    inlines = [StationInline]
+
+
+@admin.register(Station)
+class StationAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "line", "kind", "state", "state_since")
+    list_filter = ("line", "kind", "state")
+    search_fields = ("code", "name")
+    readonly_fields = ("state", "state_since")
+
+
+@admin.register(StationStateChange)
+class StationStateChangeAdmin(admin.ModelAdmin):
+    list_display = ("station", "state", "reason", "occurred_at", "recorded_at")
+    list_filter = ("state", "station__line", "station")
+    date_hierarchy = "occurred_at"
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Equipment)
+class EquipmentAdmin(admin.ModelAdmin):
+    list_display = ("code", "station", "kind", "channels", "active")
+    list_filter = ("kind", "active", "station__line")
+    search_fields = ("code",)
+
+
+class RouteStepInline(admin.TabularInline):
+    model = RouteStep
+    extra = 0
+
+
+@admin.register(Route)
+class RouteAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "line")
+    list_filter = ("line",)
+    inlines = [RouteStepInline]
+
+
+class RecipeParameterInline(admin.TabularInline):
+    model = RecipeParameter
+    extra = 0
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return obj is None or obj.status == RecipeVersion.Status.DRAFT
+
+    has_add_permission = has_change_permission
+    has_delete_permission = has_change_permission
+
+
+@admin.register(Recipe)
+class RecipeAdmin(admin.ModelAdmin):
+    list_display = ("name", "line", "station_kind")
+    list_filter = ("line", "station_kind")
+
+
+@admin.action(description="Release the selected drafts (supersedes the active version)")
+def release_versions(modeladmin, request, queryset) -> None:
+    for version in queryset:
+        try:
+            release_recipe_version(version, by=request.user)
+        except DomainError as error:
+            modeladmin.message_user(request, f"{version}: {error.detail}", messages.ERROR)
+
+
+@admin.register(RecipeVersion)
+class RecipeVersionAdmin(admin.ModelAdmin):
+    list_display = ("recipe", "version", "status", "released_at", "released_by", "note")
+    list_filter = ("status", "recipe__line", "recipe__station_kind")
+    readonly_fields = ("status", "released_at", "released_by", "created_at")
+    inlines = [RecipeParameterInline]
+    actions = [release_versions]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # A released version is immutable (the database enforces it too).
+        return obj is None or obj.status == RecipeVersion.Status.DRAFT
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return obj is None or obj.status == RecipeVersion.Status.DRAFT
+
+
+@admin.action(description="Revoke the selected tokens")
+def revoke_tokens(modeladmin, request, queryset) -> None:
+    for token in queryset:
+        revoke_station_token(token, by=request.user)
+
+
+@admin.register(StationToken)
+class StationTokenAdmin(admin.ModelAdmin):
+    list_display = ("station", "prefix", "created_at", "revoked_at")
+    list_filter = ("station__line", "revoked_at")
+    readonly_fields = ("station", "key_hash", "prefix", "created_at", "revoked_at")
+    actions = [revoke_tokens]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # issued with `manage.py station_token`, which shows the token once
