@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from batches.energy import batch_economics, cell_energy
+from batches.services import scrap_cell
+
+LOTS = {"cathode": "CAT-2611-A-01", "electrolyte": "SE-2611-01", "pouch": "POUCH-2611-01"}
+
+
+@pytest.fixture
+def formed_batch(proto_batch, stations, record, quality_engineer):
+    """Ten cells stacked from three lots and pressed; eight formed at 16 Wh, two scrapped."""
+    cells = list(proto_batch.cells.order_by("position"))
+    for cell in cells:
+        record(cell, stations["PR-STK-1"], material_lots=LOTS)
+        record(
+            cell,
+            stations["PR-PRS-1"],
+            equipment_ref="L1",
+            measurements={"thickness_after_um": 5000.0},
+        )
+    for cell in cells[:8]:
+        record(cell, stations["PR-FRM-1"], measurements={"discharge_energy_wh": 16.0})
+    for cell in cells[8:]:
+        scrap_cell(cell, by=quality_engineer, reason="crack at pressing")
+    return proto_batch
+
+
+def test_cost_per_kwh_counts_every_cell_started_but_only_good_cells_energy(formed_batch):
+    # Bill of materials of SSB-5AH-P1: cathode 0.140 m2 at $5.80, SE 0.150 m2 at $2.10, 1 pouch at $0.18.
+    material_per_cell = (
+        Decimal("0.140") * Decimal("5.80") + Decimal("0.150") * Decimal("2.10") + Decimal("0.18")
+    )
+    process_per_cell = Decimal("0.95")  # the prototype line's process cost per cell
+
+    economics = batch_economics(formed_batch)
+
+    assert economics.cells_started == 10
+    assert economics.good_cells == 8
+    assert economics.material_cost == (10 * material_per_cell).quantize(Decimal("0.01"))
+    assert economics.process_cost == 10 * process_per_cell
+    expected = (10 * (material_per_cell + process_per_cell)) / Decimal("0.128")
+    assert abs(economics.cost_per_kwh - expected) < Decimal("0.05")
+    assert economics.yield_pct == 80.0
+
+
+def test_a_batch_without_good_energy_has_no_cost_per_kwh(proto_batch, stations, record):
+    record(proto_batch.cells.first(), stations["PR-STK-1"], material_lots=LOTS)
+    economics = batch_economics(proto_batch)
+    assert economics.cost_per_kwh is None
+    assert economics.material_cost > 0
+
+
+def test_cell_energy_uses_measured_thickness_and_the_designs_mass(formed_batch):
+    cell = formed_batch.cells.get(position=1)
+    energy = cell_energy(cell)
+    volume_l = 100.0 * 70.0 * 5.0 / 1e6  # design length x width x measured thickness (mm)
+    assert energy.wh_per_kg == pytest.approx(16.0 / 0.060)
+    assert energy.wh_per_l == pytest.approx(16.0 / volume_l)
+
+
+def test_a_cell_not_yet_formed_has_no_energy(proto_batch):
+    assert cell_energy(proto_batch.cells.first()) is None
