@@ -513,3 +513,72 @@ class Hold(models.Model):
         if self.rule_id:
             return self.rule.label
         return self.opened_by.get_username() if self.opened_by_id else ""
+
+
+class InboxEntry(models.Model):
+    """One station message as received (a result or a cycler file), stored before the 202 reply.
+
+    The inbox is the durable queue of record: the broker only carries ids, so a lost task is found
+    again by the sweep, and (station, event_id) makes a repeated message a no-op.
+    """
+
+    class Kind(models.TextChoices):
+        RESULT = "result", "Station result"
+        CYCLER_FILE = "cycler_file", "Cycler file"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSED = "processed", "Processed"
+        REJECTED = "rejected", "Rejected"
+
+    station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="inbox")
+    event_id = models.CharField(max_length=100)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.RESULT)
+    cell_serial = models.CharField(max_length=50)
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    content_hash = models.CharField(max_length=64, help_text="sha256 of the canonical content")
+    payload = models.JSONField(help_text="The message as validated (canonical JSON)")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    reason_code = models.CharField(max_length=40, blank=True)
+    reason = models.TextField(blank=True)
+    outcome = models.CharField(max_length=10, choices=ProcessRun.Verdict.choices, blank=True)
+    violations = models.JSONField(default=list, blank=True)
+    run = models.ForeignKey(
+        ProcessRun, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    received_at = models.DateTimeField()
+    enqueued_at = models.DateTimeField(help_text="Last time a task for this row was enqueued")
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["received_at", "id"]
+        verbose_name_plural = "inbox entries"
+        constraints = [
+            # The idempotency key of the station API.
+            models.UniqueConstraint(
+                fields=["station", "event_id"], name="%(app_label)s_%(class)s_event_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="pending", processed_at__isnull=True)
+                | Q(status__in=["processed", "rejected"], processed_at__isnull=False),
+                name="%(app_label)s_%(class)s_processed_has_time",
+            ),
+        ]
+        indexes = [
+            # The sweep: WHERE status='pending' AND enqueued_at < ..
+            models.Index(
+                fields=["enqueued_at"],
+                condition=Q(status="pending"),
+                name="batches_inbox_pending_idx",
+            ),
+            # Results waiting for an earlier step: WHERE status='pending' AND cell_serial IN (..)
+            models.Index(
+                fields=["cell_serial"],
+                condition=Q(status="pending"),
+                name="batches_inbox_waiting_cell_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.station_id}:{self.event_id} {self.status}"

@@ -312,7 +312,10 @@ def record_step(cell: Cell, station: Station, result: StepResult, *, by: Any) ->
     _consume_lots(cell, run, result.material_lots, by=by)
     batch = cell.batch
     if batch.status == Batch.Status.PLANNED:
-        _set_batch_status(_locked_batch(batch), Batch.Status.IN_PROGRESS, by=by)
+        # Re-read under the lock: another cell's result may have started the batch meanwhile.
+        batch = _locked_batch(batch)
+        if batch.status == Batch.Status.PLANNED:
+            _set_batch_status(batch, Batch.Status.IN_PROGRESS, by=by)
     record_event(
         actor=by,
         verb="step_recorded",

@@ -1,0 +1,1 @@
+"""The station API (v1): what station equipment calls, authenticated by station token."""

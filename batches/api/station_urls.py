@@ -1,0 +1,16 @@
+from django.urls import path
+
+from batches.api import station_views as views
+
+urlpatterns = [
+    path("station", views.StationDetailView.as_view(), name="station"),
+    path("station/track-in", views.TrackInView.as_view(), name="station-track-in"),
+    path("station/results", views.ResultsView.as_view(), name="station-results"),
+    path(
+        "station/results/<path:event_id>",
+        views.ResultStatusView.as_view(),
+        name="station-result-status",
+    ),
+    path("station/state", views.StateView.as_view(), name="station-state"),
+    path("station/cycler-files", views.CyclerFileView.as_view(), name="station-cycler-files"),
+]

@@ -1,0 +1,449 @@
+"""Station data ingestion: the one entry point from station messages to the cell's record.
+
+Intake (`accept_results`, `accept_cycler_file`) stores every message in the inbox
+(batches.InboxEntry) inside the request's transaction and enqueues its id on commit; the reply
+(202) goes out only once the rows are durable. Workers (`process_entries`, via batches.tasks) apply
+each row with `batches.services.record_step`, the one place the business rules live, and mark the
+row processed or rejected. The broker carries ids only: a lost or repeated task is harmless, the
+sweep (`sweep_pending`) re-enqueues rows left pending.
+
+Route order: a result for a step ahead of the cell's next step (pressing before stacking) is not
+an error; it stays pending and is applied right after the earlier step's result, in the same
+transaction when they are processed together, else by whichever task applies that earlier result
+(it re-reads the pending rows of the cells it moved).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from batches.messages import StationResultIn
+from batches.models import Cell, InboxEntry
+from batches.services import StepResult, record_step
+from lines.models import Station
+from mes.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+# The cycler-file reader: a function `read_cycler_entry(entry: InboxEntry, cell: Cell) -> StepResult`
+# that parses the stored file (entry.payload["path"], relative to MEDIA_ROOT) into formation
+# measurements and curves, raising batches.cycler.errors.CyclerFileRejected for a file that cannot
+# be trusted. Until that module exists, cycler rows stay pending ("awaiting cycler parser") and
+# the sweep leaves them alone; once it exists the sweep picks them up with no other change.
+CYCLER_READER = "batches.cycler.ingest.read_cycler_entry"
+AWAITING_CYCLER_PARSER = "awaiting cycler parser"
+
+# An unexpected database error (a deadlock with an engineer's hold, a lost connection) leaves the
+# row pending for a retry; after this many such retries it is rejected so it cannot loop forever.
+MAX_RETRIES_AFTER_ERROR = 10
+
+# Dwell at peak: the time the pressure curve spends at or above this share of its peak.
+DWELL_SHARE_OF_PEAK = 0.98
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What the intake did with one request."""
+
+    accepted: int
+    duplicates: int
+    entry_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    event_id: str
+    cell_serial: str
+    occurred_at: datetime | None
+    content_hash: str
+    payload: bytes  # canonical JSON
+
+
+# ---------------------------------------------------------------- intake
+
+
+def accept_results(station: Station, results: Sequence[StationResultIn]) -> Accepted:
+    """Store shape-validated results in the inbox (all or none) and enqueue them on commit.
+
+    A repeat of an event_id with the same content is a duplicate; with different content the
+    whole request is refused (409 event_id_reused) and nothing is stored, within the request or
+    against what the station sent before.
+    """
+    entries: dict[str, NewEntry] = {}
+    duplicates = 0
+    reused: dict[str, Any] = {}
+    for index, result in enumerate(results):
+        canonical = result.canonical()
+        entry = NewEntry(
+            event_id=result.event_id,
+            cell_serial=result.cell,
+            occurred_at=result.occurred_at,
+            content_hash=hashlib.sha256(canonical).hexdigest(),
+            payload=canonical,
+        )
+        earlier = entries.get(entry.event_id)
+        if earlier is None:
+            entries[entry.event_id] = entry
+        elif earlier.content_hash == entry.content_hash:
+            duplicates += 1
+        else:
+            reused[str(index)] = {"event_id": ["Sent earlier in this request with other content."]}
+    if reused:
+        raise _event_id_reused({"results": reused})
+    return _store(station, InboxEntry.Kind.RESULT, list(entries.values()), duplicates)
+
+
+def accept_cycler_file(
+    station: Station,
+    *,
+    event_id: str,
+    cell_serial: str,
+    file_format: str,
+    path: Path,
+    sha256: str,
+    size: int,
+    original_name: str,
+) -> Accepted:
+    """Store an uploaded cycler file's inbox row; its content is the file's sha256 and fields."""
+    content = {"cell": cell_serial, "format": file_format, "sha256": sha256}
+    payload = {
+        **content,
+        "path": str(path.relative_to(settings.MEDIA_ROOT)),
+        "size": size,
+        "original_name": original_name,
+    }
+    entry = NewEntry(
+        event_id=event_id,
+        cell_serial=cell_serial,
+        occurred_at=None,
+        content_hash=hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest(),
+        payload=json.dumps(payload, sort_keys=True).encode(),
+    )
+    return _store(station, InboxEntry.Kind.CYCLER_FILE, [entry], 0)
+
+
+def _event_id_reused(errors: dict[str, Any]) -> DomainError:
+    return DomainError(
+        "event_id_reused",
+        "An event_id was sent again with different content; nothing from this request was stored.",
+        status=409,
+        errors=errors,
+    )
+
+
+_INSERT_SQL = f"""
+    INSERT INTO {InboxEntry._meta.db_table}
+        (station_id, kind, event_id, cell_serial, occurred_at, content_hash, payload, status,
+         reason_code, reason, outcome, violations, attempts, received_at, enqueued_at)
+    SELECT %s, %s, e, c, o, h, p::jsonb, 'pending', '', %s, '', '[]'::jsonb, 0, now(), now()
+    FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::text[])
+        AS incoming(e, c, o, h, p)
+    ON CONFLICT (station_id, event_id) DO NOTHING
+    RETURNING id, event_id
+"""
+
+
+def _store(station: Station, kind: str, entries: list[NewEntry], duplicates: int) -> Accepted:
+    # One statement for up to 1000 rows: bulk_create cannot say which rows hit the unique
+    # constraint, and a row per INSERT costs a round trip each.
+    reason = AWAITING_CYCLER_PARSER if kind == InboxEntry.Kind.CYCLER_FILE else ""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _INSERT_SQL,
+                [
+                    station.pk,
+                    kind,
+                    reason,
+                    [e.event_id for e in entries],
+                    [e.cell_serial for e in entries],
+                    [e.occurred_at for e in entries],
+                    [e.content_hash for e in entries],
+                    [e.payload.decode() for e in entries],
+                ],
+            )
+            inserted = dict((event_id, pk) for pk, event_id in cursor.fetchall())
+        repeated = [e for e in entries if e.event_id not in inserted]
+        if repeated:
+            stored = dict(
+                InboxEntry.objects.filter(
+                    station=station, event_id__in=[e.event_id for e in repeated]
+                ).values_list("event_id", "content_hash")
+            )
+            reused = sorted(e.event_id for e in repeated if stored[e.event_id] != e.content_hash)
+            if reused:
+                # Raising rolls back this request's inserts too: nothing from it is stored.
+                raise _event_id_reused({"event_ids": reused})
+        ids = tuple(inserted.values())
+        if kind == InboxEntry.Kind.RESULT or cycler_reader() is not None:
+            enqueue(ids, line_code=station.line.code)
+    return Accepted(accepted=len(ids), duplicates=duplicates + len(repeated), entry_ids=ids)
+
+
+def queue_for_line(line_code: str) -> str | None:
+    """A queue per line (so one line's burst never starves another), when the deployment runs a
+    worker per line queue; otherwise Celery's default queue."""
+    return f"ingest-{line_code}" if settings.INGEST_QUEUE_PER_LINE else None
+
+
+def enqueue(entry_ids: Iterable[int], *, line_code: str, countdown: float | None = None) -> None:
+    """Enqueue processing of inbox rows once the current transaction commits (never before: a
+    worker must find the rows)."""
+    ids = list(entry_ids)
+    if not ids:
+        return
+    chunk = settings.INGEST_TASK_CHUNK
+
+    def send() -> None:
+        from batches.tasks import process_inbox
+
+        try:
+            for start in range(0, len(ids), chunk):
+                process_inbox.apply_async(
+                    args=[ids[start : start + chunk]],
+                    queue=queue_for_line(line_code),
+                    countdown=countdown,
+                    retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
+                )
+        except Exception:  # the broker is down: the rows are stored, the sweep enqueues them
+            logger.warning("Broker unavailable; %d inbox rows left for the sweep", len(ids))
+
+    transaction.on_commit(send)
+
+
+# ---------------------------------------------------------------- workers
+
+
+def cycler_reader() -> Callable[..., StepResult] | None:
+    try:
+        return import_string(CYCLER_READER)
+    except ImportError:
+        return None
+
+
+def pressing_features(t_s: Sequence[float], pressure: Sequence[float]) -> dict[str, float]:
+    """Peak pressure and dwell at peak from a pressure curve.
+
+    Dwell is the time at or above 98 % of the peak: the sum of the sample intervals whose starting
+    sample is at or above that level (a left Riemann sum), so a dip below it during the hold is
+    not counted, and ramp and release count only while within 2 % of the peak.
+    """
+    t = np.asarray(t_s, dtype=float)
+    p = np.asarray(pressure, dtype=float)
+    if p.size == 0:
+        return {}
+    peak = float(p.max())
+    at_peak = p[:-1] >= DWELL_SHARE_OF_PEAK * peak
+    dwell = float(np.diff(t)[at_peak].sum()) if p.size > 1 else 0.0
+    return {"peak_pressure_mpa": round(peak, 3), "dwell_s": round(dwell, 3)}
+
+
+def step_result_of(entry: InboxEntry) -> StepResult:
+    """The inbox row's result as record_step takes it, with pressing features derived from the
+    pressure curve where the station did not send them."""
+    payload = entry.payload
+    measurements = dict(payload.get("measurements", {}))
+    curves = payload.get("curves", {})
+    pressure = curves.get("pressure")
+    if entry.station.kind == "pressing" and pressure is not None:
+        derived = pressing_features(pressure["t_s"], pressure["values"])
+        for name, value in derived.items():
+            measurements.setdefault(name, value)
+    return StepResult(
+        occurred_at=entry.occurred_at,
+        measurements=measurements,
+        verdict=payload.get("verdict") or "",
+        equipment_ref=payload.get("equipment", ""),
+        defects=payload.get("defects", []),
+        curves=curves,
+        material_lots=payload.get("material_lots", {}),
+        event_id=entry.event_id,
+    )
+
+
+APPLIED, REJECTED, WAITING, RETRY, SKIPPED = "applied", "rejected", "waiting", "retry", "skipped"
+
+
+def process_entries(entry_ids: Sequence[int]) -> dict[str, int]:
+    """Apply pending inbox rows; rows another task holds or that are done already are skipped,
+    so a redelivered task does nothing. One transaction with a savepoint per row: after a crash
+    every row is either fully applied or still pending."""
+    counts = dict.fromkeys((APPLIED, REJECTED, WAITING, RETRY, SKIPPED), 0)
+    reader = cycler_reader()
+    with transaction.atomic():
+        entries = list(
+            InboxEntry.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("station__line")
+            .filter(id__in=list(entry_ids), status=InboxEntry.Status.PENDING)
+            .order_by("occurred_at", "id")
+        )
+        if reader is None:
+            counts[SKIPPED] = sum(e.kind == InboxEntry.Kind.CYCLER_FILE for e in entries)
+            entries = [e for e in entries if e.kind != InboxEntry.Kind.CYCLER_FILE]
+        if not entries:
+            return counts
+        # Lock the cells up front and in id order: two tasks touching the same cells queue up
+        # instead of deadlocking, and a row's "waiting" decision is made under the cell's lock.
+        cells = {
+            cell.serial: cell
+            for cell in Cell.objects.select_for_update(of=("self",))
+            .filter(serial__in={e.cell_serial for e in entries})
+            .order_by("id")
+        }
+        seen = {e.pk for e in entries}
+        done: dict[int, InboxEntry] = {}
+        todo = entries
+        while todo:
+            waiting, moved = [], set()
+            for entry in todo:
+                state = _apply(entry, cells.get(entry.cell_serial), reader)
+                done[entry.pk] = entry
+                if state == APPLIED:
+                    moved.add(entry.cell_serial)
+                elif state == WAITING:
+                    waiting.append(entry)
+            if not moved:
+                break
+            # Rows of the cells just moved that wait for them: ours, then any another task left.
+            others = list(
+                InboxEntry.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("station__line")
+                .filter(
+                    status=InboxEntry.Status.PENDING,
+                    kind=InboxEntry.Kind.RESULT,
+                    cell_serial__in=moved,
+                )
+                .exclude(id__in=seen)
+                .order_by("occurred_at", "id")
+            )
+            seen.update(e.pk for e in others)
+            todo = [e for e in waiting if e.cell_serial in moved] + others
+        InboxEntry.objects.bulk_update(
+            done.values(),
+            [
+                "status",
+                "reason_code",
+                "reason",
+                "outcome",
+                "violations",
+                "run",
+                "attempts",
+                "processed_at",
+            ],
+            batch_size=500,
+        )
+        for entry in done.values():
+            counts[_state_of(entry)] += 1
+        retry = [e for e in done.values() if e.reason_code == "retrying"]
+        for line_code in {e.station.line.code for e in retry}:
+            enqueue(
+                [e.pk for e in retry if e.station.line.code == line_code],
+                line_code=line_code,
+                countdown=2,
+            )
+    return counts
+
+
+def _apply(entry: InboxEntry, cell: Cell | None, reader: Callable | None) -> str:
+    entry.attempts += 1
+    if cell is None:
+        return _reject(entry, "unknown_cell", f"No cell {entry.cell_serial}.")
+    was_retrying = entry.reason_code == "retrying"
+    try:
+        with transaction.atomic():  # a savepoint: a refused row leaves no trace
+            if entry.kind == InboxEntry.Kind.CYCLER_FILE:
+                result = reader(entry, cell)
+            else:
+                result = step_result_of(entry)
+            run = record_step(cell, entry.station, result, by=f"station:{entry.station.code}")
+    except DomainError as error:
+        if error.code == "wrong_step" and _waits_for_earlier_step(cell, entry.station):
+            entry.reason_code = "waiting"
+            entry.reason = f"Waiting for the result of an earlier step: {error.detail}"
+            return WAITING
+        return _reject(entry, error.code, error.detail)
+    except DatabaseError as error:
+        if was_retrying and entry.attempts >= MAX_RETRIES_AFTER_ERROR:
+            return _reject(entry, "processing_error", f"Could not be applied: {error}")
+        logger.warning("Inbox row %s left pending after a database error: %s", entry.pk, error)
+        entry.reason_code, entry.reason = "retrying", f"Retrying after: {error}"
+        return RETRY
+    except Exception as error:
+        if type(error).__name__ == "CyclerFileRejected":  # the cycler package's own error type
+            return _reject(entry, error.check, error.detail)
+        raise
+    entry.status = InboxEntry.Status.PROCESSED
+    entry.reason_code, entry.reason = "", ""
+    entry.outcome = run.verdict
+    entry.violations = run.violations
+    entry.run = run
+    entry.processed_at = timezone.now()
+    return APPLIED
+
+
+def _state_of(entry: InboxEntry) -> str:
+    if entry.status == InboxEntry.Status.PROCESSED:
+        return APPLIED
+    if entry.status == InboxEntry.Status.REJECTED:
+        return REJECTED
+    return RETRY if entry.reason_code == "retrying" else WAITING
+
+
+def _reject(entry: InboxEntry, code: str, reason: str) -> str:
+    entry.status = InboxEntry.Status.REJECTED
+    entry.reason_code, entry.reason = code, reason
+    entry.processed_at = timezone.now()
+    return REJECTED
+
+
+def _waits_for_earlier_step(cell: Cell, station: Station) -> bool:
+    """True when `station`'s step lies ahead of the cell's next step on its route: the result
+    arrived before the one for the step in between, so it waits rather than being refused."""
+    cell = Cell.objects.select_related("next_step", "batch__route").get(pk=cell.pk)
+    if cell.next_step_id is None or cell.batch.line_id != station.line_id:
+        return False
+    return any(
+        step.station_kind == station.kind and step.position > cell.next_step.position
+        for step in cell.batch.route.steps.all()
+    )
+
+
+def sweep_pending(*, older_than: timedelta | None = None, limit: int = 20000) -> int:
+    """Re-enqueue rows left pending (the broker lost the task, a worker died); returns how many.
+    Rows are re-enqueued at most once per `older_than`, so a long backlog is not enqueued twice
+    over; a task that finds a row done already does nothing."""
+    if older_than is None:
+        older_than = timedelta(seconds=settings.INGEST_PENDING_AFTER_SECONDS)
+    kinds = [InboxEntry.Kind.RESULT]
+    if cycler_reader() is not None:
+        kinds.append(InboxEntry.Kind.CYCLER_FILE)
+    now = timezone.now()
+    with transaction.atomic():
+        rows = list(
+            InboxEntry.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(
+                status=InboxEntry.Status.PENDING, kind__in=kinds, enqueued_at__lt=now - older_than
+            )
+            .order_by("enqueued_at")
+            .values_list("id", "station__line__code")[:limit]
+        )
+        if not rows:
+            return 0
+        InboxEntry.objects.filter(id__in=[pk for pk, _ in rows]).update(enqueued_at=now)
+        for line_code in {line for _, line in rows}:
+            enqueue([pk for pk, line in rows if line == line_code], line_code=line_code)
+    logger.info("Sweep re-enqueued %d pending inbox rows", len(rows))
+    return len(rows)

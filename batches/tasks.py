@@ -1,0 +1,28 @@
+"""Thin Celery tasks: take inbox ids, call the ingestion service, own the retries."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError, close_old_connections
+
+from batches import ingestion
+
+
+# acks_late + reject_on_worker_lost (settings): a task whose worker dies is delivered again; the
+# service skips rows already done, so a second delivery changes nothing.
+@shared_task(
+    autoretry_for=(OperationalError, InterfaceError),  # the database went away mid-task
+    retry_backoff=1,
+    retry_backoff_max=30,
+    max_retries=None,
+)
+def process_inbox(entry_ids: list[int]) -> dict[str, int]:
+    close_old_connections()  # connections are reused across tasks (CELERY_DB_REUSE_MAX)
+    return ingestion.process_entries(entry_ids)
+
+
+@shared_task
+def sweep_inbox() -> int:
+    """Periodic (beat): re-enqueue inbox rows left pending too long."""
+    close_old_connections()
+    return ingestion.sweep_pending()

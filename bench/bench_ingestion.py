@@ -1,0 +1,423 @@
+"""Station result ingestion, end to end, against real gunicorn, Celery, PostgreSQL and Redis.
+
+Prints (a) results/s from the first HTTP POST until every result is processed in PostgreSQL, with
+1, 100 and 1000 results per request; (b) the same rows (inbox row, process run, measurements,
+audit event per result) written by PostgreSQL binary COPY in the same run, and the ratio; (c) the
+latency of single-result POSTs sent at 200 requests/s (loopback, bounded).
+
+Runs in its own throwaway database on the server of DATABASE_URL (or the embedded one) and its
+own Celery queue; drops the database at the end. Figures only: nothing here asserts a timing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+# Results per request and results, e.g. BENCH_INGEST_SIZES="1:300,100:3000,1000:5000".
+SCENARIOS = [
+    tuple(int(n) for n in pair.split(":"))
+    for pair in os.environ.get("BENCH_INGEST_SIZES", "1:300,100:3000,1000:5000").split(",")
+]
+LATENCY_RATE, LATENCY_SECONDS = 200, 10
+CLIENT_THREADS = 4
+
+
+def main() -> None:
+    """Create the throwaway database and broker, then run the measurement in a fresh process
+    (Django must be set up against that database, whatever another bench did before)."""
+    sys.path.insert(0, str(ROOT))
+    import psycopg
+
+    server_url = os.environ.get("DATABASE_URL") or _embedded_url()
+    name = f"bench_ingest_{os.getpid()}"
+    admin = psycopg.connect(_with_db(server_url, "postgres"), autocommit=True)
+    admin.execute(f'CREATE DATABASE "{name}"')
+    redis = None
+    try:
+        broker = os.environ.get("CELERY_BROKER_URL", "")
+        if not broker.startswith("redis://"):
+            redis, broker = _own_redis()
+        env = {
+            **os.environ,
+            "DATABASE_URL": _with_db(server_url, name),
+            "CELERY_BROKER_URL": broker,
+            "CELERY_TASK_DEFAULT_QUEUE": f"bench-{uuid.uuid4().hex[:8]}",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": "bench-only",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        }
+        run = [sys.executable, "manage.py"]
+        subprocess.run([*run, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+        subprocess.run(
+            [sys.executable, "-m", "bench.bench_ingestion", "--measure"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
+    finally:
+        if redis is not None:
+            subprocess.run(
+                ["redis-cli", "-p", str(redis), "shutdown", "nosave"], capture_output=True
+            )
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def _embedded_url() -> str:
+    from mes.embedded_db import database_url
+
+    return database_url(ROOT / ".data")
+
+
+def _with_db(url: str, name: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{name}"
+
+
+def _own_redis() -> tuple[int, str]:
+    import socket
+
+    if not shutil.which("redis-server"):
+        raise SystemExit(
+            "bench_ingestion needs Redis: set CELERY_BROKER_URL or install redis-server"
+        )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run(
+        [
+            "redis-server",
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    time.sleep(0.5)
+    return port, f"redis://127.0.0.1:{port}/0"
+
+
+# ---------------------------------------------------------------- the measurement (subprocess)
+
+
+def measure() -> None:
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mes.settings")
+    django.setup()
+    from batches.management.commands.seed_demo import Command as SeedDemo
+
+    SeedDemo().seed_master_data()
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    logs = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-ingestion-{os.getpid()}"
+    logs.mkdir(parents=True, exist_ok=True)
+    web = _spawn(
+        [str(BIN / "gunicorn"), "mes.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+         "--threads", "4", "--worker-class", "gthread", "--keep-alive", "30"],
+        logs / "gunicorn.log",
+    )  # fmt: skip
+    worker = _spawn(
+        [str(BIN / "celery"), "-A", "mes", "worker", "--concurrency", "2", "--loglevel", "WARNING",
+         "--without-gossip", "--without-mingle"],
+        logs / "worker.log",
+    )  # fmt: skip
+    import signal
+
+    # Interrupted (Ctrl-C, timeout): stop the server and worker too, not only this process.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    try:
+        _wait_http(f"{base_url}/api/v1/health")
+        time.sleep(2)  # the worker's pool
+        _run(base_url)
+    finally:
+        for process in (web, worker):
+            process.terminate()
+            process.wait(timeout=20)
+
+
+def _run(base_url: str) -> None:
+    from batches.station_http import StationHTTP
+    from lines.models import Station
+    from lines.services import issue_station_token
+
+    stacker = Station.objects.get(code="PR-STK-1")
+    token = issue_station_token(stacker, by="bench")
+    print(f"PostgreSQL: {_server_version()}; 2 gunicorn workers x 4 threads, 2 Celery processes")
+    figures = {}
+    for per_request, total in SCENARIOS:
+        serials = _cells(total)
+        results = [_result(serial, f"b{per_request}-{n}") for n, serial in enumerate(serials)]
+        requests = [results[i : i + per_request] for i in range(0, total, per_request)]
+        started = time.perf_counter()
+        _post_all(base_url, token, requests)
+        posted = time.perf_counter() - started
+        _wait_processed(f"b{per_request}-", total)
+        elapsed = time.perf_counter() - started
+        figures[per_request] = total / elapsed
+        print(
+            f"(a) end to end, {per_request:>4} results/request: {total:>6} results in {elapsed:6.2f} s "
+            f"= {total / elapsed:8.0f} results/s (HTTP intake alone {total / posted:8.0f} results/s)"
+        )
+    copy_rate = _copy_rate(5_000)
+    best = max(figures.values(), default=0.0)
+    print(f"(b) binary COPY of the same rows: {copy_rate:8.0f} results/s "
+          f"(inbox row + run + 7 measurements + event each)")  # fmt: skip
+    print(f"    batched end to end / COPY = {best / copy_rate:.1%} (target >= 25%)")
+    _latency(base_url, token, StationHTTP)
+
+
+def _server_version() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        return cursor.fetchone()[0]
+
+
+def _cells(n: int) -> list[str]:
+    from batches.models import CellDesign
+    from batches.services import create_batch
+    from lines.models import Line, Route
+
+    line = Line.objects.get(code="proto")
+    serials: list[str] = []
+    while len(serials) < n:
+        batch = create_batch(
+            line=line,
+            design=CellDesign.objects.get(code="SSB-5AH-P1"),
+            route=Route.objects.get(line=line, code="std"),
+            quantity=min(10_000, n - len(serials)),
+            by="bench",
+            code=f"BENCH-{uuid.uuid4().hex[:10]}",
+        )
+        serials += list(batch.cells.order_by("position").values_list("serial", flat=True))
+    return serials
+
+
+def _result(serial: str, event_id: str) -> dict:
+    from django.utils import timezone
+
+    return {
+        "event_id": event_id,
+        "cell": serial,
+        "occurred_at": timezone.now().isoformat(),
+        "measurements": {
+            "layer_count": 20,
+            "max_offset_x_mm": 0.05,
+            "max_offset_y_mm": 0.06,
+            "rotation_deg": 0.02,
+            "stack_height_mm": 6.5,
+            "stack_mass_g": 58.0,
+            "insulation_resistance_mohm": 900.0,
+        },
+    }
+
+
+def _post_all(base_url: str, token: str, requests: list[list[dict]]) -> None:
+    from batches.station_http import StationHTTP
+
+    queue = list(reversed(requests))
+    lock = threading.Lock()
+
+    def work() -> None:
+        client = StationHTTP(base_url, token)
+        while True:
+            with lock:
+                if not queue:
+                    return
+                body = queue.pop()
+            reply = client.post_results(body)
+            if reply.status != 202:
+                raise SystemExit(f"POST refused: {reply.status} {reply.body}")
+
+    threads = [threading.Thread(target=work) for _ in range(CLIENT_THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def _wait_processed(prefix: str, total: int) -> None:
+    from batches.models import InboxEntry
+
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        done = (
+            InboxEntry.objects.filter(event_id__startswith=prefix).exclude(status="pending").count()
+        )
+        if done >= total:
+            rejected = InboxEntry.objects.filter(
+                event_id__startswith=prefix, status="rejected"
+            ).count()
+            if rejected:
+                print(f"    ({rejected} rejected)")
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"{prefix}: not processed within 15 minutes")
+
+
+def _copy_rate(n: int) -> float:
+    """Binary COPY of what n results leave in PostgreSQL, into scratch copies of the tables
+    with their indexes and check constraints (LIKE ... INCLUDING ALL; no foreign keys)."""
+    import hashlib
+    import json
+    from datetime import UTC, datetime
+
+    from django.db import connection
+
+    now = datetime.now(UTC)
+    measurement_names = list(_result("x", "x")["measurements"].items())
+    tables = {
+        "inbox": ("batches_inboxentry", ["station_id", "kind", "event_id", "cell_serial", "occurred_at",
+                  "content_hash", "payload", "status", "reason_code", "reason", "outcome", "violations",
+                  "attempts", "received_at", "enqueued_at", "processed_at"]),
+        "run": ("batches_processrun", ["cell_id", "step_id", "station_id", "recipe_version_id",
+                "equipment_ref", "operator", "finished_at", "recorded_at", "verdict", "equipment_verdict",
+                "defects", "violations", "event_id"]),
+        "measurement": ("batches_measurement", ["run_id", "name", "value", "unit", "min", "max", "in_spec"]),
+        "event": ("audit_event", ["occurred_at", "actor", "verb", "subject_type", "subject", "reason", "data"]),
+    }  # fmt: skip
+    rows = {
+        "inbox": [
+            (1, "result", f"c-{i}", f"CELL-{i}", now, hashlib.sha256(str(i).encode()).hexdigest(),
+             json.dumps(_result(f"CELL-{i}", f"c-{i}")), "processed", "", "", "pass", "[]", 1, now, now, now)
+            for i in range(n)
+        ],
+        "run": [
+            (i, 1, 1, 1, "", "", now, now, "pass", "", [], "[]", f"c-{i}") for i in range(n)
+        ],
+        "measurement": [
+            (i, name, value, "mm", 0.0, 1000.0, True) for i in range(n) for name, value in measurement_names
+        ],
+        "event": [
+            (now, "station:PR-STK-1", "step_recorded", "cell", f"CELL-{i}", "",
+             json.dumps({"step": "stacking", "event_id": f"c-{i}"}))
+            for i in range(n)
+        ],
+    }  # fmt: skip
+    raw = connection.connection  # the psycopg 3 connection under Django's
+    started = time.perf_counter()
+    with raw.transaction():
+        with raw.cursor() as cursor:
+            for key, (table, columns) in tables.items():
+                scratch = f"copy_{key}"
+                cursor.execute(f"CREATE TEMP TABLE {scratch} (LIKE {table} INCLUDING ALL)")
+                types = _column_types(cursor, table, columns)
+                with cursor.copy(
+                    f"COPY {scratch} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+                ) as copy:
+                    copy.set_types(types)
+                    for row in rows[key]:
+                        copy.write_row(row)
+    elapsed = time.perf_counter() - started
+    return n / elapsed
+
+
+def _column_types(cursor, table: str, columns: list[str]) -> list[int]:
+    cursor.execute(
+        "SELECT column_name, atttypid::int FROM information_schema.columns c "
+        "JOIN pg_attribute a ON a.attrelid = %s::regclass AND a.attname = c.column_name "
+        "WHERE c.table_name = %s",
+        [table, table],
+    )
+    found = dict(cursor.fetchall())
+    return [found[c] for c in columns]
+
+
+def _latency(base_url: str, token: str, client_class) -> None:
+    serials = _cells(LATENCY_RATE * LATENCY_SECONDS)
+    total = len(serials)
+    latencies: list[float] = []
+    late: list[float] = []
+    lock = threading.Lock()
+    start = time.perf_counter() + 0.5
+    counter = iter(range(total))
+
+    def work() -> None:
+        client = client_class(base_url, token)
+        client.post_results(
+            [_result(serials[0], "warm-" + uuid.uuid4().hex)]
+        )  # open the connection
+        while True:
+            with lock:
+                n = next(counter, None)
+            if n is None:
+                return
+            due = start + n / LATENCY_RATE
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            sent = time.perf_counter()
+            reply = client.post_results([_result(serials[n], f"lat-{n}")])
+            done = time.perf_counter()
+            with lock:
+                latencies.append(done - sent)
+                late.append(max(0.0, sent - due))
+            if reply.status != 202:
+                raise SystemExit(f"POST refused: {reply.status} {reply.body}")
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    q = statistics.quantiles(latencies, n=100)
+    print(
+        f"(c) single-result POSTs at {LATENCY_RATE}/s for {LATENCY_SECONDS} s ({total} requests, "
+        f"achieved {total / wall:.0f}/s): p50 {q[49] * 1000:.1f} ms, p95 {q[94] * 1000:.1f} ms, "
+        f"p99 {q[98] * 1000:.1f} ms (target p95 < 50 ms); sends late by > 5 ms: "
+        f"{sum(x > 0.005 for x in late)}"
+    )
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _spawn(args: list[str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen(args, cwd=ROOT, stdout=open(log, "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
+
+
+def _wait_http(url: str) -> None:
+    import urllib.request
+
+    for _ in range(150):
+        try:
+            if urllib.request.urlopen(url, timeout=1).status == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not come up")
+
+
+if __name__ == "__main__":
+    if "--measure" in sys.argv:
+        measure()
+    else:
+        main()
