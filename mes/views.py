@@ -1,11 +1,13 @@
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from lines.models import Line
+from batches import selectors
+from mes import roles
+
+HOME_REFRESH_S = 10
 
 
 def health(request: HttpRequest) -> JsonResponse:
@@ -15,6 +17,16 @@ def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-@login_required
+def _home_context() -> dict:
+    return {"summaries": selectors.line_summaries(), "refresh": HOME_REFRESH_S}
+
+
+@roles.page_permission(roles.VIEW_LINES)
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html", {"lines": Line.objects.all()})
+    """Both lines side by side: today's and this week's figures, open holds, stations down."""
+    return render(request, "home.html", _home_context())
+
+
+@roles.page_permission(roles.VIEW_LINES)
+def home_lines(request: HttpRequest) -> HttpResponse:
+    return render(request, "_home_lines.html", _home_context())

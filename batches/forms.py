@@ -1,0 +1,33 @@
+"""Forms of the dashboard's actions: each only validates input; the views call the services."""
+
+from __future__ import annotations
+
+from django import forms
+
+from batches.models import Hold
+from lines.models import RouteStep
+
+
+class ReasonForm(forms.Form):
+    """Hold or scrap: every action on cells records why (the audit trail needs it)."""
+
+    reason = forms.CharField(max_length=1000, strip=True)
+
+
+class DispositionForm(ReasonForm):
+    disposition = forms.ChoiceField(choices=Hold.Disposition.choices)
+
+
+class ReworkForm(ReasonForm):
+    step = forms.ModelChoiceField(queryset=RouteStep.objects.none(), to_field_name="station_kind")
+
+    def __init__(self, *args, route_steps, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["step"].queryset = route_steps
+
+
+def first_error(form: forms.Form) -> str:
+    """One readable sentence for a flash message: 'reason: This field is required.'"""
+    for name, errors in form.errors.items():
+        return f"{name}: {errors[0]}" if name != "__all__" else errors[0]
+    return "The form is not valid."

@@ -1,0 +1,184 @@
+"""What each page answers: the figures, states and links people read off it."""
+
+from __future__ import annotations
+
+import re
+
+from django.urls import reverse
+from django.utils import timezone
+
+from batches import selectors
+from batches.models import Hold
+from batches.services import hold_lot
+from lines.services import set_station_state
+
+
+def test_home_counts_started_failed_and_first_pass_yield_per_line(worked_batch):
+    worked_batch(10)
+    proto, yokohama = sorted(selectors.line_summaries(), key=lambda s: s.line.code)
+    assert proto.line.code == "proto"
+    assert (proto.today.started, proto.today.failed, proto.today.worked) == (10, 1, 10)
+    assert proto.today.first_pass_yield == 0.9
+    assert proto.week.started == 10
+    assert proto.open_holds == 2  # the batch hold and the out-of-spec cell hold
+    assert (yokohama.today.started, yokohama.open_holds) == (0, 0)
+    assert yokohama.today.first_pass_yield is None
+
+
+def test_home_shows_stations_down(plant, stations, signed_in, operator):
+    set_station_state(stations["YK-PRS-1"], state="down", by="test", reason="hydraulics")
+    summary = next(s for s in selectors.line_summaries() if s.line.code == "yokohama")
+    assert summary.stations_down == 1
+    page = signed_in(operator).get(reverse("home")).content.decode()
+    assert "Yokohama pilot line" in page and "Prototype line" in page
+
+
+def test_the_line_view_shows_each_station_state_queue_and_last_result(
+    proto_batch, stations, record, signed_in, operator
+):
+    cell = proto_batch.cells.get(position=1)
+    record(cell, stations["PR-STK-1"])
+    set_station_state(stations["PR-PRS-1"], state="maintenance", by="test", reason="seal")
+    flow = selectors.wip_by_station(proto_batch.line)
+    assert [step.kind for step in flow] == ["stacking", "pressing", "formation", "aging"]
+    stacking, pressing = flow[0], flow[1]
+    assert (stacking.waiting, pressing.waiting) == (9, 1)
+    assert stacking.stations[0].last_run.cell == cell
+    assert stacking.stations[0].passed_today == 1
+    fragment = signed_in(operator).get(reverse("line-stations", args=["proto"])).content.decode()
+    assert cell.serial in fragment and "Maintenance" in fragment
+
+
+def test_the_line_view_refreshes_its_parts_with_htmx(plant, signed_in, operator):
+    page = signed_in(operator).get(reverse("line", args=["proto"])).content.decode()
+    for part in ("line-stations", "line-batches", "line-holds"):
+        url = reverse(part, args=["proto"])
+        assert re.search(rf'hx-get="{re.escape(url)}"\s+hx-trigger="every \d+s"', page), part
+    assert "/static/vendor/htmx/htmx.min.js" in page
+
+
+def test_batch_progress_counts_pass_fail_and_waiting_per_step(worked_batch):
+    batch = worked_batch(10)
+    progress = selectors.progress_of([selectors.batch_detail(batch.code)])[0]
+    stacking, pressing, formation = progress.steps
+    # the misaligned cell stays at stacking; cells 3-7 were pressed, 1 and 8-10 wait for it
+    assert (stacking.passed, stacking.failed, stacking.waiting) == (9, 1, 1)
+    assert (pressing.passed, pressing.waiting) == (5, 4)
+    assert formation.waiting == 5
+    assert progress.held == 10
+
+
+def test_the_batch_table_filters_by_status_step_and_grade(worked_batch):
+    batch = worked_batch(10)
+    assert selectors.batch_cells(batch, status="on_hold").count() == 10
+    assert selectors.batch_cells(batch, step="formation").count() == 5
+    assert selectors.batch_cells(batch, grade="A").count() == 0
+    assert selectors.batch_cells(batch, status="planned").count() == 0
+
+
+def test_the_batch_timeline_shows_its_events_and_holds(worked_batch, signed_in, operator):
+    batch = worked_batch(10)
+    page = signed_in(operator).get(reverse("batch", args=[batch.code])).content.decode()
+    assert "batch created" in page and "hold opened" in page
+    assert "dew point excursion in dry room 2" in page
+
+
+def test_the_cell_view_marks_out_of_spec_values_and_plots_curves(
+    proto_batch, stations, record, signed_in, operator
+):
+    cell = proto_batch.cells.get(position=1)
+    record(cell, stations["PR-STK-1"], material_lots={"cathode": "CAT-2611-A-01"})
+    curve = {"pressure": {"t_s": [0, 1, 2], "values": [0, 400, 800], "unit": "MPa"}}
+    record(cell, stations["PR-PRS-1"], measurements={"peak_pressure_mpa": 800.0}, curves=curve)
+    page = signed_in(operator).get(reverse("cell", args=[cell.serial])).content.decode()
+    assert page.count("OUT OF SPEC") == 1
+    assert 'href="/lots/CAT-2611-A-01/"' in page
+    assert 'data-curve="curve-' in page and "/static/vendor/chartjs/chart.umd.min.js" in page
+    assert page.index("1. Stacking</span>") < page.index("2. Pressing</span>")
+
+
+def test_the_lot_view_lists_where_each_cell_is_now(worked_batch, signed_in, line_engineer):
+    worked_batch(10)
+    lot = selectors.lot_detail("CAT-2611-A-01")
+    counts = selectors.lot_consumer_counts(lot)
+    assert counts["total"] == 10 and counts["on_hold"] == 10
+    hold_lot(lot, by=line_engineer, reason="moisture")
+    assert Hold.objects.get(scope="lot").cells.count() == 10
+
+
+def test_the_recipe_page_shows_what_changed_between_versions(plant, signed_in, operator):
+    history = dict(
+        (recipe.station_kind, versions)
+        for recipe, versions in selectors.recipe_histories(line="proto")
+    )
+    latest, first = history["pressing"]
+    assert latest.version.version == 2 and first.version.version == 1
+    [change] = latest.changes
+    assert (change.name, change.fields, change.before["min"], change.after["min"]) == (
+        "dwell_s",
+        ["min"],
+        60.0,
+        120.0,
+    )
+    page = signed_in(operator).get(reverse("recipes")).content.decode()
+    assert "<del>60</del> → <ins>120</ins>" in page
+
+
+def test_search_opens_an_exact_match_and_lists_prefix_matches(proto_batch, signed_in, operator):
+    client = signed_in(operator)
+    serial = f"{proto_batch.code}-0003"
+    assert client.get(reverse("search"), {"q": serial.lower()})["Location"] == reverse(
+        "cell", args=[serial]
+    )
+    assert client.get(reverse("search"), {"q": proto_batch.code})["Location"] == reverse(
+        "batch", args=[proto_batch.code]
+    )
+    assert client.get(reverse("search"), {"q": "SE-2611-01"})["Location"] == reverse(
+        "lot", args=["SE-2611-01"]
+    )
+    page = client.get(reverse("search"), {"q": f"{proto_batch.code}-000"}).content.decode()
+    assert page.count('href="/cells/') == 9
+    assert "Nothing starts with" in client.get(reverse("search"), {"q": "ZZZ"}).content.decode()
+
+
+def test_labels_carry_each_serial_in_an_inline_qr_code(proto_batch, signed_in, operator):
+    page = (
+        signed_in(operator).get(reverse("batch-labels", args=[proto_batch.code])).content.decode()
+    )
+    assert page.count("<svg") == 10
+    assert f"<title>{proto_batch.code}-0007</title>" in page
+
+
+def test_the_qr_code_decodes_to_the_serial(proto_batch):
+    import segno
+
+    from batches.templatetags.mes_tags import qr_svg
+
+    serial = f"{proto_batch.code}-0001"
+    expected = segno.make(serial, error="m", micro=False).svg_inline(
+        scale=3, border=2, title=serial
+    )
+    assert str(qr_svg(serial)) == expected
+
+
+def test_the_holds_queue_lists_open_holds_oldest_first_with_rule_or_person(
+    worked_batch, signed_in, quality_engineer
+):
+    worked_batch(10)
+    holds = list(selectors.holds_list(status="open"))
+    assert [h.scope for h in holds] == ["cell", "batch"]
+    assert holds[0].rule is not None and holds[1].opened_by is not None
+    page = signed_in(quality_engineer).get(reverse("holds")).content.decode()
+    assert "rule <code>out_of_spec</code>" in page and "lena-line-engineer" in page
+    assert page.count('hx-post="/holds/') == 2
+
+
+def test_age_reads_compactly():
+    from datetime import timedelta
+
+    from batches.templatetags.mes_tags import age
+
+    now = timezone.now()
+    assert age(now - timedelta(seconds=30)) in ("30 s", "31 s")
+    assert age(now - timedelta(hours=3, minutes=20, seconds=5)) == "3 h 20 min"
+    assert age(now - timedelta(days=2, hours=4, seconds=5)) == "2 d 4 h"

@@ -1,0 +1,69 @@
+"""List pages, their live fragments and list endpoints run a fixed number of queries, the same
+for a batch of 10 cells and one of 200 (no N+1: counts aggregate, relations join or prefetch)."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+# One bound per page: sign-in session and user, permissions, the header's lines and roles, then
+# the page's own selectors. A page that grew an N+1 would need far more for 200 cells.
+PAGES = {
+    "home": (lambda batch, cell: reverse("home"), 14),
+    "home live": (lambda batch, cell: reverse("home-lines"), 10),
+    "line": (lambda batch, cell: reverse("line", args=["proto"]), 22),
+    "line stations live": (lambda batch, cell: reverse("line-stations", args=["proto"]), 11),
+    "line batches live": (lambda batch, cell: reverse("line-batches", args=["proto"]), 11),
+    "line holds live": (lambda batch, cell: reverse("line-holds", args=["proto"]), 9),
+    "batches": (lambda batch, cell: reverse("batches"), 11),
+    "batch": (lambda batch, cell: reverse("batch", args=[batch.code]), 20),
+    "batch filtered": (
+        lambda batch, cell: reverse("batch", args=[batch.code]) + "?status=on_hold&step=pressing",
+        20,
+    ),
+    "labels": (lambda batch, cell: reverse("batch-labels", args=[batch.code]), 11),
+    "cell": (lambda batch, cell: reverse("cell", args=[cell.serial]), 18),
+    "lots": (lambda batch, cell: reverse("lots"), 11),
+    "lot": (lambda batch, cell: reverse("lot", args=["CAT-2611-A-01"]), 16),
+    "holds": (lambda batch, cell: reverse("holds"), 11),
+    "recipes": (lambda batch, cell: reverse("recipes"), 14),
+    "search": (lambda batch, cell: reverse("search") + "?q=PROTO-T", 12),
+}
+
+ENDPOINTS = {
+    "lines": (lambda batch: "/api/v1/lines", 9),
+    "batches": (lambda batch: "/api/v1/batches", 6),
+    "batch": (lambda batch: f"/api/v1/batches/{batch.code}", 7),
+    "lots": (lambda batch: "/api/v1/lots", 6),
+    "lot": (lambda batch: "/api/v1/lots/CAT-2611-A-01", 6),
+    "holds": (lambda batch: "/api/v1/holds", 6),
+    "cell": (lambda batch: f"/api/v1/cells/{batch.code}-0003", 8),
+}
+
+
+# One batch per size for all pages and endpoints: building 200 worked cells takes seconds.
+@pytest.mark.parametrize("cells", [10, 200])
+def test_pages_and_endpoints_run_the_same_queries_for_10_or_200_cells(
+    worked_batch, signed_in, api_as, quality_engineer, django_assert_max_num_queries, cells
+):
+    batch = worked_batch(cells)
+    pressed = batch.cells.filter(runs__curves__isnull=False).first()
+    browser = signed_in(quality_engineer)
+    for page, (url, bound) in PAGES.items():
+        with django_assert_max_num_queries(bound, info=f"page {page}"):
+            response = browser.get(url(batch, pressed))
+        assert response.status_code == 200, page
+    api = api_as(quality_engineer)
+    for endpoint, (url, bound) in ENDPOINTS.items():
+        with django_assert_max_num_queries(bound, info=f"endpoint {endpoint}"):
+            response = api.get(url(batch))
+        assert response.status_code == 200, endpoint
+
+
+def test_the_cell_table_shows_a_page_of_cells_not_all_of_them(
+    worked_batch, signed_in, quality_engineer
+):
+    batch = worked_batch(200)
+    page = signed_in(quality_engineer).get(reverse("batch", args=[batch.code])).content.decode()
+    assert f"{batch.code}-0050" in page and f"{batch.code}-0051" not in page
+    assert "Page 1 of 4" in page
