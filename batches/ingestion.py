@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 # measurements and curves, raising batches.cycler.errors.CyclerFileRejected for a file that cannot
 # be trusted. Until that module exists, cycler rows stay pending ("awaiting cycler parser") and
 # the sweep leaves them alone; once it exists the sweep picks them up with no other change.
-CYCLER_READER = "batches.cycler.ingest.read_cycler_entry"
+CYCLER_READER = "batches.formation.read_cycler_entry"
 AWAITING_CYCLER_PARSER = "awaiting cycler parser"
 
 # An unexpected database error (a deadlock with an engineer's hold, a lost connection) leaves the

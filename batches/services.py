@@ -304,6 +304,9 @@ def record_step(cell: Cell, station: Station, result: StepResult, *, by: Any) ->
             run=run,
             name=name,
             unit=curve.get("unit", ""),
+            # Most curves run over time; a formation curve may run over capacity instead.
+            x_name=curve.get("x_name", "t_s"),
+            x_unit=curve.get("x_unit", "s"),
             x=list(curve["t_s"]),
             y=list(curve["values"]),
         )

@@ -32,28 +32,22 @@ def upload(former, *, event_id="F-1", cell="CELL-1", content=CONTENT, **fields):
     return former.http.post(URL, {**data, **fields}, format="multipart")
 
 
-def test_cycler_file_is_stored_with_its_sha256_and_left_for_the_parser(former, media_root):
-    if ingestion.cycler_reader() is not None:
-        pytest.skip("a cycler parser is registered: its own tests cover processing")
+def test_cycler_file_is_stored_untouched_with_its_sha256_until_a_worker_parses_it(
+    former, media_root
+):
     response = upload(former)
     assert response.status_code == 202
     assert response.json() == {"accepted": 1, "duplicates": 0}
     row = InboxEntry.objects.get()
     sha256 = hashlib.sha256(CONTENT).hexdigest()
-    assert (row.kind, row.status, row.reason) == (
-        "cycler_file",
-        "pending",
-        "awaiting cycler parser",
-    )
+    assert (row.kind, row.status) == ("cycler_file", "pending")
     assert row.payload["sha256"] == sha256 and row.payload["format"] == "csv"
     stored = Path(media_root) / row.payload["path"]
     assert stored.read_bytes() == CONTENT
     assert not list((Path(media_root) / "cycler" / "incoming").iterdir())
     status = former.status_of("F-1").json()
     assert (status["status"], status["kind"]) == ("pending", "cycler_file")
-    # Neither a task nor the sweep touches it until a parser is registered.
-    assert ingestion.process_entries([row.pk])["skipped"] == 1
-    assert InboxEntry.objects.get().status == "pending"
+    assert ingestion.cycler_reader() is not None  # the worker parses it (test_cycler_processing)
 
 
 def test_cycler_file_sent_again_is_a_duplicate(former):
