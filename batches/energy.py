@@ -14,7 +14,8 @@ from decimal import Decimal
 
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Sum
 
-from batches.models import Batch, Cell, Consumption, Measurement
+from batches.grading import latest_measurements
+from batches.models import Batch, Cell, Consumption
 
 ENERGY = "discharge_energy_wh"
 MASS = "cell_mass_g"
@@ -40,24 +41,9 @@ class CellEnergy:
         return self.energy_wh / self.volume_l
 
 
-def _latest_values(
-    cells: Iterable[int], names: list[str], *, passed_only: bool
-) -> dict[int, dict[str, float]]:
-    """The latest value of each named measurement per cell (a rework's re-run wins)."""
-    rows = Measurement.objects.filter(run__cell_id__in=list(cells), name__in=names)
-    if passed_only:
-        rows = rows.filter(run__verdict="pass")
-    latest: dict[int, dict[str, float]] = {}
-    for cell_id, name, value in rows.order_by(
-        "run__cell_id", "name", "run__finished_at", "run_id"
-    ).values_list("run__cell_id", "name", "value"):
-        latest.setdefault(cell_id, {})[name] = value
-    return latest
-
-
 def cell_energy(cell: Cell) -> CellEnergy | None:
     """Wh, mass and volume of one cell; mass and thickness measured where they were, else the design's."""
-    values = _latest_values([cell.pk], [ENERGY, MASS, THICKNESS], passed_only=False).get(
+    values = latest_measurements([cell.pk], [ENERGY, MASS, THICKNESS], passed_only=False).get(
         cell.pk, {}
     )
     if ENERGY not in values:
@@ -127,7 +113,7 @@ def batches_economics(batches: Iterable[Batch]) -> dict[int, BatchEconomics]:
         .exclude(grade="NG")
         .values_list("id", "batch_id")
     }
-    energy = _latest_values(good, [ENERGY], passed_only=True)
+    energy = latest_measurements(good, [ENERGY], passed_only=True)
     good_energy: dict[int, list[float]] = {}
     for cell_id, values in energy.items():
         good_energy.setdefault(good[cell_id], []).append(values[ENERGY])

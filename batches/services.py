@@ -392,6 +392,9 @@ def _advance(cell: Cell, done: RouteStep, *, at: datetime, by: Any) -> Cell:
     cell.completed_at = None if following else at
     cell.save(update_fields=["status", "next_step", "completed_at"])
     if not following:
+        from batches.grading import grade_completed_cell  # grading reads the runs just written
+
+        grade_completed_cell(cell, by=by)
         _complete_batch_if_done(cell.batch, by=by)
     return cell
 

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from batches.demo_data import readings_for
+from batches.grading import create_grading_rule_set, release_grading_rule_set
 from batches.models import Batch, CellDesign, DesignMaterial, HoldRule, MaterialLot
 from batches.services import StepResult, create_batch, record_step
 from lines.models import Equipment, Line, Recipe, Route, RouteStep, Station
@@ -290,6 +291,45 @@ PERSONAS = [
 DEMO_PASSWORD = "pilot-line-demo"
 
 
+# Grading rule sets per design, best grade first: parameter -> inclusive limits.
+GRADING = {
+    "SSB-5AH-P1": {
+        "A": {
+            "first_discharge_capacity_ah": {"min": 4.4},
+            "initial_coulombic_efficiency": {"min": 0.85},
+        },
+        "B": {
+            "first_discharge_capacity_ah": {"min": 4.2},
+            "initial_coulombic_efficiency": {"min": 0.82},
+        },
+        "C": {
+            "first_discharge_capacity_ah": {"min": 4.0},
+            "initial_coulombic_efficiency": {"min": 0.80},
+        },
+    },
+    "SSB-20AH-Y1": {
+        "A": {
+            "first_discharge_capacity_ah": {"min": 17.6},
+            "initial_coulombic_efficiency": {"min": 0.85},
+            "k_mv_per_day": {"max": 0.2},
+            "acir_mohm": {"max": 2.6},
+        },
+        "B": {
+            "first_discharge_capacity_ah": {"min": 16.8},
+            "initial_coulombic_efficiency": {"min": 0.82},
+            "k_mv_per_day": {"max": 0.35},
+            "acir_mohm": {"max": 3.0},
+        },
+        "C": {
+            "first_discharge_capacity_ah": {"min": 16.0},
+            "initial_coulombic_efficiency": {"min": 0.80},
+            "k_mv_per_day": {"max": 0.5},
+            "acir_mohm": {"max": 4.0},
+        },
+    },
+}
+
+
 class Command(BaseCommand):
     help = (
         "Seed both lines with stations, routes, recipes, a design, lots and batches (idempotent)."
@@ -342,6 +382,16 @@ class Command(BaseCommand):
                     defaults={"quantity_per_cell": Decimal(quantity), "unit": unit},
                 )
             self.seed_recipes(Line.objects.get(code=spec["line"]), design)
+            if not design.grading_rule_sets.exists():
+                release_grading_rule_set(
+                    create_grading_rule_set(
+                        design,
+                        by=SEEDER,
+                        grades=GRADING[design.code],
+                        note="Initial grading (engineering defaults)",
+                    ),
+                    by=SEEDER,
+                )
         received = timezone.now() - timedelta(days=14)
         for code, role, material, supplier, quantity, unit, cost, parent in LOTS:
             MaterialLot.objects.get_or_create(
