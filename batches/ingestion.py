@@ -251,6 +251,19 @@ def pressing_features(t_s: Sequence[float], pressure: Sequence[float]) -> dict[s
     return {"peak_pressure_mpa": round(peak, 3), "dwell_s": round(dwell, 3)}
 
 
+def aging_features(measurements: dict[str, float]) -> dict[str, float]:
+    """Self-discharge K from the two OCV checks, in mV/day, positive for a falling voltage:
+    K = (OCV1 - OCV2) x 1000 / days, so the recipe's max (0.5 mV/day) rejects a fast drop."""
+    try:
+        ocv1, ocv2 = measurements["ocv1_v"], measurements["ocv2_v"]
+        days = measurements["ocv_interval_days"]
+    except KeyError:
+        return {}
+    if days <= 0:
+        return {}
+    return {"k_mv_per_day": round((ocv1 - ocv2) * 1000 / days, 4)}
+
+
 def step_result_of(entry: InboxEntry) -> StepResult:
     """The inbox row's result as record_step takes it, with pressing features derived from the
     pressure curve where the station did not send them."""
@@ -261,6 +274,9 @@ def step_result_of(entry: InboxEntry) -> StepResult:
     if entry.station.kind == "pressing" and pressure is not None:
         derived = pressing_features(pressure["t_s"], pressure["values"])
         for name, value in derived.items():
+            measurements.setdefault(name, value)
+    if entry.station.kind == "aging":
+        for name, value in aging_features(measurements).items():
             measurements.setdefault(name, value)
     return StepResult(
         occurred_at=entry.occurred_at,

@@ -193,3 +193,13 @@ def test_processing_the_last_step_completes_the_cell(
     cell = Cell.objects.get(pk=cells[0].pk)
     assert cell.status == "completed" and cell.next_step is None
     assert InboxEntry.objects.filter(status="processed").count() == 3
+
+
+def test_aging_self_discharge_k_is_computed_from_the_two_ocv_checks():
+    from batches.ingestion import aging_features
+
+    # 3.9000 V then 3.8972 V seven days later: 2.8 mV in 7 days is 0.4 mV/day.
+    assert aging_features({"ocv1_v": 3.9, "ocv2_v": 3.8972, "ocv_interval_days": 7.0}) == {
+        "k_mv_per_day": pytest.approx(0.4)
+    }
+    assert aging_features({"ocv1_v": 3.9}) == {}
