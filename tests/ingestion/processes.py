@@ -124,7 +124,7 @@ class Stack:
             except OSError:
                 return False
 
-        wait_for(up, timeout=30, what="gunicorn")
+        wait_for(up, timeout=90, what="gunicorn")
 
     def start_worker(self) -> subprocess.Popen:
         n = len(self.workers)
