@@ -18,6 +18,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from batches import selectors
+from batches.energy import TARGET_AFTER, TARGET_FY2028, batch_economics
 from batches.forms import DispositionForm, ReasonForm, ReworkForm, first_error
 from batches.models import Batch, Cell, Hold, MaterialLot, MaterialRole
 from batches.services import (
@@ -109,6 +110,8 @@ def batch_detail(request: HttpRequest, code: str) -> HttpResponse:
             "open_holds": [h for h in holds if h.status == Hold.Status.OPEN],
             "timeline": selectors.batch_timeline(batch, holds),
             "dispositions": Hold.Disposition.choices,
+            "economics": batch_economics(batch),
+            "targets": (TARGET_FY2028, TARGET_AFTER),
         },
     )
 

@@ -64,3 +64,11 @@ def test_cell_energy_uses_measured_thickness_and_the_designs_mass(formed_batch):
 
 def test_a_cell_not_yet_formed_has_no_energy(proto_batch):
     assert cell_energy(proto_batch.cells.first()) is None
+
+
+def test_the_batch_page_shows_cost_per_kwh_against_the_targets(formed_batch, client, line_engineer):
+    client.force_login(line_engineer)
+    page = client.get(f"/batches/{formed_batch.code}/").content.decode()
+    expected = batch_economics(formed_batch).cost_per_kwh
+    assert f"${expected}" in page
+    assert "$75/kWh FY2028" in page and "above target" in page
