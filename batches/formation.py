@@ -28,6 +28,9 @@ def read_cycler_entry(entry: InboxEntry, cell: Cell) -> StepResult:
     data = read_cycler_file(
         Path(settings.MEDIA_ROOT) / payload["path"], format=stated if stated in FORMATS else None
     )
+    # Which parser, at which version, read the file: kept beside its sha256 on the inbox row.
+    entry.payload = {**payload, "parser": data.parser, "detected_format": data.format}
+    InboxEntry.objects.filter(pk=entry.pk).update(payload=entry.payload)
     features = formation_features(data)
     features.pop("rows", None)
     t, v = downsample_curve(data.time_s, data.voltage_v, max_points=CURVE_POINTS)

@@ -49,6 +49,8 @@ def test_a_bitrode_file_is_parsed_into_formation_measurements_and_curves(
 
     entry = InboxEntry.objects.get(event_id="FRM-1")
     assert entry.status == "processed", entry.reason
+    assert entry.payload["parser"] == "mes-csv 1" and entry.payload["detected_format"] == "csv"
+    assert len(entry.payload["sha256"]) == 64
     run = entry.run
     assert run.step.station_kind == "formation"
     measured = {m.name: m.value for m in run.measurements.all()}
