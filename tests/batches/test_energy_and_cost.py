@@ -72,3 +72,10 @@ def test_the_batch_page_shows_cost_per_kwh_against_the_targets(formed_batch, cli
     expected = batch_economics(formed_batch).cost_per_kwh
     assert f"${expected}" in page
     assert "$75/kWh FY2028" in page and "above target" in page
+
+
+def test_the_line_view_shows_the_cost_trend_over_batches(formed_batch, client, line_engineer):
+    client.force_login(line_engineer)
+    page = client.get("/lines/proto/").content.decode()
+    assert "Cost per kWh by batch" in page
+    assert formed_batch.code in page and f"${batch_economics(formed_batch).cost_per_kwh}" in page
