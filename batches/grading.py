@@ -24,6 +24,7 @@ from batches.models import (
     GradingRuleSet,
     Measurement,
 )
+from batches.services import require_reason
 from mes.errors import DomainError, check_transition
 
 NOT_GOOD = "NG"
@@ -173,8 +174,7 @@ def regrade_batch(
     batch: Batch, *, rule_set: GradingRuleSet, by: Any, reason: str
 ) -> list[CellGrade]:
     """Re-grade every completed cell of a batch with `rule_set`: an explicit, logged action."""
-    if not reason or not reason.strip():
-        raise DomainError("reason_required", "A reason is required.", status=400)
+    require_reason(reason)
     rule_set = GradingRuleSet.objects.get(pk=rule_set.pk)  # its status as it is now
     if rule_set.design_id != batch.design_id:
         raise DomainError(

@@ -587,16 +587,9 @@ class InboxEntry(models.Model):
 class GradingRuleSet(models.Model):
     """A versioned set of grading criteria for one cell design; released versions never change."""
 
-    class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        RELEASED = "released", "Released"
-        SUPERSEDED = "superseded", "Superseded"
-
-    TRANSITIONS = {
-        Status.DRAFT: {Status.RELEASED},
-        Status.RELEASED: {Status.SUPERSEDED},
-        Status.SUPERSEDED: set(),
-    }
+    # Versioned exactly like recipes: draft -> released -> superseded.
+    Status = RecipeVersion.Status
+    TRANSITIONS = RecipeVersion.TRANSITIONS
 
     design = models.ForeignKey(
         CellDesign, on_delete=models.PROTECT, related_name="grading_rule_sets"

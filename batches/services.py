@@ -409,7 +409,7 @@ def _complete_batch_if_done(batch: Batch, *, by: Any) -> None:
 @transaction.atomic
 def scrap_cell(cell: Cell, *, by: Any, reason: str) -> Cell:
     cell = Cell.objects.select_for_update(of=("self",)).select_related("batch").get(pk=cell.pk)
-    _require_reason(reason)
+    require_reason(reason)
     check_transition(Cell, cell.status, Cell.Status.SCRAPPED)
     old = cell.status
     cell.status, cell.next_step = Cell.Status.SCRAPPED, None
@@ -434,7 +434,7 @@ def rework_cell(cell: Cell, *, step: RouteStep, by: Any, reason: str) -> Cell:
         .select_related("batch__route", "next_step")
         .get(pk=cell.pk)
     )
-    _require_reason(reason)
+    require_reason(reason)
     if step.route_id != cell.batch.route_id:
         raise DomainError(
             "wrong_step", f"Step {step.station_kind} is not on cell {cell.serial}'s route."
@@ -459,7 +459,7 @@ def rework_cell(cell: Cell, *, step: RouteStep, by: Any, reason: str) -> Cell:
     return cell
 
 
-def _require_reason(reason: str) -> None:
+def require_reason(reason: str) -> None:
     if not reason or not reason.strip():
         raise DomainError("reason_required", "A reason is required.", status=400)
 
@@ -482,7 +482,7 @@ def open_hold(
     run: ProcessRun | None = None,
 ) -> Hold:
     """Open a hold over the cells of its scope (resolved now, so the hold records whom it stopped)."""
-    _require_reason(reason)
+    require_reason(reason)
     hold = Hold.objects.create(
         scope=scope,
         target=target,
@@ -574,7 +574,7 @@ def release_hold(
     scrap:   every cell of the hold is scrapped.
     """
     hold = Hold.objects.select_for_update(of=("self",)).select_related("run__step").get(pk=hold.pk)
-    _require_reason(reason)
+    require_reason(reason)
     if disposition not in Hold.Disposition.values:
         raise DomainError("invalid", f"Unknown disposition {disposition!r}.", status=400)
     check_transition(Hold, hold.status, Hold.Status.CLOSED)
