@@ -30,7 +30,11 @@ def test_database_url() -> str:
     """The URL of the database pytest-django created, for processes outside this one."""
     db = connection.settings_dict
     auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgresql://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    # The embedded PostgreSQL is reached through a Unix socket directory given as ?host=.
+    host = db["HOST"] or db.get("OPTIONS", {}).get("host") or "127.0.0.1"
+    if host.startswith("/"):
+        return f"postgresql://{auth}@/{db['NAME']}?host={host}"
+    return f"postgresql://{auth}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def wait_for(check: Callable[[], bool], *, timeout: float, what: str, every: float = 0.2) -> None:

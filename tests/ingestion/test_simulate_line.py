@@ -17,10 +17,10 @@ pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 def test_simulate_line_moves_cells_through_every_step(plant, tmp_path):
     broker = shared_broker_url()
     stack = processes.Stack(broker, tmp_path)
+    out = io.StringIO()
     try:
         stack.start_web()
         stack.start_worker()
-        out = io.StringIO()
         call_command(
             "simulate_line", "proto", "--cells", "4", "--rate", "50", "--upset-rate", "0",
             "--base-url", stack.base_url, "--seed", "7", stdout=out,
