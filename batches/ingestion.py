@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,8 +28,9 @@ import numpy as np
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
+from batches.cycler import CyclerFileRejected
+from batches.formation import read_cycler_entry
 from batches.messages import StationResultIn
 from batches.models import Cell, InboxEntry
 from batches.services import StepResult, record_step
@@ -38,13 +39,6 @@ from mes.errors import DomainError
 
 logger = logging.getLogger(__name__)
 
-# The cycler-file reader: a function `read_cycler_entry(entry: InboxEntry, cell: Cell) -> StepResult`
-# that parses the stored file (entry.payload["path"], relative to MEDIA_ROOT) into formation
-# measurements and curves, raising batches.cycler.errors.CyclerFileRejected for a file that cannot
-# be trusted. Until that module exists, cycler rows stay pending ("awaiting cycler parser") and
-# the sweep leaves them alone; once it exists the sweep picks them up with no other change.
-CYCLER_READER = "batches.formation.read_cycler_entry"
-AWAITING_CYCLER_PARSER = "awaiting cycler parser"
 
 # An unexpected database error (a deadlock with an engineer's hold, a lost connection) leaves the
 # row pending for a retry; after this many such retries it is rejected so it cannot loop forever.
@@ -159,7 +153,7 @@ _INSERT_SQL = f"""
 def _store(station: Station, kind: str, entries: list[NewEntry], duplicates: int) -> Accepted:
     # One statement for up to 1000 rows: bulk_create cannot say which rows hit the unique
     # constraint, and a row per INSERT costs a round trip each.
-    reason = AWAITING_CYCLER_PARSER if kind == InboxEntry.Kind.CYCLER_FILE else ""
+    reason = ""
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(
@@ -188,8 +182,7 @@ def _store(station: Station, kind: str, entries: list[NewEntry], duplicates: int
                 # Raising rolls back this request's inserts too: nothing from it is stored.
                 raise _event_id_reused({"event_ids": reused})
         ids = tuple(inserted.values())
-        if kind == InboxEntry.Kind.RESULT or cycler_reader() is not None:
-            enqueue(ids, line_code=station.line.code)
+        enqueue(ids, line_code=station.line.code)
     return Accepted(accepted=len(ids), duplicates=duplicates + len(repeated), entry_ids=ids)
 
 
@@ -225,13 +218,6 @@ def enqueue(entry_ids: Iterable[int], *, line_code: str, countdown: float | None
 
 
 # ---------------------------------------------------------------- workers
-
-
-def cycler_reader() -> Callable[..., StepResult] | None:
-    try:
-        return import_string(CYCLER_READER)
-    except ImportError:
-        return None
 
 
 def pressing_features(t_s: Sequence[float], pressure: Sequence[float]) -> dict[str, float]:
@@ -298,7 +284,6 @@ def process_entries(entry_ids: Sequence[int]) -> dict[str, int]:
     so a redelivered task does nothing. One transaction with a savepoint per row: after a crash
     every row is either fully applied or still pending."""
     counts = dict.fromkeys((APPLIED, REJECTED, WAITING, RETRY, SKIPPED), 0)
-    reader = cycler_reader()
     with transaction.atomic():
         entries = list(
             InboxEntry.objects.select_for_update(skip_locked=True, of=("self",))
@@ -306,9 +291,6 @@ def process_entries(entry_ids: Sequence[int]) -> dict[str, int]:
             .filter(id__in=list(entry_ids), status=InboxEntry.Status.PENDING)
             .order_by("occurred_at", "id")
         )
-        if reader is None:
-            counts[SKIPPED] = sum(e.kind == InboxEntry.Kind.CYCLER_FILE for e in entries)
-            entries = [e for e in entries if e.kind != InboxEntry.Kind.CYCLER_FILE]
         if not entries:
             return counts
         # Lock the cells up front and in id order: two tasks touching the same cells queue up
@@ -325,7 +307,7 @@ def process_entries(entry_ids: Sequence[int]) -> dict[str, int]:
         while todo:
             waiting, moved = [], set()
             for entry in todo:
-                state = _apply(entry, cells.get(entry.cell_serial), reader)
+                state = _apply(entry, cells.get(entry.cell_serial))
                 done[entry.pk] = entry
                 if state == APPLIED:
                     moved.add(entry.cell_serial)
@@ -373,7 +355,7 @@ def process_entries(entry_ids: Sequence[int]) -> dict[str, int]:
     return counts
 
 
-def _apply(entry: InboxEntry, cell: Cell | None, reader: Callable | None) -> str:
+def _apply(entry: InboxEntry, cell: Cell | None) -> str:
     entry.attempts += 1
     if cell is None:
         return _reject(entry, "unknown_cell", f"No cell {entry.cell_serial}.")
@@ -381,7 +363,7 @@ def _apply(entry: InboxEntry, cell: Cell | None, reader: Callable | None) -> str
     try:
         with transaction.atomic():  # a savepoint: a refused row leaves no trace
             if entry.kind == InboxEntry.Kind.CYCLER_FILE:
-                result = reader(entry, cell)
+                result = read_cycler_entry(entry, cell)
             else:
                 result = step_result_of(entry)
             run = record_step(cell, entry.station, result, by=f"station:{entry.station.code}")
@@ -397,10 +379,8 @@ def _apply(entry: InboxEntry, cell: Cell | None, reader: Callable | None) -> str
         logger.warning("Inbox row %s left pending after a database error: %s", entry.pk, error)
         entry.reason_code, entry.reason = "retrying", f"Retrying after: {error}"
         return RETRY
-    except Exception as error:
-        if type(error).__name__ == "CyclerFileRejected":  # the cycler package's own error type
-            return _reject(entry, error.check, error.detail)
-        raise
+    except CyclerFileRejected as error:  # a file that cannot be trusted as data
+        return _reject(entry, error.check, error.detail)
     entry.status = InboxEntry.Status.PROCESSED
     entry.reason_code, entry.reason = "", ""
     entry.outcome = run.verdict
@@ -443,9 +423,7 @@ def sweep_pending(*, older_than: timedelta | None = None, limit: int = 20000) ->
     over; a task that finds a row done already does nothing."""
     if older_than is None:
         older_than = timedelta(seconds=settings.INGEST_PENDING_AFTER_SECONDS)
-    kinds = [InboxEntry.Kind.RESULT]
-    if cycler_reader() is not None:
-        kinds.append(InboxEntry.Kind.CYCLER_FILE)
+    kinds = [InboxEntry.Kind.RESULT, InboxEntry.Kind.CYCLER_FILE]
     now = timezone.now()
     with transaction.atomic():
         rows = list(

@@ -54,11 +54,11 @@ def press_cycle_short(active: HoldRule, run: ProcessRun) -> None:
     if run.station.kind != "pressing" or "short" not in run.defects or not run.equipment_ref:
         return
     target = f"{run.station.code}:{run.equipment_ref}"
-    if _open_for(active, Hold.Scope.PRESS_CYCLE, target):
-        # Cells of the same cycle reported later join the open hold.
-        Hold.objects.get(
-            rule=active, scope=Hold.Scope.PRESS_CYCLE, target=target, status="open"
-        ).cells.add(run.cell)
+    open_hold = Hold.objects.filter(
+        rule__code=active.code, scope=Hold.Scope.PRESS_CYCLE, target=target, status="open"
+    ).first()
+    if open_hold is not None:
+        open_hold.cells.add(run.cell)  # a cell of the same cycle reported later joins the hold
         return
     hold_press_cycle(
         run.station,
