@@ -12,7 +12,7 @@ def actor_name(actor: Any) -> str:
     return actor.get_username()
 
 
-def record_event(
+def new_event(
     *,
     actor: Any,
     verb: str,
@@ -21,14 +21,21 @@ def record_event(
     reason: str = "",
     data: dict[str, Any] | None = None,
 ) -> Event:
-    """Append one event; called by services inside their own transaction."""
-    user = None if isinstance(actor, str) else actor
-    return Event.objects.create(
+    """One event, not yet saved: for services that write many at once (Event.objects.bulk_create)."""
+    return Event(
         actor=actor_name(actor),
-        user=user,
+        user=None if isinstance(actor, str) else actor,
         verb=verb,
         subject_type=subject_type,
         subject=subject,
         reason=reason,
         data=data or {},
     )
+
+
+def record_event(**fields: Any) -> Event:
+    """Append one event (the arguments of new_event); called by services inside their own
+    transaction."""
+    event = new_event(**fields)
+    event.save()
+    return event

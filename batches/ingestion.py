@@ -32,8 +32,8 @@ from django.utils import timezone
 from batches.cycler import CyclerFileRejected
 from batches.formation import read_cycler_entry
 from batches.messages import StationResultIn
-from batches.models import Cell, InboxEntry
-from batches.services import StepResult, record_step
+from batches.models import Cell, InboxEntry, ProcessRun
+from batches.services import StepContext, StepInput, StepResult, record_steps
 from lines.models import Station
 from mes.errors import DomainError
 
@@ -281,8 +281,13 @@ APPLIED, REJECTED, WAITING, RETRY, SKIPPED = "applied", "rejected", "waiting", "
 
 def process_entries(entry_ids: Sequence[int]) -> dict[str, int]:
     """Apply pending inbox rows; rows another task holds or that are done already are skipped,
-    so a redelivered task does nothing. One transaction with a savepoint per row: after a crash
-    every row is either fully applied or still pending."""
+    so a redelivered task does nothing.
+
+    One transaction for the task: a crash leaves every row either applied or still pending. The
+    rows are applied together (record_steps writes many results in a few statements); if the
+    database refuses something, the chunk is rolled back and applied again one row at a time,
+    each in its own savepoint, so one row's trouble costs only that row.
+    """
     counts = dict.fromkeys((APPLIED, REJECTED, WAITING, RETRY, SKIPPED), 0)
     with transaction.atomic():
         entries = list(
@@ -293,42 +298,23 @@ def process_entries(entry_ids: Sequence[int]) -> dict[str, int]:
         )
         if not entries:
             return counts
-        # Lock the cells up front and in id order: two tasks touching the same cells queue up
-        # instead of deadlocking, and a row's "waiting" decision is made under the cell's lock.
-        cells = {
-            cell.serial: cell
-            for cell in Cell.objects.select_for_update(of=("self",))
-            .filter(serial__in={e.cell_serial for e in entries})
-            .order_by("id")
-        }
-        seen = {e.pk for e in entries}
         done: dict[int, InboxEntry] = {}
-        todo = entries
-        while todo:
-            waiting, moved = [], set()
-            for entry in todo:
-                state = _apply(entry, cells.get(entry.cell_serial))
-                done[entry.pk] = entry
-                if state == APPLIED:
-                    moved.add(entry.cell_serial)
-                elif state == WAITING:
-                    waiting.append(entry)
-            if not moved:
-                break
-            # Rows of the cells just moved that wait for them: ours, then any another task left.
-            others = list(
-                InboxEntry.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("station__line")
-                .filter(
-                    status=InboxEntry.Status.PENDING,
-                    kind=InboxEntry.Kind.RESULT,
-                    cell_serial__in=moved,
-                )
-                .exclude(id__in=seen)
+        try:
+            with transaction.atomic():
+                _apply_entries(entries, _lock_cells(entries), done)
+        except DatabaseError as error:
+            logger.warning(
+                "Applying %d inbox rows together failed (%s); one by one", len(entries), error
+            )
+            done = {}
+            entries = list(
+                InboxEntry.objects.select_related("station__line")
+                .filter(id__in=[e.pk for e in entries])
                 .order_by("occurred_at", "id")
             )
-            seen.update(e.pk for e in others)
-            todo = [e for e in waiting if e.cell_serial in moved] + others
+            for entry in entries:
+                if entry.pk not in done:
+                    _apply_alone(entry, done)
         InboxEntry.objects.bulk_update(
             done.values(),
             [
@@ -355,39 +341,105 @@ def process_entries(entry_ids: Sequence[int]) -> dict[str, int]:
     return counts
 
 
-def _apply(entry: InboxEntry, cell: Cell | None) -> str:
-    entry.attempts += 1
-    if cell is None:
-        return _reject(entry, "unknown_cell", f"No cell {entry.cell_serial}.")
-    was_retrying = entry.reason_code == "retrying"
+def _lock_cells(entries: Sequence[InboxEntry]) -> dict[str, Cell]:
+    # Lock the cells up front and in id order: two tasks touching the same cells queue up
+    # instead of deadlocking, and a row's "waiting" decision is made under the cell's lock.
+    return {
+        cell.serial: cell
+        for cell in Cell.objects.select_for_update(of=("self",))
+        .select_related("batch__route", "next_step")
+        .filter(serial__in={e.cell_serial for e in entries})
+        .order_by("id")
+    }
+
+
+def _apply_alone(entry: InboxEntry, done: dict[int, InboxEntry]) -> None:
+    """Apply one row (and rows that waited for it) in a savepoint; a database error rolls them
+    back and leaves this row pending for a retry."""
+    was_retrying, attempts = entry.reason_code == "retrying", entry.attempts + 1
+    applied: dict[int, InboxEntry] = {}
     try:
-        with transaction.atomic():  # a savepoint: a refused row leaves no trace
-            if entry.kind == InboxEntry.Kind.CYCLER_FILE:
-                result = read_cycler_entry(entry, cell)
-            else:
-                result = step_result_of(entry)
-            run = record_step(cell, entry.station, result, by=f"station:{entry.station.code}")
-    except DomainError as error:
-        if error.code == "wrong_step" and _waits_for_earlier_step(cell, entry.station):
-            entry.reason_code = "waiting"
-            entry.reason = f"Waiting for the result of an earlier step: {error.detail}"
-            return WAITING
-        return _reject(entry, error.code, error.detail)
+        with transaction.atomic():
+            _apply_entries([entry], _lock_cells([entry]), applied, exclude=done)
     except DatabaseError as error:
-        if was_retrying and entry.attempts >= MAX_RETRIES_AFTER_ERROR:
-            return _reject(entry, "processing_error", f"Could not be applied: {error}")
-        logger.warning("Inbox row %s left pending after a database error: %s", entry.pk, error)
-        entry.reason_code, entry.reason = "retrying", f"Retrying after: {error}"
-        return RETRY
-    except CyclerFileRejected as error:  # a file that cannot be trusted as data
-        return _reject(entry, error.check, error.detail)
+        entry.status, entry.run = InboxEntry.Status.PENDING, None
+        entry.outcome, entry.violations = "", []
+        entry.attempts, entry.processed_at = attempts, None
+        if was_retrying and attempts >= MAX_RETRIES_AFTER_ERROR:
+            _reject(entry, "processing_error", f"Could not be applied: {error}")
+        else:
+            logger.warning("Inbox row %s left pending after a database error: %s", entry.pk, error)
+            entry.reason_code, entry.reason = "retrying", f"Retrying after: {error}"
+        done[entry.pk] = entry
+        return
+    done.update(applied)
+
+
+def _apply_entries(
+    entries: Sequence[InboxEntry],
+    cells: dict[str, Cell],
+    done: dict[int, InboxEntry],
+    exclude: Iterable[int] = (),
+) -> None:
+    """Apply rows in order (see the module's note on route order); each row ends in `done`,
+    applied, rejected or waiting. Rows in `exclude` are dealt with already."""
+    context = StepContext(cells.values())
+    todo = list(entries)
+    while todo:
+        ready: list[tuple[InboxEntry, StepInput]] = []
+        for entry in todo:
+            entry.attempts += 1
+            done[entry.pk] = entry
+            cell = cells.get(entry.cell_serial)
+            if cell is None:
+                _reject(entry, "unknown_cell", f"No cell {entry.cell_serial}.")
+                continue
+            try:
+                if entry.kind == InboxEntry.Kind.CYCLER_FILE:
+                    result = read_cycler_entry(entry, cell)
+                else:
+                    result = step_result_of(entry)
+            except CyclerFileRejected as error:  # a file that cannot be trusted as data
+                _reject(entry, error.check, error.detail)
+                continue
+            by = f"station:{entry.station.code}"
+            ready.append((entry, StepInput(cell, entry.station, result, by)))
+        outcomes = record_steps([item for _, item in ready], context)
+        waiting, moved = [], set()
+        for (entry, item), outcome in zip(ready, outcomes, strict=True):
+            if not isinstance(outcome, DomainError):
+                _applied(entry, outcome)
+                moved.add(entry.cell_serial)
+            elif outcome.code == "wrong_step" and _waits_for_earlier_step(item, context):
+                entry.reason_code = "waiting"
+                entry.reason = f"Waiting for the result of an earlier step: {outcome.detail}"
+                waiting.append(entry)
+            else:
+                _reject(entry, outcome.code, outcome.detail)
+        if not moved:
+            return
+        # Rows of the cells just moved that wait for them: ours, then any another task left.
+        others = list(
+            InboxEntry.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("station__line")
+            .filter(
+                status=InboxEntry.Status.PENDING,
+                kind=InboxEntry.Kind.RESULT,
+                cell_serial__in=moved,
+            )
+            .exclude(id__in=[*done, *exclude])
+            .order_by("occurred_at", "id")
+        )
+        todo = [e for e in waiting if e.cell_serial in moved] + others
+
+
+def _applied(entry: InboxEntry, run: ProcessRun) -> None:
     entry.status = InboxEntry.Status.PROCESSED
     entry.reason_code, entry.reason = "", ""
     entry.outcome = run.verdict
     entry.violations = run.violations
     entry.run = run
     entry.processed_at = timezone.now()
-    return APPLIED
 
 
 def _state_of(entry: InboxEntry) -> str:
@@ -405,15 +457,19 @@ def _reject(entry: InboxEntry, code: str, reason: str) -> str:
     return REJECTED
 
 
-def _waits_for_earlier_step(cell: Cell, station: Station) -> bool:
-    """True when `station`'s step lies ahead of the cell's next step on its route: the result
-    arrived before the one for the step in between, so it waits rather than being refused."""
-    cell = Cell.objects.select_related("next_step", "batch__route").get(pk=cell.pk)
+def _waits_for_earlier_step(item: StepInput, context: StepContext) -> bool:
+    """True when the station's step lies ahead of the cell's next step on its route: the result
+    arrived before the one for the step in between, so it waits rather than being refused.
+
+    Asked after record_steps has applied the whole list, when the cell may have moved on to the
+    very step this result is for (the earlier step's result came later in the list): that counts
+    as ahead too, and the next round applies it."""
+    cell, station = item.cell, item.station
     if cell.next_step_id is None or cell.batch.line_id != station.line_id:
         return False
     return any(
-        step.station_kind == station.kind and step.position > cell.next_step.position
-        for step in cell.batch.route.steps.all()
+        step.station_kind == station.kind and step.position >= cell.next_step.position
+        for step in context.route_steps(cell.batch.route_id)
     )
 
 

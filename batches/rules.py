@@ -1,30 +1,52 @@
 """The hold rules of DOMAIN.md. Each rule's thresholds live in a versioned HoldRule row; the code
-here is the logic its code names. A rule fires at most once per open target (a DB constraint)."""
+here is the logic its code names. A rule fires at most once per open target (a DB constraint).
+
+Each rule has two parts: `applies`, a cheap test of the run alone (in memory, no query) that says
+whether the run can fire the rule at all, and the check itself. Most runs fire nothing, so
+record_steps follows up only the runs some rule applies to.
+"""
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from batches.models import Cell, Hold, HoldRule, Measurement, ProcessRun
 from batches.services import hold_batch, hold_cell, hold_press_cycle
 
-RuleCheck = Callable[[HoldRule, ProcessRun], None]
-_CHECKS: dict[str, RuleCheck] = {}
+
+@dataclass(frozen=True)
+class Rule:
+    applies: Callable[[ProcessRun], bool]
+    check: Callable[[HoldRule, ProcessRun], None]
 
 
-def rule(code: str) -> Callable[[RuleCheck], RuleCheck]:
-    def register(check: RuleCheck) -> RuleCheck:
-        _CHECKS[code] = check
+_RULES: dict[str, Rule] = {}
+
+
+def rule(
+    code: str, *, applies: Callable[[ProcessRun], bool]
+) -> Callable[[Callable[[HoldRule, ProcessRun], None]], Callable[[HoldRule, ProcessRun], None]]:
+    def register(check: Callable[[HoldRule, ProcessRun], None]):
+        _RULES[code] = Rule(applies=applies, check=check)
         return check
 
     return register
 
 
-def apply_hold_rules(run: ProcessRun) -> None:
-    """Run every active rule against a run just recorded (inside record_step's transaction)."""
-    for active in HoldRule.objects.filter(active=True).order_by("code"):
-        _CHECKS[active.code](active, run)
+def rules_for(run: ProcessRun, active: Iterable[HoldRule]) -> list[HoldRule]:
+    """The active rules that `run` can fire."""
+    return [a for a in active if _RULES[a.code].applies(run)]
+
+
+def apply_hold_rules(run: ProcessRun, active: Iterable[HoldRule] | None = None) -> None:
+    """Run the active rules (all of them unless given) against a run just recorded, inside the
+    recording transaction."""
+    if active is None:
+        active = HoldRule.objects.filter(active=True).order_by("code")
+    for hold_rule in rules_for(run, active):
+        _RULES[hold_rule.code].check(hold_rule, run)
 
 
 def _open_for(active: HoldRule, scope: str, target: str) -> bool:
@@ -33,10 +55,8 @@ def _open_for(active: HoldRule, scope: str, target: str) -> bool:
     ).exists()
 
 
-@rule(HoldRule.Code.OUT_OF_SPEC)
+@rule(HoldRule.Code.OUT_OF_SPEC, applies=lambda run: run.verdict == ProcessRun.Verdict.FAIL)
 def out_of_spec(active: HoldRule, run: ProcessRun) -> None:
-    if run.verdict != ProcessRun.Verdict.FAIL:
-        return
     problems = [v["parameter"] for v in run.violations] + list(run.defects)
     if run.equipment_verdict == ProcessRun.Verdict.FAIL:
         problems.append("equipment verdict fail")
@@ -49,10 +69,12 @@ def out_of_spec(active: HoldRule, run: ProcessRun) -> None:
     )
 
 
-@rule(HoldRule.Code.PRESS_CYCLE_SHORT)
+def _short_in_press_cycle(run: ProcessRun) -> bool:
+    return run.station.kind == "pressing" and "short" in run.defects and bool(run.equipment_ref)
+
+
+@rule(HoldRule.Code.PRESS_CYCLE_SHORT, applies=_short_in_press_cycle)
 def press_cycle_short(active: HoldRule, run: ProcessRun) -> None:
-    if run.station.kind != "pressing" or "short" not in run.defects or not run.equipment_ref:
-        return
     target = f"{run.station.code}:{run.equipment_ref}"
     open_hold = Hold.objects.filter(
         rule__code=active.code, scope=Hold.Scope.PRESS_CYCLE, target=target, status="open"
@@ -69,11 +91,17 @@ def press_cycle_short(active: HoldRule, run: ProcessRun) -> None:
     )
 
 
-@rule(HoldRule.Code.BATCH_INSULATION_FAILURES)
+def _is_insulation_failure(run: ProcessRun) -> bool:
+    return "insulation_fail" in run.defects or any(
+        v["parameter"] == "insulation_resistance_mohm" and v["problem"] == "out_of_spec"
+        for v in run.violations
+    )
+
+
+@rule(HoldRule.Code.BATCH_INSULATION_FAILURES, applies=_is_insulation_failure)
 def batch_insulation_failures(active: HoldRule, run: ProcessRun) -> None:
-    failing = _is_insulation_failure(run)
     batch = run.cell.batch
-    if not failing or _open_for(active, Hold.Scope.BATCH, batch.code):
+    if _open_for(active, Hold.Scope.BATCH, batch.code):
         return
     threshold = int(active.parameters.get("failures", 2))
     failed_cells = (
@@ -91,15 +119,6 @@ def batch_insulation_failures(active: HoldRule, run: ProcessRun) -> None:
         )
 
 
-def _is_insulation_failure(run: ProcessRun) -> bool:
-    if "insulation_fail" in run.defects:
-        return True
-    return any(
-        m.name == "insulation_resistance_mohm" and m.in_spec is False
-        for m in run.measurements.all()
-    )
-
-
 def _insulation_failure_q():
     from django.db.models import Q
 
@@ -108,10 +127,11 @@ def _insulation_failure_q():
     )
 
 
-@rule(HoldRule.Code.FORMATION_HARD_SHORT)
+@rule(
+    HoldRule.Code.FORMATION_HARD_SHORT,
+    applies=lambda run: run.station.kind == "formation" and "short" in run.defects,
+)
 def formation_hard_short(active: HoldRule, run: ProcessRun) -> None:
-    if run.station.kind != "formation" or "short" not in run.defects:
-        return
     batch = run.cell.batch
     if _open_for(active, Hold.Scope.BATCH, batch.code):
         return
@@ -123,15 +143,13 @@ def formation_hard_short(active: HoldRule, run: ProcessRun) -> None:
     )
 
 
-@rule(HoldRule.Code.FORMATION_ICE_OUTLIERS)
+@rule(HoldRule.Code.FORMATION_ICE_OUTLIERS, applies=lambda run: run.station.kind == "formation")
 def formation_ice_outliers(active: HoldRule, run: ProcessRun) -> None:
     """ICE below the batch centre - k sigma in >= N cells holds the batch.
 
     Centre and sigma are the median and 1.4826 x MAD: with the plain mean and standard deviation,
     two low cells in a batch of twenty inflate sigma so much that they can never be 3 sigma out.
     """
-    if run.station.kind != "formation":
-        return
     batch = run.cell.batch
     if _open_for(active, Hold.Scope.BATCH, batch.code):
         return

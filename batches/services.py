@@ -7,16 +7,18 @@ transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from audit.services import record_event
+from audit.models import Event
+from audit.services import new_event, record_event
 from batches.models import (
     Batch,
     BatchMaterial,
@@ -101,9 +103,14 @@ def _next_batch_code(line: Line) -> str:
     return f"{prefix}{taken + 1:02d}"
 
 
-def _lots_by_role(material_lots: Mapping[str, str]) -> dict[str, MaterialLot]:
-    codes = set(material_lots.values())
-    found = {lot.code: lot for lot in MaterialLot.objects.filter(code__in=codes)}
+def _lots_by_role(
+    material_lots: Mapping[str, str], found: Mapping[str, MaterialLot] | None = None
+) -> dict[str, MaterialLot]:
+    """The lots named by role, checked to exist and to be of that role; `found` may hold them
+    already (by code)."""
+    if found is None:
+        codes = set(material_lots.values())
+        found = {lot.code: lot for lot in MaterialLot.objects.filter(code__in=codes)}
     lots = {}
     for role, code in material_lots.items():
         lot = found.get(code)
@@ -171,18 +178,84 @@ def _locked_batch(batch: Batch) -> Batch:
 # ---------------------------------------------------------------- cells
 
 
-def check_track_in(cell: Cell, station: Station) -> RouteStep:
+class StepContext:
+    """What applying station results reads besides the results themselves: route steps, active
+    recipe versions, the cells' open holds, bills of materials, lots and the active hold rules.
+
+    Read once for a chunk of results rather than once per result. Holds are read again after
+    anything that may have opened one (StepContext.refresh_holds). Cells of one batch share one
+    Batch instance, so a batch started by one result is seen started by the next.
+    """
+
+    def __init__(self, cells: Iterable[Cell]):
+        self.cells = {cell.pk: cell for cell in cells}
+        batches: dict[int, Batch] = {}
+        for cell in self.cells.values():
+            cell.batch = batches.setdefault(cell.batch_id, cell.batch)
+        self._route_steps: dict[int, list[RouteStep]] = {}
+        self._versions: dict[int, RecipeVersion] = {}
+        self._boms: dict[int, dict[str, Decimal]] = {}
+        self._lots: dict[str, MaterialLot] = {}
+        self._rules: list[HoldRule] | None = None
+        self.refresh_holds()
+
+    def refresh_holds(self) -> None:
+        self.held = set(
+            Hold.cells.through.objects.filter(
+                cell_id__in=list(self.cells), hold__status=Hold.Status.OPEN
+            ).values_list("cell_id", flat=True)
+        )
+        self.lot_holds: dict[int, list[Hold]] = {}
+        for hold in Hold.objects.filter(scope=Hold.Scope.LOT, status=Hold.Status.OPEN):
+            self.lot_holds.setdefault(hold.lot_id, []).append(hold)
+
+    def route_steps(self, route_id: int) -> list[RouteStep]:
+        if route_id not in self._route_steps:
+            self._route_steps[route_id] = list(
+                RouteStep.objects.filter(route_id=route_id).order_by("position")
+            )
+        return self._route_steps[route_id]
+
+    def recipe_version(self, station: Station) -> RecipeVersion:
+        if station.pk not in self._versions:
+            self._versions[station.pk] = active_recipe_version(station)
+        return self._versions[station.pk]
+
+    def bom(self, design_id: int) -> dict[str, Decimal]:
+        if design_id not in self._boms:
+            self._boms[design_id] = {
+                m.role: m.quantity_per_cell
+                for m in DesignMaterial.objects.filter(design_id=design_id)
+            }
+        return self._boms[design_id]
+
+    def lots(self, material_lots: Mapping[str, str]) -> dict[str, MaterialLot]:
+        missing = set(material_lots.values()) - set(self._lots)
+        if missing:
+            self._lots.update(
+                (lot.code, lot) for lot in MaterialLot.objects.filter(code__in=missing)
+            )
+        return _lots_by_role(material_lots, self._lots)
+
+    def hold_rules(self) -> list[HoldRule]:
+        if self._rules is None:
+            self._rules = list(HoldRule.objects.filter(active=True).order_by("code"))
+        return self._rules
+
+
+def check_track_in(cell: Cell, station: Station, context: StepContext | None = None) -> RouteStep:
     """The interlock: the route step `cell` may do at `station` now, or the reason it may not."""
+    context = context or StepContext([cell])
     if cell.status == Cell.Status.SCRAPPED:
         raise DomainError("scrapped", f"Cell {cell.serial} is scrapped.")
-    route_steps = cell.batch.route.steps.all()
+    route_steps = context.route_steps(cell.batch.route_id)
     if cell.batch.line_id != station.line_id or all(
         s.station_kind != station.kind for s in route_steps
     ):
         raise DomainError(
             "wrong_station", f"Cell {cell.serial}'s route has no step at station {station.code}."
         )
-    if Hold.cells.through.objects.filter(cell=cell, hold__status=Hold.Status.OPEN).exists():
+    if cell.pk in context.held:
         raise DomainError("on_hold", f"Cell {cell.serial} is on hold.")
     if cell.next_step_id is None or cell.next_step.station_kind != station.kind:
         expected = cell.next_step.station_kind if cell.next_step_id else "none (route done)"
@@ -207,6 +280,16 @@ class StepResult:
     event_id: str = ""
     started_at: datetime | None = None
     operator: str = ""
+
+
+@dataclass
+class StepInput:
+    """One result to apply: to which cell (locked by the caller), from which station, by whom."""
+
+    cell: Cell
+    station: Station
+    result: StepResult
+    by: Any
 
 
 def judge(
@@ -270,18 +353,62 @@ def judge(
 
 @transaction.atomic
 def record_step(cell: Cell, station: Station, result: StepResult, *, by: Any) -> ProcessRun:
-    """Apply one station result to one cell: the run, its measurements, curves and genealogy,
-    the cell's move (on to its next step, or held where it failed) and the hold rules."""
+    """Apply one station result to one cell (see record_steps); raises what refused it."""
     cell = (
         Cell.objects.select_for_update(of=("self",))
         .select_related("batch__route", "next_step")
         .get(pk=cell.pk)
     )
-    step = check_track_in(cell, station)
-    version = active_recipe_version(station)
+    (outcome,) = record_steps([StepInput(cell, station, result, by)])
+    if isinstance(outcome, DomainError):
+        raise outcome
+    return outcome
+
+
+def record_steps(
+    inputs: Sequence[StepInput], context: StepContext | None = None
+) -> list[ProcessRun | DomainError]:
+    """Apply station results in order: for each, the run, its measurements, curves and genealogy,
+    the cell's move (on to its next step, or held where it failed) and the hold rules.
+
+    Each outcome is the run recorded, or the DomainError that refused the result, which then wrote
+    nothing. Call inside a transaction with the cells locked (select_for_update, with
+    batch__route and next_step); they are updated in place, so a later result for the same cell
+    finds the earlier one applied. The rows of results that change nothing else are written
+    together; a result that needs more (a failure for the hold rules, a held lot, a cell at the end
+    of its route) is written at once and followed up before the next result is judged.
+    """
+    context = context or StepContext(item.cell for item in inputs)
+    writes = _StepWrites()
+    outcomes: list[ProcessRun | DomainError] = []
+    for item in inputs:
+        try:
+            run, follow_ups = _apply_step(item, context, writes)
+        except DomainError as error:
+            outcomes.append(error)
+            continue
+        outcomes.append(run)
+        if follow_ups:
+            writes.flush()
+            for follow_up in follow_ups:
+                follow_up()
+            context.refresh_holds()
+    writes.flush()
+    return outcomes
+
+
+def _apply_step(
+    item: StepInput, context: StepContext, writes: _StepWrites
+) -> tuple[ProcessRun, list[Callable[[], Any]]]:
+    """Judge one result and stage its rows; returns the run and what must follow once it is
+    written. Refusals (DomainError) come before anything is staged or written."""
+    cell, station, result, by = item.cell, item.station, item.result, item.by
+    step = check_track_in(cell, station, context)
+    version = context.recipe_version(station)
+    lots = context.lots(result.material_lots) if result.material_lots else {}
     measurements, violations = judge(version, result.measurements)
     failed = bool(violations) or result.verdict == ProcessRun.Verdict.FAIL or bool(result.defects)
-    run = ProcessRun.objects.create(
+    run = ProcessRun(
         cell=cell,
         step=step,
         station=station,
@@ -296,10 +423,12 @@ def record_step(cell: Cell, station: Station, result: StepResult, *, by: Any) ->
         violations=violations,
         event_id=result.event_id,
     )
-    for measurement in measurements:
-        measurement.run = run
-    Measurement.objects.bulk_create(measurements)
-    Curve.objects.bulk_create(
+    bom = context.bom(cell.batch.design_id) if lots else {}
+    consumptions = [
+        Consumption(cell=cell, lot=lot, role=role, quantity=bom.get(role, Decimal("1")), run=run)
+        for role, lot in lots.items()
+    ]
+    curves = [
         Curve(
             run=run,
             name=name,
@@ -311,92 +440,132 @@ def record_step(cell: Cell, station: Station, result: StepResult, *, by: Any) ->
             y=list(curve["values"]),
         )
         for name, curve in result.curves.items()
-    )
-    _consume_lots(cell, run, result.material_lots, by=by)
-    batch = cell.batch
-    if batch.status == Batch.Status.PLANNED:
-        # Re-read under the lock: another cell's result may have started the batch meanwhile.
-        batch = _locked_batch(batch)
-        if batch.status == Batch.Status.PLANNED:
-            _set_batch_status(batch, Batch.Status.IN_PROGRESS, by=by)
-    record_event(
-        actor=by,
-        verb="step_recorded",
-        subject_type="cell",
-        subject=cell.serial,
-        data={
-            "step": step.station_kind,
-            "station": station.code,
-            "verdict": run.verdict,
-            "run": run.pk,
-            "event_id": result.event_id,
-            "recipe_version": version.version,
-        },
-    )
+    ]
+    _start_batch_on_first_result(cell.batch, by=by)
+    writes.add(run, measurements, curves, consumptions, by=by)
+    follow_ups: list[Callable[[], Any]] = []
+    for lot in lots.values():
+        for hold in context.lot_holds.get(lot.pk, []):
+            follow_ups.append(partial(_join_hold, hold, cell, by=by))
     if not failed:
-        _advance(cell, step, at=result.occurred_at, by=by)
+        if _move_past(cell, step, context.route_steps(cell.batch.route_id), at=result.occurred_at):
+            follow_ups.append(partial(_finish_route, cell, by=by))
     elif cell.status == Cell.Status.PLANNED:
         # Started, though it stays at the step it failed until quality dispositions it.
         cell.status = Cell.Status.IN_PROCESS
-        cell.save(update_fields=["status"])
-    from batches.rules import apply_hold_rules  # rules read what this service just wrote
+    writes.cells[cell.pk] = cell
+    from batches.rules import apply_hold_rules, rules_for  # rules read what this wrote
 
-    apply_hold_rules(run)
-    return run
+    if rules := rules_for(run, context.hold_rules()):
+        follow_ups.append(partial(apply_hold_rules, run, rules))
+    return run, follow_ups
 
 
-def _consume_lots(
-    cell: Cell, run: ProcessRun, material_lots: Mapping[str, str], *, by: Any
-) -> None:
-    if not material_lots:
-        return
-    lots = _lots_by_role(material_lots)
-    bom = {
-        m.role: m.quantity_per_cell
-        for m in DesignMaterial.objects.filter(design_id=cell.batch.design_id)
-    }
-    Consumption.objects.bulk_create(
-        [
-            Consumption(
-                cell=cell, lot=lot, role=role, quantity=bom.get(role, Decimal("1")), run=run
+class _StepWrites:
+    """The rows of applied results, written together: a few statements for many results."""
+
+    def __init__(self) -> None:
+        self.staged: list[tuple[ProcessRun, list[Measurement], list[Curve], list[Consumption], Any]]
+        self.staged = []
+        self.cells: dict[int, Cell] = {}
+
+    def add(
+        self,
+        run: ProcessRun,
+        measurements: list[Measurement],
+        curves: list[Curve],
+        consumptions: list[Consumption],
+        *,
+        by: Any,
+    ) -> None:
+        self.staged.append((run, measurements, curves, consumptions, by))
+
+    def flush(self) -> None:
+        staged, cells = self.staged, list(self.cells.values())
+        self.staged, self.cells = [], {}
+        if staged:
+            ProcessRun.objects.bulk_create([run for run, *_ in staged])
+            for run, measurements, curves, consumptions, _ in staged:
+                for row in (*measurements, *curves, *consumptions):
+                    row.run = run
+            Measurement.objects.bulk_create([m for _, ms, *_ in staged for m in ms])
+            Curve.objects.bulk_create([c for _, _, cs, *_ in staged for c in cs])
+            Consumption.objects.bulk_create(
+                [c for *_, cs, _ in staged for c in cs], ignore_conflicts=True
             )
-            for role, lot in lots.items()
-        ],
-        ignore_conflicts=True,
+            Event.objects.bulk_create([_step_event(run, by) for run, *_, by in staged])
+        if cells:
+            Cell.objects.bulk_update(cells, ["status", "next_step", "completed_at"])
+
+
+def _step_event(run: ProcessRun, by: Any) -> Event:
+    return new_event(
+        actor=by,
+        verb="step_recorded",
+        subject_type="cell",
+        subject=run.cell.serial,
+        data={
+            "step": run.step.station_kind,
+            "station": run.station.code,
+            "verdict": run.verdict,
+            "run": run.pk,
+            "event_id": run.event_id,
+            "recipe_version": run.recipe_version.version,
+        },
     )
-    # A cell that consumed a held lot joins that lot's hold (forward genealogy).
-    for hold in Hold.objects.filter(
-        scope=Hold.Scope.LOT, status=Hold.Status.OPEN, lot__in=lots.values()
-    ):
-        hold.cells.add(cell)
-        record_event(
-            actor=by,
-            verb="cell_joined_hold",
-            subject_type="cell",
-            subject=cell.serial,
-            data={"hold": hold.pk, "lot": hold.target},
-        )
 
 
-def _route_steps(cell: Cell) -> list[RouteStep]:
-    return list(cell.batch.route.steps.all())
+def _start_batch_on_first_result(batch: Batch, *, by: Any) -> None:
+    if batch.status != Batch.Status.PLANNED:
+        return
+    # Re-read under the lock: another cell's result may have started the batch meanwhile.
+    locked = _locked_batch(batch)
+    if locked.status == Batch.Status.PLANNED:
+        _set_batch_status(locked, Batch.Status.IN_PROGRESS, by=by)
+    batch.status = locked.status
 
 
-def _advance(cell: Cell, done: RouteStep, *, at: datetime, by: Any) -> Cell:
-    """Move a cell past `done` to the route's next step, or complete it."""
-    following = [s for s in _route_steps(cell) if s.position > done.position]
+def _join_hold(hold: Hold, cell: Cell, *, by: Any) -> None:
+    """A cell that consumed a held lot joins that lot's hold (forward genealogy)."""
+    hold.cells.add(cell)
+    record_event(
+        actor=by,
+        verb="cell_joined_hold",
+        subject_type="cell",
+        subject=cell.serial,
+        data={"hold": hold.pk, "lot": hold.target},
+    )
+
+
+def _move_past(cell: Cell, done: RouteStep, route_steps: list[RouteStep], *, at: datetime) -> bool:
+    """Move a cell (in memory) past `done` to the route's next step; True if that completes it."""
+    following = [s for s in route_steps if s.position > done.position]
     status = Cell.Status.IN_PROCESS if following else Cell.Status.COMPLETED
     check_transition(Cell, cell.status, status)
     cell.status = status
     cell.next_step = following[0] if following else None
     cell.completed_at = None if following else at
-    cell.save(update_fields=["status", "next_step", "completed_at"])
-    if not following:
-        from batches.grading import grade_completed_cell  # grading reads the runs just written
+    return not following
 
-        grade_completed_cell(cell, by=by)
-        _complete_batch_if_done(cell.batch, by=by)
+
+def _advance(cell: Cell, done: RouteStep, *, at: datetime, by: Any) -> Cell:
+    """Move a cell past `done` to the route's next step, or complete it."""
+    completed = _move_past(cell, done, _route_steps(cell), at=at)
+    cell.save(update_fields=["status", "next_step", "completed_at"])
+    if completed:
+        _finish_route(cell, by=by)
     return cell
+
+
+def _finish_route(cell: Cell, *, by: Any) -> None:
+    from batches.grading import grade_completed_cell  # grading reads the runs just written
+
+    grade_completed_cell(cell, by=by)
+    _complete_batch_if_done(cell.batch, by=by)
+
+
+def _route_steps(cell: Cell) -> list[RouteStep]:
+    return list(cell.batch.route.steps.all())
 
 
 def _complete_batch_if_done(batch: Batch, *, by: Any) -> None:
