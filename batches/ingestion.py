@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from batches.cycler import CyclerFileRejected
@@ -35,6 +36,7 @@ from batches.messages import StationResultIn
 from batches.models import Cell, InboxEntry, ProcessRun
 from batches.services import StepContext, StepInput, StepResult, record_steps
 from lines.models import Station
+from mes.bulk import update_rows
 from mes.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -290,14 +292,21 @@ def process_entries(entry_ids: Sequence[int]) -> dict[str, int]:
     """
     counts = dict.fromkeys((APPLIED, REJECTED, WAITING, RETRY, SKIPPED), 0)
     with transaction.atomic():
-        entries = list(
-            InboxEntry.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("station__line")
-            .filter(id__in=list(entry_ids), status=InboxEntry.Status.PENDING)
-            .order_by("occurred_at", "id")
-        )
+        entries = list(_pending().filter(id__in=list(entry_ids)))
         if not entries:
             return counts
+        if len(entries) < settings.INGEST_TASK_CHUNK:
+            # A task is also a wake-up call for its lines: it takes along fresh rows whose own
+            # tasks have not run yet (they then find them done and end at once), so a stream of
+            # single-result requests is applied many results per transaction, not one.
+            entries += (
+                _pending()
+                .filter(reason_code="", station__line__in={e.station.line_id for e in entries})
+                .exclude(id__in=[e.pk for e in entries])
+                .order_by("id")[: settings.INGEST_TASK_CHUNK - len(entries)]
+            )
+        # In the order they happened (cycler files, which carry no time, last).
+        entries.sort(key=lambda e: (e.occurred_at is None, e.occurred_at or e.received_at, e.pk))
         done: dict[int, InboxEntry] = {}
         try:
             with transaction.atomic():
@@ -315,8 +324,8 @@ def process_entries(entry_ids: Sequence[int]) -> dict[str, int]:
             for entry in entries:
                 if entry.pk not in done:
                     _apply_alone(entry, done)
-        InboxEntry.objects.bulk_update(
-            done.values(),
+        update_rows(
+            list(done.values()),
             [
                 "status",
                 "reason_code",
@@ -327,7 +336,6 @@ def process_entries(entry_ids: Sequence[int]) -> dict[str, int]:
                 "attempts",
                 "processed_at",
             ],
-            batch_size=500,
         )
         for entry in done.values():
             counts[_state_of(entry)] += 1
@@ -339,6 +347,15 @@ def process_entries(entry_ids: Sequence[int]) -> dict[str, int]:
                 countdown=2,
             )
     return counts
+
+
+def _pending() -> QuerySet[InboxEntry]:
+    """Pending rows, locked for this transaction; rows another task holds are skipped."""
+    return (
+        InboxEntry.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("station__line")
+        .filter(status=InboxEntry.Status.PENDING)
+    )
 
 
 def _lock_cells(entries: Sequence[InboxEntry]) -> dict[str, Cell]:
@@ -420,13 +437,8 @@ def _apply_entries(
             return
         # Rows of the cells just moved that wait for them: ours, then any another task left.
         others = list(
-            InboxEntry.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("station__line")
-            .filter(
-                status=InboxEntry.Status.PENDING,
-                kind=InboxEntry.Kind.RESULT,
-                cell_serial__in=moved,
-            )
+            _pending()
+            .filter(kind=InboxEntry.Kind.RESULT, cell_serial__in=moved)
             .exclude(id__in=[*done, *exclude])
             .order_by("occurred_at", "id")
         )

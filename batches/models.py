@@ -224,7 +224,8 @@ class Cell(models.Model):
     }
 
     serial = models.SlugField(max_length=50, unique=True)
-    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="cells")
+    # No index of its own: (batch, position) and (batch, next_step) lead with it.
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="cells", db_index=False)
     position = models.PositiveIntegerField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PLANNED)
     next_step = models.ForeignKey(
@@ -267,7 +268,10 @@ class ProcessRun(models.Model):
 
     cell = models.ForeignKey(Cell, on_delete=models.PROTECT, related_name="runs")
     step = models.ForeignKey(RouteStep, on_delete=models.PROTECT, related_name="+")
-    station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="runs")
+    # No index of its own: (station, equipment_ref) and (station, finished_at) lead with it.
+    station = models.ForeignKey(
+        Station, on_delete=models.PROTECT, related_name="runs", db_index=False
+    )
     recipe_version = models.ForeignKey(RecipeVersion, on_delete=models.PROTECT, related_name="runs")
     equipment_ref = models.CharField(
         max_length=60,
@@ -300,8 +304,12 @@ class ProcessRun(models.Model):
 class Measurement(models.Model):
     """A scalar measured at a step, with the limits it was judged against at the time."""
 
-    run = models.ForeignKey(ProcessRun, on_delete=models.CASCADE, related_name="measurements")
-    name = models.SlugField(max_length=60)
+    # Indexed by (run, name) and (name, run) below, not each on its own: seven rows per result
+    # are written, so every index here is paid for on each one.
+    run = models.ForeignKey(
+        ProcessRun, on_delete=models.CASCADE, related_name="measurements", db_index=False
+    )
+    name = models.SlugField(max_length=60, db_index=False)
     value = models.FloatField()
     unit = models.CharField(max_length=20, blank=True)
     min = models.FloatField(null=True, blank=True)
@@ -531,7 +539,10 @@ class InboxEntry(models.Model):
         PROCESSED = "processed", "Processed"
         REJECTED = "rejected", "Rejected"
 
-    station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="inbox")
+    # No index of its own: the (station, event_id) unique constraint leads with it.
+    station = models.ForeignKey(
+        Station, on_delete=models.PROTECT, related_name="inbox", db_index=False
+    )
     event_id = models.CharField(max_length=100)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.RESULT)
     cell_serial = models.CharField(max_length=50)

@@ -35,6 +35,7 @@ from batches.models import (
 )
 from lines.models import Line, RecipeVersion, Route, RouteStep, Station
 from lines.services import active_recipe_version
+from mes.bulk import update_rows
 from mes.errors import DomainError, check_transition
 
 # ---------------------------------------------------------------- batches
@@ -495,7 +496,7 @@ class _StepWrites:
             )
             Event.objects.bulk_create([_step_event(run, by) for run, *_, by in staged])
         if cells:
-            Cell.objects.bulk_update(cells, ["status", "next_step", "completed_at"])
+            update_rows(cells, ["status", "next_step", "completed_at"])
 
 
 def _step_event(run: ProcessRun, by: Any) -> Event:
