@@ -16,6 +16,7 @@ from django.db.models import Count, DecimalField, ExpressionWrapper, F, Sum
 
 from batches.grading import latest_measurements
 from batches.models import Batch, Cell, Consumption
+from lines.models import Line
 
 ENERGY = "discharge_energy_wh"
 MASS = "cell_mass_g"
@@ -85,6 +86,8 @@ class BatchEconomics:
 def batches_economics(batches: Iterable[Batch]) -> dict[int, BatchEconomics]:
     """Economics of many batches in a fixed number of queries (for line and home pages)."""
     batches = list(batches)
+    if not batches:
+        return {}
     ids = [b.pk for b in batches]
     material = dict(
         Consumption.objects.filter(cell__batch_id__in=ids)
@@ -133,3 +136,31 @@ def batches_economics(batches: Iterable[Batch]) -> dict[int, BatchEconomics]:
 
 def batch_economics(batch: Batch) -> BatchEconomics:
     return batches_economics([batch])[batch.pk]
+
+
+# The line and home pages follow a line's cost over its most recently started batches.
+COST_TREND_BATCHES = 12
+
+
+def cost_trend(line: Line, batches: int = COST_TREND_BATCHES) -> list[tuple[Batch, BatchEconomics]]:
+    """The line's last `batches` started batches, oldest first, with their economics."""
+    recent = list(
+        Batch.objects.filter(line=line, started_at__isnull=False)
+        .select_related("line")
+        .order_by("-started_at")[:batches]
+    )[::-1]
+    economics = batches_economics(recent)
+    return [(batch, economics[batch.pk]) for batch in recent]
+
+
+def pooled(economics: Iterable[BatchEconomics]) -> BatchEconomics:
+    """Several batches as one: their costs over their good cells' energy (not an average of
+    their costs per kWh, which would weigh a batch of 10 cells like one of 1,000)."""
+    economics = list(economics)
+    return BatchEconomics(
+        material_cost=sum((e.material_cost for e in economics), Decimal("0")),
+        process_cost=sum((e.process_cost for e in economics), Decimal("0")),
+        cells_started=sum(e.cells_started for e in economics),
+        good_cells=sum(e.good_cells for e in economics),
+        good_energy_wh=sum(e.good_energy_wh for e in economics),
+    )

@@ -3,7 +3,8 @@
 Prints (a) results/s from the first HTTP POST until every result is processed in PostgreSQL, with
 1, 100 and 1000 results per request; (b) the same rows (inbox row, process run, measurements,
 audit event per result) written by PostgreSQL binary COPY in the same run, and the ratio; (c) the
-latency of single-result POSTs sent at 200 requests/s (loopback, bounded).
+latency of single-result POSTs sent at 200 requests/s (loopback, bounded); (d) a 100,000-row
+cycler file from storage until a worker has parsed and applied it.
 
 Runs in its own throwaway database on the server of DATABASE_URL (or the embedded one) and its
 own Celery queue; drops the database at the end. Figures only: nothing here asserts a timing.
@@ -191,6 +192,7 @@ def _run(base_url: str) -> None:
         print(f"    {label:<26} {copy_rate:8.0f} results/s; "
               f"batched end to end / COPY = {best / copy_rate:.1%} (target >= 25%)")  # fmt: skip
     _latency(base_url, token, StationHTTP)
+    _cycler_file(100_000)
 
 
 def _server_version() -> str:
@@ -405,6 +407,63 @@ def _latency(base_url: str, token: str, client_class) -> None:
         f"p99 {q[98] * 1000:.1f} ms (target p95 < 50 ms); sends late by > 5 ms: "
         f"{sum(x > 0.005 for x in late)}"
     )
+
+
+def _cycler_file(rows: int) -> None:
+    """A formation cycler file of `rows` rows, stored as the upload endpoint stores it, until a
+    Celery worker has parsed it and applied its features, curves and verdict to the cell."""
+    import hashlib
+    import random
+    import tempfile
+
+    from django.conf import settings
+    from django.db import transaction
+    from django.utils import timezone
+
+    from batches import ingestion
+    from batches.demo_data import READINGS
+    from batches.models import Cell, InboxEntry
+    from batches.services import StepResult, record_step
+    from bench.bench_cycler import write_formation_csv
+    from lines.models import Station
+
+    cell = Cell.objects.select_related("batch__design").get(serial=_cells(1)[0])
+    for code in ("PR-STK-1", "PR-PRS-1"):  # bring the cell to formation
+        station = Station.objects.get(code=code)
+        data = READINGS[station.kind](cell.batch.design, random.Random(1))
+        record_step(
+            cell,
+            station,
+            StepResult(occurred_at=timezone.now(), measurements=data["measurements"]),
+            by="bench",
+        )
+    former = Station.objects.get(code="PR-FRM-1")
+    target = Path(settings.MEDIA_ROOT) / "cycler" / former.code / f"bench-{uuid.uuid4().hex}.csv"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        generated = Path(scratch) / "formation.csv"
+        write_formation_csv(generated, rows)
+        generated.replace(target)
+    started = time.perf_counter()
+    with transaction.atomic():
+        ingestion.accept_cycler_file(
+            former,
+            event_id=f"file-{target.stem}",
+            cell_serial=cell.serial,
+            file_format="",
+            path=target,
+            sha256=hashlib.sha256(target.read_bytes()).hexdigest(),
+            size=target.stat().st_size,
+            original_name=target.name,
+        )
+    _wait_processed(f"file-{target.stem}", 1)
+    elapsed = time.perf_counter() - started
+    entry = InboxEntry.objects.get(event_id=f"file-{target.stem}")
+    print(
+        f"(d) cycler file of {rows:,} rows ({target.stat().st_size / 1e6:.1f} MB): parsed and applied "
+        f"by a worker in {elapsed:.2f} s = {rows / elapsed:,.0f} rows/s ({entry.status})"
+    )
+    target.unlink()
 
 
 def _free_port() -> int:

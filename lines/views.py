@@ -7,8 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from batches import selectors
-from batches.energy import TARGET_AFTER, TARGET_FY2028, BatchEconomics, batches_economics
-from batches.models import Batch
+from batches.energy import TARGET_AFTER, TARGET_FY2028, cost_trend
 from lines.models import Line
 from mes import roles
 
@@ -24,9 +23,6 @@ def _line(code: str) -> Line:
 
 def _stations_context(line: Line) -> dict:
     return {"line": line, "flow": selectors.wip_by_station(line), "refresh": STATIONS_REFRESH_S}
-
-
-COST_TREND_BATCHES = 12
 
 
 def _batches_context(line: Line) -> dict:
@@ -56,21 +52,10 @@ def line_detail(request: HttpRequest, code: str) -> HttpResponse:
         **_stations_context(line),
         **_batches_context(line),
         **_holds_context(line),
-        "cost_trend": _cost_trend(line),
+        "cost_trend": cost_trend(line),
         "targets": (TARGET_FY2028, TARGET_AFTER),
     }
     return render(request, "lines/line_detail.html", context)
-
-
-def _cost_trend(line: Line) -> list[tuple[Batch, BatchEconomics]]:
-    """The last batches started on the line, oldest first, with their cost per kWh."""
-    batches = list(
-        Batch.objects.filter(line=line, started_at__isnull=False)
-        .select_related("line")
-        .order_by("-started_at")[:COST_TREND_BATCHES]
-    )[::-1]
-    economics = batches_economics(batches)
-    return [(batch, economics[batch.pk]) for batch in batches]
 
 
 @roles.page_permission(roles.VIEW_LINES)

@@ -5,6 +5,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from batches import selectors
+from batches.energy import TARGET_AFTER, TARGET_FY2028, cost_trend, pooled
 from mes import roles
 
 HOME_REFRESH_S = 10
@@ -18,7 +19,20 @@ def health(request: HttpRequest) -> JsonResponse:
 
 
 def _home_context() -> dict:
-    return {"summaries": selectors.line_summaries(), "refresh": HOME_REFRESH_S}
+    summaries = selectors.line_summaries()
+    costs = {}
+    for summary in summaries:
+        trend = cost_trend(summary.line)
+        costs[summary.line.pk] = {
+            "recent": pooled(economics for _, economics in trend),
+            "batches": len(trend),
+            "last": trend[-1] if trend else None,
+        }
+    return {
+        "panels": [(summary, costs[summary.line.pk]) for summary in summaries],
+        "targets": (TARGET_FY2028, TARGET_AFTER),
+        "refresh": HOME_REFRESH_S,
+    }
 
 
 @roles.page_permission(roles.VIEW_LINES)

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from batches.energy import batch_economics, cell_energy
+from batches.energy import BatchEconomics, batch_economics, cell_energy, pooled
 from batches.services import scrap_cell
 
 LOTS = {"cathode": "CAT-2611-A-01", "electrolyte": "SE-2611-01", "pouch": "POUCH-2611-01"}
@@ -79,3 +79,40 @@ def test_the_line_view_shows_the_cost_trend_over_batches(formed_batch, client, l
     page = client.get("/lines/proto/").content.decode()
     assert "Cost per kWh by batch" in page
     assert formed_batch.code in page and f"${batch_economics(formed_batch).cost_per_kwh}" in page
+
+
+def test_several_batches_pool_their_costs_over_their_good_energy():
+    small = BatchEconomics(
+        material_cost=Decimal("10.00"),
+        process_cost=Decimal("5.00"),
+        cells_started=10,
+        good_cells=5,
+        good_energy_wh=50.0,
+    )
+    large = BatchEconomics(
+        material_cost=Decimal("600.00"),
+        process_cost=Decimal("300.00"),
+        cells_started=1000,
+        good_cells=900,
+        good_energy_wh=14400.0,
+    )
+    both = pooled([small, large])
+    # (15 + 900) $ over 14.45 kWh, not the mean of $300/kWh and $62.50/kWh.
+    assert both.cost_per_kwh == (Decimal("915.00") / Decimal("14.45")).quantize(Decimal("0.01"))
+    assert (both.cells_started, both.good_cells) == (1010, 905)
+
+
+def test_the_home_page_shows_each_lines_cost_per_kwh_against_the_targets(
+    formed_batch, client, line_engineer
+):
+    client.force_login(line_engineer)
+    page = client.get("/").content.decode()
+    expected = batch_economics(formed_batch).cost_per_kwh  # the line's only started batch
+    proto = page[page.index('data-line="proto"') : page.index('data-line="yokohama"')]
+    costs = proto[proto.index("data-cost") :]
+    assert "Last 1 batch" in costs and f"${expected}" in costs
+    assert f"Latest, <a href=\"/batches/{formed_batch.code}/\">{formed_batch.code}</a>" in costs
+    assert "$75 (FY2028), $65" in proto
+    assert expected > 75 and 'class="kpi bad"' in costs  # above the FY2028 target: red
+    yokohama = page[page.index('data-line="yokohama"') :]
+    assert "Last 0 batches" in yokohama  # nothing started there: no figure, no error

@@ -1,5 +1,5 @@
 """POST /station/cycler-files: the file is streamed to MEDIA_ROOT with its sha256 and its inbox
-row waits for the cycler parser (batches.ingestion.CYCLER_READER)."""
+row is stored for a worker to parse (tests/ingestion/test_cycler_processing.py)."""
 
 from __future__ import annotations
 
