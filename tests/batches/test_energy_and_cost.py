@@ -111,7 +111,7 @@ def test_the_home_page_shows_each_lines_cost_per_kwh_against_the_targets(
     proto = page[page.index('data-line="proto"') : page.index('data-line="yokohama"')]
     costs = proto[proto.index("data-cost") :]
     assert "Last 1 batch" in costs and f"${expected}" in costs
-    assert f"Latest, <a href=\"/batches/{formed_batch.code}/\">{formed_batch.code}</a>" in costs
+    assert f'Latest, <a href="/batches/{formed_batch.code}/">{formed_batch.code}</a>' in costs
     assert "$75 (FY2028), $65" in proto
     assert expected > 75 and 'class="kpi bad"' in costs  # above the FY2028 target: red
     yokohama = page[page.index('data-line="yokohama"') :]
