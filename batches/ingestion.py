@@ -292,18 +292,20 @@ def process_entries(entry_ids: Sequence[int]) -> dict[str, int]:
     """
     counts = dict.fromkeys((APPLIED, REJECTED, WAITING, RETRY, SKIPPED), 0)
     with transaction.atomic():
-        entries = list(_pending().filter(id__in=list(entry_ids)))
+        entries = _with_stations(list(_pending().filter(id__in=list(entry_ids))))
         if not entries:
             return counts
         if len(entries) < settings.INGEST_TASK_CHUNK:
             # A task is also a wake-up call for its lines: it takes along fresh rows whose own
             # tasks have not run yet (they then find them done and end at once), so a stream of
             # single-result requests is applied many results per transaction, not one.
-            entries += (
-                _pending()
-                .filter(reason_code="", station__line__in={e.station.line_id for e in entries})
-                .exclude(id__in=[e.pk for e in entries])
-                .order_by("id")[: settings.INGEST_TASK_CHUNK - len(entries)]
+            entries += _with_stations(
+                list(
+                    _pending()
+                    .filter(reason_code="", station__line__in={e.station.line_id for e in entries})
+                    .exclude(id__in=[e.pk for e in entries])
+                    .order_by("id")[: settings.INGEST_TASK_CHUNK - len(entries)]
+                )
             )
         # In the order they happened (cycler files, which carry no time, last).
         entries.sort(key=lambda e: (e.occurred_at is None, e.occurred_at or e.received_at, e.pk))
@@ -350,12 +352,22 @@ def process_entries(entry_ids: Sequence[int]) -> dict[str, int]:
 
 
 def _pending() -> QuerySet[InboxEntry]:
-    """Pending rows, locked for this transaction; rows another task holds are skipped."""
-    return (
-        InboxEntry.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("station__line")
-        .filter(status=InboxEntry.Status.PENDING)
+    """Pending rows, locked for this transaction; rows another task holds are skipped.
+
+    Only the inbox rows are locked (OF self): a filter through the station would otherwise lock
+    the station rows too, and every intake commit checks its rows' station key against them.
+    """
+    return InboxEntry.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+        status=InboxEntry.Status.PENDING
     )
+
+
+def _with_stations(entries: list[InboxEntry]) -> list[InboxEntry]:
+    """The rows with their stations and lines: one instance per station, not one per row."""
+    stations = Station.objects.select_related("line").in_bulk({e.station_id for e in entries})
+    for entry in entries:
+        entry.station = stations[entry.station_id]
+    return entries
 
 
 def _lock_cells(entries: Sequence[InboxEntry]) -> dict[str, Cell]:
@@ -363,8 +375,7 @@ def _lock_cells(entries: Sequence[InboxEntry]) -> dict[str, Cell]:
     # instead of deadlocking, and a row's "waiting" decision is made under the cell's lock.
     return {
         cell.serial: cell
-        for cell in Cell.objects.select_for_update(of=("self",))
-        .select_related("batch__route", "next_step")
+        for cell in Cell.objects.select_for_update()
         .filter(serial__in={e.cell_serial for e in entries})
         .order_by("id")
     }
@@ -436,11 +447,13 @@ def _apply_entries(
         if not moved:
             return
         # Rows of the cells just moved that wait for them: ours, then any another task left.
-        others = list(
-            _pending()
-            .filter(kind=InboxEntry.Kind.RESULT, cell_serial__in=moved)
-            .exclude(id__in=[*done, *exclude])
-            .order_by("occurred_at", "id")
+        others = _with_stations(
+            list(
+                _pending()
+                .filter(kind=InboxEntry.Kind.RESULT, cell_serial__in=moved)
+                .exclude(id__in=[*done, *exclude])
+                .order_by("occurred_at", "id")
+            )
         )
         todo = [e for e in waiting if e.cell_serial in moved] + others
 

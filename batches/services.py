@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import transaction
 from django.utils import timezone
@@ -35,7 +35,7 @@ from batches.models import (
 )
 from lines.models import Line, RecipeVersion, Route, RouteStep, Station
 from lines.services import active_recipe_version
-from mes.bulk import update_rows
+from mes.bulk import copy_objects, copy_rows, update_rows
 from mes.errors import DomainError, check_transition
 
 # ---------------------------------------------------------------- batches
@@ -184,16 +184,23 @@ class StepContext:
     recipe versions, the cells' open holds, bills of materials, lots and the active hold rules.
 
     Read once for a chunk of results rather than once per result. Holds are read again after
-    anything that may have opened one (StepContext.refresh_holds). Cells of one batch share one
-    Batch instance, so a batch started by one result is seen started by the next.
+    anything that may have opened one (StepContext.refresh_holds). The cells get their batches
+    and next steps from here: cells of one batch share one Batch instance, so a batch started by
+    one result is seen started by the next.
     """
 
     def __init__(self, cells: Iterable[Cell]):
         self.cells = {cell.pk: cell for cell in cells}
-        batches: dict[int, Batch] = {}
-        for cell in self.cells.values():
-            cell.batch = batches.setdefault(cell.batch_id, cell.batch)
+        batches = Batch.objects.in_bulk({cell.batch_id for cell in self.cells.values()})
         self._route_steps: dict[int, list[RouteStep]] = {}
+        for step in RouteStep.objects.filter(
+            route_id__in={batch.route_id for batch in batches.values()}
+        ).order_by("position"):
+            self._route_steps.setdefault(step.route_id, []).append(step)
+        steps = {step.pk: step for steps in self._route_steps.values() for step in steps}
+        for cell in self.cells.values():
+            cell.batch = batches[cell.batch_id]
+            cell.next_step = steps.get(cell.next_step_id)
         self._versions: dict[int, RecipeVersion] = {}
         self._boms: dict[int, dict[str, Decimal]] = {}
         self._lots: dict[str, MaterialLot] = {}
@@ -293,9 +300,20 @@ class StepInput:
     by: Any
 
 
+class Reading(NamedTuple):
+    """One measured value as judged against its recipe parameter: a Measurement row to be."""
+
+    name: str
+    value: float
+    unit: str = ""
+    min: float | None = None
+    max: float | None = None
+    in_spec: bool | None = None
+
+
 def judge(
     version: RecipeVersion, measurements: Mapping[str, float]
-) -> tuple[list[Measurement], list[dict]]:
+) -> tuple[list[Reading], list[dict]]:
     """Measurements judged against a recipe version's inclusive limits, and the violations.
 
     A required parameter that is missing and a name the recipe does not know are violations too;
@@ -304,9 +322,10 @@ def judge(
     parameters = {p.name: p for p in version.parameters.all()}
     rows, violations = [], []
     for name, value in measurements.items():
+        value = float(value)
         parameter = parameters.get(name)
         if parameter is None:
-            rows.append(Measurement(name=name, value=value, in_spec=None))
+            rows.append(Reading(name, value))
             violations.append(
                 {
                     "parameter": name,
@@ -318,16 +337,7 @@ def judge(
             )
             continue
         in_spec = parameter.in_spec(value)
-        rows.append(
-            Measurement(
-                name=name,
-                value=value,
-                unit=parameter.unit,
-                min=parameter.min,
-                max=parameter.max,
-                in_spec=in_spec,
-            )
-        )
+        rows.append(Reading(name, value, parameter.unit, parameter.min, parameter.max, in_spec))
         if in_spec is False:
             violations.append(
                 {
@@ -355,11 +365,7 @@ def judge(
 @transaction.atomic
 def record_step(cell: Cell, station: Station, result: StepResult, *, by: Any) -> ProcessRun:
     """Apply one station result to one cell (see record_steps); raises what refused it."""
-    cell = (
-        Cell.objects.select_for_update(of=("self",))
-        .select_related("batch__route", "next_step")
-        .get(pk=cell.pk)
-    )
+    cell = Cell.objects.select_for_update().get(pk=cell.pk)
     (outcome,) = record_steps([StepInput(cell, station, result, by)])
     if isinstance(outcome, DomainError):
         raise outcome
@@ -373,9 +379,8 @@ def record_steps(
     the cell's move (on to its next step, or held where it failed) and the hold rules.
 
     Each outcome is the run recorded, or the DomainError that refused the result, which then wrote
-    nothing. Call inside a transaction with the cells locked (select_for_update, with
-    batch__route and next_step); they are updated in place, so a later result for the same cell
-    finds the earlier one applied. The rows of results that change nothing else are written
+    nothing. Call inside a transaction with the cells locked (select_for_update); they are
+    updated in place, so a later result for the same cell finds the earlier one applied. The rows of results that change nothing else are written
     together; a result that needs more (a failure for the hold rules, a held lot, a cell at the end
     of its route) is written at once and followed up before the next result is judged.
     """
@@ -407,7 +412,7 @@ def _apply_step(
     step = check_track_in(cell, station, context)
     version = context.recipe_version(station)
     lots = context.lots(result.material_lots) if result.material_lots else {}
-    measurements, violations = judge(version, result.measurements)
+    readings, violations = judge(version, result.measurements)
     failed = bool(violations) or result.verdict == ProcessRun.Verdict.FAIL or bool(result.defects)
     run = ProcessRun(
         cell=cell,
@@ -443,7 +448,7 @@ def _apply_step(
         for name, curve in result.curves.items()
     ]
     _start_batch_on_first_result(cell.batch, by=by)
-    writes.add(run, measurements, curves, consumptions, by=by)
+    writes.add(run, readings, curves, consumptions, by=by)
     follow_ups: list[Callable[[], Any]] = []
     for lot in lots.values():
         for hold in context.lot_holds.get(lot.pk, []):
@@ -466,35 +471,39 @@ class _StepWrites:
     """The rows of applied results, written together: a few statements for many results."""
 
     def __init__(self) -> None:
-        self.staged: list[tuple[ProcessRun, list[Measurement], list[Curve], list[Consumption], Any]]
+        self.staged: list[tuple[ProcessRun, list[Reading], list[Curve], list[Consumption], Any]]
         self.staged = []
         self.cells: dict[int, Cell] = {}
 
     def add(
         self,
         run: ProcessRun,
-        measurements: list[Measurement],
+        readings: list[Reading],
         curves: list[Curve],
         consumptions: list[Consumption],
         *,
         by: Any,
     ) -> None:
-        self.staged.append((run, measurements, curves, consumptions, by))
+        self.staged.append((run, readings, curves, consumptions, by))
 
     def flush(self) -> None:
         staged, cells = self.staged, list(self.cells.values())
         self.staged, self.cells = [], {}
         if staged:
-            ProcessRun.objects.bulk_create([run for run, *_ in staged])
-            for run, measurements, curves, consumptions, _ in staged:
-                for row in (*measurements, *curves, *consumptions):
+            copy_objects([run for run, *_ in staged], with_ids=True)
+            for run, _, curves, consumptions, _ in staged:
+                for row in (*curves, *consumptions):
                     row.run = run
-            Measurement.objects.bulk_create([m for _, ms, *_ in staged for m in ms])
+            copy_rows(
+                Measurement,
+                ["run_id", *Reading._fields],
+                ((run.pk, *reading) for run, readings, *_ in staged for reading in readings),
+            )
             Curve.objects.bulk_create([c for _, _, cs, *_ in staged for c in cs])
             Consumption.objects.bulk_create(
                 [c for *_, cs, _ in staged for c in cs], ignore_conflicts=True
             )
-            Event.objects.bulk_create([_step_event(run, by) for run, *_, by in staged])
+            copy_objects([_step_event(run, by) for run, *_, by in staged])
         if cells:
             update_rows(cells, ["status", "next_step", "completed_at"])
 

@@ -3,8 +3,11 @@ database refuses costs only that row (the chunk is applied again one row at a ti
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from batches import ingestion
 from batches.models import Batch, CellDesign, InboxEntry, Measurement, ProcessRun
@@ -115,3 +118,22 @@ def test_a_row_refused_once_applies_when_the_database_accepts_it_again(
         cursor.execute("DROP TRIGGER test_refuse_poison ON batches_measurement")
     assert ingestion.process_entries([row.pk])["applied"] == 1
     assert Measurement.objects.filter(value=POISON, run__cell=cells[0]).exists()
+
+
+def test_a_task_locks_only_inbox_rows_and_cells_never_the_stations(
+    station_client, cells, result_for
+):
+    # Intake commits check each new row's station key: a worker holding station rows FOR UPDATE
+    # (which a lock through a join does) would stall every station's requests.
+    stacker = station_client("PR-STK-1")
+    for cell in cells[:3]:
+        stacker.post_results(result_for(cell, "stacking"))
+    first = InboxEntry.objects.order_by("id").first()
+    with CaptureQueriesContext(connection) as queries:
+        assert ingestion.process_entries([first.pk])["applied"] == 3
+    locking = [q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"]]
+    assert locking, "the task locks its rows"
+    for sql in locking:
+        assert re.search(r'FOR UPDATE OF "batches_(inboxentry|cell|batch)"', sql) or (
+            "JOIN" not in sql
+        ), sql
