@@ -184,7 +184,7 @@ def _store(station: Station, kind: str, entries: list[NewEntry], duplicates: int
                 # Raising rolls back this request's inserts too: nothing from it is stored.
                 raise _event_id_reused({"event_ids": reused})
         ids = tuple(inserted.values())
-        enqueue(ids, line_code=station.line.code)
+        enqueue(ids, line_code=station.line.code, coalesce=True)
     return Accepted(accepted=len(ids), duplicates=duplicates + len(repeated), entry_ids=ids)
 
 
@@ -194,29 +194,116 @@ def queue_for_line(line_code: str) -> str | None:
     return f"ingest-{line_code}" if settings.INGEST_QUEUE_PER_LINE else None
 
 
-def enqueue(entry_ids: Iterable[int], *, line_code: str, countdown: float | None = None) -> None:
+def enqueue(
+    entry_ids: Iterable[int],
+    *,
+    line_code: str,
+    countdown: float | None = None,
+    coalesce: bool = False,
+) -> None:
     """Enqueue processing of inbox rows once the current transaction commits (never before: a
-    worker must find the rows)."""
+    worker must find the rows).
+
+    With `coalesce` (the intake's requests), a part chunk is not sent when a wake-up task for the
+    line is queued already and has not started: that task takes these rows along. A stream of
+    single results then costs one task per worker round, not one per result.
+    """
     ids = list(entry_ids)
     if not ids:
         return
     chunk = settings.INGEST_TASK_CHUNK
 
     def send() -> None:
-        from batches.tasks import process_inbox
-
-        try:
-            for start in range(0, len(ids), chunk):
-                process_inbox.apply_async(
-                    args=[ids[start : start + chunk]],
-                    queue=queue_for_line(line_code),
-                    countdown=countdown,
-                    retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
-                )
-        except Exception:  # the broker is down: the rows are stored, the sweep enqueues them
-            logger.warning("Broker unavailable; %d inbox rows left for the sweep", len(ids))
+        for start in range(0, len(ids), chunk):
+            part = ids[start : start + chunk]
+            wake = coalesce and len(part) < chunk
+            if wake and not wake_ups.claim(line_code):
+                continue
+            if not _publish(part, line_code=line_code, countdown=countdown, wake=wake):
+                return
 
     transaction.on_commit(send)
+
+
+def wake_up(line_code: str) -> None:
+    """Once the current transaction commits: a task that takes along the line's fresh rows,
+    unless one is queued already."""
+
+    def send() -> None:
+        if wake_ups.claim(line_code):
+            _publish([], line_code=line_code, countdown=None, wake=True)
+
+    transaction.on_commit(send)
+
+
+def _publish(ids: list[int], *, line_code: str, countdown: float | None, wake: bool) -> bool:
+    from batches.tasks import process_inbox
+
+    try:
+        process_inbox.apply_async(
+            args=[ids],
+            kwargs={"line_code": line_code} if wake else {},
+            queue=queue_for_line(line_code),
+            countdown=settings.INGEST_WAKE_UP_DELAY_MS / 1000 if wake else countdown,
+            retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
+        )
+    except Exception:  # the broker is down: the rows are stored, the sweep enqueues them
+        logger.warning("Broker unavailable; %d inbox rows left for the sweep", len(ids))
+        if wake:
+            wake_ups.started(line_code)
+        return False
+    return True
+
+
+class WakeUps:
+    """One queued wake-up task per line at a time, marked by a Redis key beside the broker's
+    queues (SET NX). The intake checks the mark after its rows are committed and the task clears
+    it before it looks for pending rows, so a row is either seen by a queued task or enqueues a
+    task of its own. The mark expires by itself, so a lost task costs a few seconds, then the
+    next request sends a new one (and the sweep remains). Without Redis (the filesystem broker)
+    every request sends its task.
+    """
+
+    TTL_MS = 10_000
+
+    def __init__(self) -> None:
+        self._client: Any = None
+
+    def _redis(self) -> Any:
+        url = settings.CELERY_BROKER_URL
+        if not url.startswith("redis://"):
+            return None
+        if self._client is None:
+            import redis
+
+            self._client = redis.Redis.from_url(url, socket_timeout=1)
+        return self._client
+
+    def _key(self, line_code: str) -> str:
+        return f"mes:ingest-wake-up:{settings.CELERY_TASK_DEFAULT_QUEUE}:{line_code}"
+
+    def claim(self, line_code: str) -> bool:
+        """True if the caller is to send the line's wake-up task (none is queued)."""
+        client = self._redis()
+        if client is None:
+            return True
+        try:
+            return bool(client.set(self._key(line_code), 1, nx=True, px=self.TTL_MS))
+        except Exception:  # Redis unreachable: send, as without the mark
+            return True
+
+    def started(self, line_code: str) -> None:
+        """The line's wake-up task runs (or was never sent): the next rows need a new one."""
+        client = self._redis()
+        if client is None:
+            return
+        try:
+            client.delete(self._key(line_code))
+        except Exception:  # the mark expires by itself
+            logger.warning("Could not clear the wake-up mark of line %s", line_code)
+
+
+wake_ups = WakeUps()
 
 
 # ---------------------------------------------------------------- workers
@@ -281,9 +368,10 @@ def step_result_of(entry: InboxEntry) -> StepResult:
 APPLIED, REJECTED, WAITING, RETRY, SKIPPED = "applied", "rejected", "waiting", "retry", "skipped"
 
 
-def process_entries(entry_ids: Sequence[int]) -> dict[str, int]:
+def process_entries(entry_ids: Sequence[int], *, line_code: str | None = None) -> dict[str, int]:
     """Apply pending inbox rows; rows another task holds or that are done already are skipped,
-    so a redelivered task does nothing.
+    so a redelivered task does nothing. A wake-up task (`line_code`) also takes along its line's
+    fresh rows, and wakes another task if it could not take them all.
 
     One transaction for the task: a crash leaves every row either applied or still pending. The
     rows are applied together (record_steps writes many results in a few statements); if the
@@ -293,20 +381,25 @@ def process_entries(entry_ids: Sequence[int]) -> dict[str, int]:
     counts = dict.fromkeys((APPLIED, REJECTED, WAITING, RETRY, SKIPPED), 0)
     with transaction.atomic():
         entries = _with_stations(list(_pending().filter(id__in=list(entry_ids))))
-        if not entries:
-            return counts
-        if len(entries) < settings.INGEST_TASK_CHUNK:
+        lines = {e.station.line.code for e in entries} | ({line_code} if line_code else set())
+        room = settings.INGEST_TASK_CHUNK - len(entries)
+        if room > 0 and lines:
             # A task is also a wake-up call for its lines: it takes along fresh rows whose own
             # tasks have not run yet (they then find them done and end at once), so a stream of
             # single-result requests is applied many results per transaction, not one.
-            entries += _with_stations(
+            along = _with_stations(
                 list(
                     _pending()
-                    .filter(reason_code="", station__line__in={e.station.line_id for e in entries})
+                    .filter(reason_code="", station__line__code__in=lines)
                     .exclude(id__in=[e.pk for e in entries])
-                    .order_by("id")[: settings.INGEST_TASK_CHUNK - len(entries)]
+                    .order_by("id")[:room]
                 )
             )
+            entries += along
+            if line_code and len(along) == room:
+                wake_up(line_code)  # there may be more
+        if not entries:
+            return counts
         # In the order they happened (cycler files, which carry no time, last).
         entries.sort(key=lambda e: (e.occurred_at is None, e.occurred_at or e.received_at, e.pk))
         done: dict[int, InboxEntry] = {}

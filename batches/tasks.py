@@ -16,9 +16,12 @@ from batches import ingestion
     retry_backoff_max=30,
     max_retries=None,
 )
-def process_inbox(entry_ids: list[int]) -> dict[str, int]:
+def process_inbox(entry_ids: list[int], line_code: str | None = None) -> dict[str, int]:
     close_old_connections()  # connections are reused across tasks (CELERY_DB_REUSE_MAX)
-    return ingestion.process_entries(entry_ids)
+    if line_code is not None:
+        # A wake-up task: from now on the intake sends a new one for rows it does not see.
+        ingestion.wake_ups.started(line_code)
+    return ingestion.process_entries(entry_ids, line_code=line_code)
 
 
 @shared_task

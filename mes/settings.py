@@ -166,6 +166,9 @@ INGEST_PENDING_AFTER_SECONDS = env_int("INGEST_PENDING_AFTER_SECONDS", 120)
 # Inbox ids per task: large enough to amortise the task and transaction, small enough that two
 # worker processes share a 1000-result request and a crash redoes little.
 INGEST_TASK_CHUNK = env_int("INGEST_TASK_CHUNK", 250)
+# A wake-up task for small requests starts this many milliseconds after it is sent, so the
+# results that arrive meanwhile are applied with it in one transaction.
+INGEST_WAKE_UP_DELAY_MS = env_int("INGEST_WAKE_UP_DELAY_MS", 50)
 # A queue per line ("ingest-<line>") so one line's burst never starves another; needs workers
 # started with -Q ingest-proto,ingest-yokohama (docker-compose). Off: Celery's default queue.
 INGEST_QUEUE_PER_LINE = env_bool("INGEST_QUEUE_PER_LINE", default=False)
