@@ -73,27 +73,28 @@ def stack_on(tmp_path):
         stack.stop()
 
 
+def stacking_result(serial: str, occurred_at: str) -> dict:
+    return {
+        "event_id": f"S-{serial}",
+        "cell": serial,
+        "occurred_at": occurred_at,
+        "measurements": {
+            "layer_count": 20,
+            "max_offset_x_mm": 0.05,
+            "max_offset_y_mm": 0.06,
+            "rotation_deg": 0.02,
+            "stack_height_mm": 6.5,
+            "stack_mass_g": 58.0,
+            "insulation_resistance_mohm": 900.0,
+        },
+    }
+
+
 def burst(batch: Batch) -> dict[str, list[list[dict]]]:
     """Requests per station: pressing results first for some cells, then every stacking result."""
     serials = list(batch.cells.order_by("position").values_list("serial", flat=True))
     now = timezone.now().isoformat()
-    stacking = [
-        {
-            "event_id": f"S-{serial}",
-            "cell": serial,
-            "occurred_at": now,
-            "measurements": {
-                "layer_count": 20,
-                "max_offset_x_mm": 0.05,
-                "max_offset_y_mm": 0.06,
-                "rotation_deg": 0.02,
-                "stack_height_mm": 6.5,
-                "stack_mass_g": 58.0,
-                "insulation_resistance_mohm": 900.0,
-            },
-        }
-        for serial in serials
-    ]
+    stacking = [stacking_result(serial, now) for serial in serials]
     pressing = [
         {
             "event_id": f"P-{serial}",

@@ -8,6 +8,7 @@ import time
 
 import pytest
 from django.db.models import Count
+from django.utils import timezone
 
 from batches import ingestion
 from batches.models import CellDesign, InboxEntry, ProcessRun
@@ -16,7 +17,7 @@ from batches.station_http import StationHTTP
 from lines.models import Line, Route, Station
 from lines.services import issue_station_token
 from tests.ingestion import processes
-from tests.ingestion.test_fault_tolerance import shared_broker_url
+from tests.ingestion.test_fault_tolerance import shared_broker_url, stacking_result
 
 
 @pytest.fixture
@@ -80,7 +81,7 @@ def test_single_result_requests_from_many_threads_are_all_applied_once(plant, tm
                     serial = next(todo, None)
                 if serial is None:
                     return
-                reply = client.post_results([stacking_result(serial)])
+                reply = client.post_results([stacking_result(serial, timezone.now().isoformat())])
                 with lock:
                     statuses.append(reply.status)
 
@@ -106,22 +107,3 @@ def test_single_result_requests_from_many_threads_are_all_applied_once(plant, tm
     assert set(runs) == {f"S-{serial}" for serial in serials}  # none missing
     assert set(runs.values()) == {1}  # none applied twice
     assert InboxEntry.objects.filter(status="processed").count() == len(serials)
-
-
-def stacking_result(serial: str) -> dict:
-    from django.utils import timezone
-
-    return {
-        "event_id": f"S-{serial}",
-        "cell": serial,
-        "occurred_at": timezone.now().isoformat(),
-        "measurements": {
-            "layer_count": 20,
-            "max_offset_x_mm": 0.05,
-            "max_offset_y_mm": 0.06,
-            "rotation_deg": 0.02,
-            "stack_height_mm": 6.5,
-            "stack_mass_g": 58.0,
-            "insulation_resistance_mohm": 900.0,
-        },
-    }
