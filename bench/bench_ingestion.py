@@ -24,10 +24,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-# Results per request and results, e.g. BENCH_INGEST_SIZES="1:300,100:3000,1000:5000".
+# Results per request and results, e.g. BENCH_INGEST_SIZES="1:300,100:3000,1000:10000".
 SCENARIOS = [
     tuple(int(n) for n in pair.split(":"))
-    for pair in os.environ.get("BENCH_INGEST_SIZES", "1:300,100:3000,1000:5000").split(",")
+    for pair in os.environ.get("BENCH_INGEST_SIZES", "1:300,100:3000,1000:10000").split(",")
 ]
 LATENCY_RATE, LATENCY_SECONDS = 200, 10
 CLIENT_THREADS = 4
@@ -188,7 +188,8 @@ def _run(base_url: str) -> None:
     print("(b) binary COPY of the same rows (inbox row + run + 7 measurements + event each) into "
           "copies of the tables with their indexes and checks, no foreign keys:")  # fmt: skip
     for temporary, label in ((True, "temporary tables (no WAL)"), (False, "regular tables (WAL)")):
-        copy_rate = _copy_rate(5_000, temporary=temporary)
+        # The best of three: a single COPY swings by half with checkpoints and the WAL writer.
+        copy_rate = max(_copy_rate(5_000, temporary=temporary) for _ in range(3))
         print(f"    {label:<26} {copy_rate:8.0f} results/s; "
               f"batched end to end / COPY = {best / copy_rate:.1%} (target >= 25%)")  # fmt: skip
     _latency(base_url, token, StationHTTP)
