@@ -354,6 +354,14 @@ class Curve(models.Model):
     def __str__(self) -> str:
         return f"{self.run_id} {self.name}"
 
+    # What an x axis is called on a page: the quantity, then the unit.
+    X_AXES = {"t_s": "time", "capacity_ah": "capacity"}
+
+    @property
+    def x_label(self) -> str:
+        name = self.X_AXES.get(self.x_name, self.x_name.replace("_", " "))
+        return f"{name} ({self.x_unit})" if self.x_unit else name
+
 
 class Consumption(models.Model):
     """Genealogy: a material lot consumed into a cell in a role."""

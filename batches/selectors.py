@@ -448,7 +448,7 @@ def curve_chart(curve: Curve) -> dict[str, Any]:
         "id": f"curve-{curve.pk}",
         "name": curve.name,
         "unit": curve.unit,
-        "x_label": f"{curve.x_name} ({curve.x_unit})" if curve.x_unit else curve.x_name,
+        "x_label": curve.x_label,
         "points": points,
         "total_points": len(curve.x),
     }

@@ -92,3 +92,18 @@ def test_a_truncated_file_is_rejected_naming_the_check(
     assert entry.run is None
     pressed_cell.refresh_from_db()
     assert pressed_cell.next_step.station_kind == "formation"
+
+
+def test_the_cell_page_plots_the_parsed_curves_against_time_and_capacity(
+    pressed_cell, station_client, process_pending, client, line_engineer
+):
+    sample = SAMPLES / "leaf_cell_discharge_1c_bitrode.csv"
+    if not sample.exists():
+        pytest.skip(f"sample data not found at {SAMPLES}")
+    _upload(station_client, pressed_cell, sample.read_bytes(), "run.csv")
+    process_pending()
+    client.force_login(line_engineer)
+    page = client.get(f"/cells/{pressed_cell.serial}/").content.decode()
+    assert "voltage (V) vs time (s)" in page
+    assert "voltage vs capacity (V) vs capacity (Ah)" in page
+    assert '"x_label": "capacity (Ah)"' in page  # the chart's axis title
