@@ -213,9 +213,15 @@ class StepContext:
                 cell_id__in=list(self.cells), hold__status=Hold.Status.OPEN
             ).values_list("cell_id", flat=True)
         )
-        self.lot_holds: dict[int, list[Hold]] = {}
-        for hold in Hold.objects.filter(scope=Hold.Scope.LOT, status=Hold.Status.OPEN):
-            self.lot_holds.setdefault(hold.lot_id, []).append(hold)
+        self._lot_holds: dict[int, list[Hold]] | None = None
+
+    def lot_holds(self, lot: MaterialLot) -> list[Hold]:
+        """The open holds of a lot (read on first use: most results consume no lot)."""
+        if self._lot_holds is None:
+            self._lot_holds = {}
+            for hold in Hold.objects.filter(scope=Hold.Scope.LOT, status=Hold.Status.OPEN):
+                self._lot_holds.setdefault(hold.lot_id, []).append(hold)
+        return self._lot_holds.get(lot.pk, [])
 
     def route_steps(self, route_id: int) -> list[RouteStep]:
         if route_id not in self._route_steps:
@@ -451,7 +457,7 @@ def _apply_step(
     writes.add(run, readings, curves, consumptions, by=by)
     follow_ups: list[Callable[[], Any]] = []
     for lot in lots.values():
-        for hold in context.lot_holds.get(lot.pk, []):
+        for hold in context.lot_holds(lot):
             follow_ups.append(partial(_join_hold, hold, cell, by=by))
     if not failed:
         if _move_past(cell, step, context.route_steps(cell.batch.route_id), at=result.occurred_at):
