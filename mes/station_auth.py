@@ -8,12 +8,14 @@ never act as a person. A token is looked up by its sha256 hash (the token itself
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
+from django.db import connection
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 
-from lines.models import Station, StationToken
+from lines.models import Line, Station, StationToken
 from lines.services import hash_token
 
 KEYWORD = b"bearer"
@@ -53,11 +55,7 @@ class StationTokenAuthentication(authentication.BaseAuthentication):
             key = header[1].decode("ascii")
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("The token is not valid.") from None
-        token = (
-            StationToken.objects.select_related("station__line")
-            .filter(key_hash=hash_token(key))
-            .first()
-        )
+        token = _token_with_station(hash_token(key))
         if token is None:
             raise exceptions.AuthenticationFailed("The token is not valid.")
         if token.revoked_at is not None:
@@ -67,6 +65,47 @@ class StationTokenAuthentication(authentication.BaseAuthentication):
     def authenticate_header(self, request: Request) -> str:
         # Makes DRF answer 401 (not 403) when credentials are missing or wrong.
         return 'Bearer realm="station"'
+
+
+def _token_with_station(key_hash: str) -> StationToken | None:
+    """The token of `key_hash` with its station and line, or None.
+
+    Every station request asks this. As one hand-written query it costs ~0.15 ms; the same
+    select_related queryset spent ~1.7 ms compiling its SQL each time, a third of the request.
+    The instances are built with Model.from_db, as the ORM builds them.
+    """
+    sql, fields = _token_query()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [key_hash])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    instances, start = [], 0
+    for model, names in zip(TOKEN_MODELS, fields, strict=True):
+        instances.append(model.from_db(connection.alias, names, row[start : start + len(names)]))
+        start += len(names)
+    token, station, line = instances
+    station.line, token.station = line, station
+    return token
+
+
+TOKEN_MODELS = (StationToken, Station, Line)
+
+
+@cache
+def _token_query() -> tuple[str, list[list[str]]]:
+    fields = [[f.attname for f in model._meta.concrete_fields] for model in TOKEN_MODELS]
+    columns = ", ".join(
+        f'{alias}."{model._meta.get_field(name).column}"'
+        for alias, model, names in zip("tsl", TOKEN_MODELS, fields, strict=True)
+        for name in names
+    )
+    sql = (
+        f"SELECT {columns} FROM {StationToken._meta.db_table} t "
+        f"JOIN {Station._meta.db_table} s ON s.id = t.station_id "
+        f"JOIN {Line._meta.db_table} l ON l.id = s.line_id WHERE t.key_hash = %s"
+    )
+    return sql, fields
 
 
 class IsStation(permissions.BasePermission):
