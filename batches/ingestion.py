@@ -194,6 +194,11 @@ def queue_for_line(line_code: str) -> str | None:
     return f"ingest-{line_code}" if settings.INGEST_QUEUE_PER_LINE else None
 
 
+# Rows of a request below which they share a wake-up task rather than get one of their own (a
+# larger request's task is worth its cost, and runs beside the others).
+SMALL_REQUEST = 25
+
+
 def enqueue(
     entry_ids: Iterable[int],
     *,
@@ -204,9 +209,9 @@ def enqueue(
     """Enqueue processing of inbox rows once the current transaction commits (never before: a
     worker must find the rows).
 
-    With `coalesce` (the intake's requests), a part chunk is not sent when a wake-up task for the
-    line is queued already and has not started: that task takes these rows along. A stream of
-    single results then costs one task per worker round, not one per result.
+    With `coalesce` (the intake's requests), a small request's rows are not sent when a wake-up
+    task for the line is queued already and has not started: that task takes them along. A
+    stream of single results then costs one task per worker round, not one per result.
     """
     ids = list(entry_ids)
     if not ids:
@@ -216,7 +221,7 @@ def enqueue(
     def send() -> None:
         for start in range(0, len(ids), chunk):
             part = ids[start : start + chunk]
-            wake = coalesce and len(part) < chunk
+            wake = coalesce and len(part) < SMALL_REQUEST
             if wake and not wake_ups.claim(line_code):
                 continue
             if not _publish(part, line_code=line_code, countdown=countdown, wake=wake):
