@@ -386,9 +386,10 @@ def record_steps(
 
     Each outcome is the run recorded, or the DomainError that refused the result, which then wrote
     nothing. Call inside a transaction with the cells locked (select_for_update); they are
-    updated in place, so a later result for the same cell finds the earlier one applied. The rows of results that change nothing else are written
-    together; a result that needs more (a failure for the hold rules, a held lot, a cell at the end
-    of its route) is written at once and followed up before the next result is judged.
+    updated in place, so a later result for the same cell finds the earlier one applied. The rows
+    of results that change nothing else are written together; a result that needs more (a failure
+    for the hold rules, a held lot, a cell at the end of its route) is written at once and
+    followed up before the next result is judged.
     """
     context = context or StepContext(item.cell for item in inputs)
     writes = _StepWrites()
@@ -453,19 +454,25 @@ def _apply_step(
         )
         for name, curve in result.curves.items()
     ]
-    _start_batch_on_first_result(cell.batch, by=by)
-    writes.add(run, readings, curves, consumptions, by=by)
-    follow_ups: list[Callable[[], Any]] = []
-    for lot in lots.values():
-        for hold in context.lot_holds(lot):
-            follow_ups.append(partial(_join_hold, hold, cell, by=by))
+    finished = False
     if not failed:
-        if _move_past(cell, step, context.route_steps(cell.batch.route_id), at=result.occurred_at):
-            follow_ups.append(partial(_finish_route, cell, by=by))
+        finished = _move_past(
+            cell, step, context.route_steps(cell.batch.route_id), at=result.occurred_at
+        )
     elif cell.status == Cell.Status.PLANNED:
         # Started, though it stays at the step it failed until quality dispositions it.
         cell.status = Cell.Status.IN_PROCESS
+    # Nothing below refuses: from here the result is applied.
+    _start_batch_on_first_result(cell.batch, by=by)
+    writes.add(run, readings, curves, consumptions, by=by)
     writes.cells[cell.pk] = cell
+    follow_ups: list[Callable[[], Any]] = [
+        partial(_join_hold, hold, cell, by=by)
+        for lot in lots.values()
+        for hold in context.lot_holds(lot)
+    ]
+    if finished:
+        follow_ups.append(partial(_finish_route, cell, by=by))
     from batches.rules import apply_hold_rules, rules_for  # rules read what this wrote
 
     if rules := rules_for(run, context.hold_rules()):
