@@ -15,20 +15,20 @@ from dataclasses import dataclass
 from batches.models import Cell, Hold, HoldRule, Measurement, ProcessRun
 from batches.services import hold_batch, hold_cell, hold_press_cycle
 
+RuleCheck = Callable[[HoldRule, ProcessRun], None]
+
 
 @dataclass(frozen=True)
 class Rule:
     applies: Callable[[ProcessRun], bool]
-    check: Callable[[HoldRule, ProcessRun], None]
+    check: RuleCheck
 
 
 _RULES: dict[str, Rule] = {}
 
 
-def rule(
-    code: str, *, applies: Callable[[ProcessRun], bool]
-) -> Callable[[Callable[[HoldRule, ProcessRun], None]], Callable[[HoldRule, ProcessRun], None]]:
-    def register(check: Callable[[HoldRule, ProcessRun], None]):
+def rule(code: str, *, applies: Callable[[ProcessRun], bool]) -> Callable[[RuleCheck], RuleCheck]:
+    def register(check: RuleCheck) -> RuleCheck:
         _RULES[code] = Rule(applies=applies, check=check)
         return check
 
