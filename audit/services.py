@@ -21,7 +21,7 @@ def new_event(
     reason: str = "",
     data: dict[str, Any] | None = None,
 ) -> Event:
-    """One event, not yet saved: for services that write many at once (Event.objects.bulk_create)."""
+    """One event, not yet saved: for services that write many at once (mes.bulk.copy_objects)."""
     return Event(
         actor=actor_name(actor),
         user=None if isinstance(actor, str) else actor,

@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, Sum
+from django.db.models import Count, DecimalField, ExpressionWrapper, F, Sum, Window
+from django.db.models.functions import RowNumber
 
 from batches.grading import latest_measurements
 from batches.models import Batch, Cell, Consumption
@@ -79,6 +80,17 @@ class BatchEconomics:
         )
 
     @property
+    def standing(self) -> str:
+        """Against the targets, as the pages colour it: "ok" at or below the later target,
+        "warn" at or below the FY2028 target, "bad" above it, "" without a figure."""
+        per_kwh = self.cost_per_kwh
+        if per_kwh is None:
+            return ""
+        if per_kwh <= TARGET_AFTER:
+            return "ok"
+        return "warn" if per_kwh <= TARGET_FY2028 else "bad"
+
+    @property
     def yield_pct(self) -> float | None:
         return 100 * self.good_cells / self.cells_started if self.cells_started else None
 
@@ -142,15 +154,30 @@ def batch_economics(batch: Batch) -> BatchEconomics:
 COST_TREND_BATCHES = 12
 
 
-def cost_trend(line: Line, batches: int = COST_TREND_BATCHES) -> list[tuple[Batch, BatchEconomics]]:
-    """The line's last `batches` started batches, oldest first, with their economics."""
+def cost_trends(
+    lines: Iterable[Line], batches: int = COST_TREND_BATCHES
+) -> dict[int, list[tuple[Batch, BatchEconomics]]]:
+    """Each line's last `batches` started batches, oldest first, with their economics: a fixed
+    number of queries for any number of lines."""
+    lines = list(lines)
     recent = list(
-        Batch.objects.filter(line=line, started_at__isnull=False)
+        Batch.objects.filter(line__in=lines, started_at__isnull=False)
+        .annotate(
+            recency=Window(RowNumber(), partition_by=F("line_id"), order_by=F("started_at").desc())
+        )
+        .filter(recency__lte=batches)
         .select_related("line")
-        .order_by("-started_at")[:batches]
-    )[::-1]
+        .order_by("started_at")
+    )
     economics = batches_economics(recent)
-    return [(batch, economics[batch.pk]) for batch in recent]
+    trends: dict[int, list[tuple[Batch, BatchEconomics]]] = {line.pk: [] for line in lines}
+    for batch in recent:
+        trends[batch.line_id].append((batch, economics[batch.pk]))
+    return trends
+
+
+def cost_trend(line: Line) -> list[tuple[Batch, BatchEconomics]]:
+    return cost_trends([line])[line.pk]
 
 
 def pooled(economics: Iterable[BatchEconomics]) -> BatchEconomics:

@@ -3,8 +3,8 @@
 Intake (`accept_results`, `accept_cycler_file`) stores every message in the inbox
 (batches.InboxEntry) inside the request's transaction and enqueues its id on commit; the reply
 (202) goes out only once the rows are durable. Workers (`process_entries`, via batches.tasks) apply
-each row with `batches.services.record_step`, the one place the business rules live, and mark the
-row processed or rejected. The broker carries ids only: a lost or repeated task is harmless, the
+the rows with `batches.services.record_steps`, the one place the business rules live, and mark
+each row processed or rejected. The broker carries ids only: a lost or repeated task is harmless, the
 sweep (`sweep_pending`) re-enqueues rows left pending.
 
 Route order: a result for a step ahead of the cell's next step (pressing before stacking) is not

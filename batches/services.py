@@ -192,11 +192,9 @@ class StepContext:
     def __init__(self, cells: Iterable[Cell]):
         self.cells = {cell.pk: cell for cell in cells}
         batches = Batch.objects.in_bulk({cell.batch_id for cell in self.cells.values()})
-        self._route_steps: dict[int, list[RouteStep]] = {}
-        for step in RouteStep.objects.filter(
-            route_id__in={batch.route_id for batch in batches.values()}
-        ).order_by("position"):
-            self._route_steps.setdefault(step.route_id, []).append(step)
+        self._route_steps: dict[int, list[RouteStep]] = {b.route_id: [] for b in batches.values()}
+        for step in RouteStep.objects.filter(route_id__in=self._route_steps).order_by("position"):
+            self._route_steps[step.route_id].append(step)
         steps = {step.pk: step for steps in self._route_steps.values() for step in steps}
         for cell in self.cells.values():
             cell.batch = batches[cell.batch_id]
@@ -224,10 +222,7 @@ class StepContext:
         return self._lot_holds.get(lot.pk, [])
 
     def route_steps(self, route_id: int) -> list[RouteStep]:
-        if route_id not in self._route_steps:
-            self._route_steps[route_id] = list(
-                RouteStep.objects.filter(route_id=route_id).order_by("position")
-            )
+        """The steps of a route of the cells' batches, in order."""
         return self._route_steps[route_id]
 
     def recipe_version(self, station: Station) -> RecipeVersion:

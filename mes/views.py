@@ -5,7 +5,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from batches import selectors
-from batches.energy import TARGET_AFTER, TARGET_FY2028, cost_trend, pooled
+from batches.energy import TARGET_AFTER, TARGET_FY2028, cost_trends, pooled
 from mes import roles
 
 HOME_REFRESH_S = 10
@@ -20,16 +20,14 @@ def health(request: HttpRequest) -> JsonResponse:
 
 def _home_context() -> dict:
     summaries = selectors.line_summaries()
-    costs = {}
+    trends = cost_trends(summary.line for summary in summaries)
+    panels = []
     for summary in summaries:
-        trend = cost_trend(summary.line)
-        costs[summary.line.pk] = {
-            "recent": pooled(economics for _, economics in trend),
-            "batches": len(trend),
-            "last": trend[-1] if trend else None,
-        }
+        trend = trends[summary.line.pk]
+        recent = pooled(economics for _, economics in trend)
+        panels.append((summary, {"recent": recent, "batches": len(trend), "last": trend[-1:]}))
     return {
-        "panels": [(summary, costs[summary.line.pk]) for summary in summaries],
+        "panels": panels,
         "targets": (TARGET_FY2028, TARGET_AFTER),
         "refresh": HOME_REFRESH_S,
     }

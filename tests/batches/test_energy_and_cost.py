@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
-from batches.energy import BatchEconomics, batch_economics, cell_energy, pooled
-from batches.services import scrap_cell
+from batches.energy import BatchEconomics, batch_economics, cell_energy, cost_trends, pooled
+from batches.models import Batch, CellDesign
+from batches.services import create_batch, scrap_cell, start_batch
+from lines.models import Line, Route
 
 LOTS = {"cathode": "CAT-2611-A-01", "electrolyte": "SE-2611-01", "pouch": "POUCH-2611-01"}
 
@@ -116,3 +120,30 @@ def test_the_home_page_shows_each_lines_cost_per_kwh_against_the_targets(
     assert expected > 75 and 'class="kpi bad"' in costs  # above the FY2028 target: red
     yokohama = page[page.index('data-line="yokohama"') :]
     assert "Last 0 batches" in yokohama  # nothing started there: no figure, no error
+
+
+def test_each_lines_cost_trend_holds_its_last_twelve_started_batches_oldest_first(plant):
+    started = {}
+    for code, route, count in (("proto", "std", 13), ("yokohama", "pilot", 1)):
+        line = Line.objects.get(code=code)
+        started[code] = [
+            start_batch(
+                create_batch(
+                    line=line,
+                    design=CellDesign.objects.get(code="SSB-5AH-P1"),
+                    route=Route.objects.get(line=line, code=route),
+                    quantity=1,
+                    by="test",
+                ),
+                by="test",
+            )
+            for _ in range(count)
+        ]
+    Batch.objects.filter(pk=started["proto"][0].pk).update(
+        started_at=timezone.now() - timedelta(days=1)
+    )  # the oldest: it falls out of the window
+    trends = cost_trends(Line.objects.all())
+    proto = Line.objects.get(code="proto")
+    assert [b.pk for b, _ in trends[proto.pk]] == [b.pk for b in started["proto"][1:]]
+    yokohama = Line.objects.get(code="yokohama")
+    assert [b.pk for b, _ in trends[yokohama.pk]] == [started["yokohama"][0].pk]

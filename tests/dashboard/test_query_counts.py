@@ -9,9 +9,9 @@ from django.urls import reverse
 # One bound per page: sign-in session and user, permissions, the header's lines and roles, then
 # the page's own selectors. A page that grew an N+1 would need far more for 200 cells.
 PAGES = {
-    # Home includes each line's cost over its recent batches: five queries per line with batches.
-    "home": (lambda batch, cell: reverse("home"), 17),
-    "home live": (lambda batch, cell: reverse("home-lines"), 15),
+    # Home includes each line's cost over its recent batches: five queries for all lines together.
+    "home": (lambda batch, cell: reverse("home"), 16),
+    "home live": (lambda batch, cell: reverse("home-lines"), 14),
     # The line view includes the cost trend: five more queries, whatever the batches hold.
     "line": (lambda batch, cell: reverse("line", args=["proto"]), 27),
     "line stations live": (lambda batch, cell: reverse("line-stations", args=["proto"]), 11),

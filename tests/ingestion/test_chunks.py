@@ -137,3 +137,20 @@ def test_a_task_locks_only_inbox_rows_and_cells_never_the_stations(
         assert re.search(r'FOR UPDATE OF "batches_(inboxentry|cell|batch)"', sql) or (
             "JOIN" not in sql
         ), sql
+
+
+def test_a_wake_up_task_that_cannot_take_all_fresh_rows_wakes_another(
+    station_client, cells, result_for, settings, django_capture_on_commit_callbacks
+):
+    settings.INGEST_TASK_CHUNK = 2
+    stacker = station_client("PR-STK-1")
+    for cell in cells[:3]:
+        stacker.post_results(result_for(cell, "stacking"))
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        counts = ingestion.process_entries([], line_code="proto")
+    assert counts["applied"] == 2  # a chunk's worth, taken along
+    assert len(callbacks) == 1  # the wake-up for the row it left
+    assert InboxEntry.objects.filter(status="pending").count() == 1
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert ingestion.process_entries([], line_code="proto")["applied"] == 1
+    assert callbacks == []  # it took them all: no further wake-up
