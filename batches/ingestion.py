@@ -405,8 +405,7 @@ def process_entries(entry_ids: Sequence[int], *, line_code: str | None = None) -
                 wake_up(line_code)  # there may be more
         if not entries:
             return counts
-        # In the order they happened (cycler files, which carry no time, last).
-        entries.sort(key=lambda e: (e.occurred_at is None, e.occurred_at or e.received_at, e.pk))
+        entries.sort(key=_as_they_happened)
         done: dict[int, InboxEntry] = {}
         try:
             with transaction.atomic():
@@ -416,11 +415,10 @@ def process_entries(entry_ids: Sequence[int], *, line_code: str | None = None) -
                 "Applying %d inbox rows together failed (%s); one by one", len(entries), error
             )
             done = {}
-            entries = list(
-                InboxEntry.objects.select_related("station__line")
-                .filter(id__in=[e.pk for e in entries])
-                .order_by("occurred_at", "id")
+            entries = _with_stations(
+                list(InboxEntry.objects.filter(id__in=[e.pk for e in entries]))
             )
+            entries.sort(key=_as_they_happened)
             for entry in entries:
                 if entry.pk not in done:
                     _apply_alone(entry, done)
@@ -447,6 +445,11 @@ def process_entries(entry_ids: Sequence[int], *, line_code: str | None = None) -
                 countdown=2,
             )
     return counts
+
+
+def _as_they_happened(entry: InboxEntry) -> tuple:
+    """Sort key: in the order the results happened (cycler files, which carry no time, last)."""
+    return (entry.occurred_at is None, entry.occurred_at or entry.received_at, entry.pk)
 
 
 def _pending() -> QuerySet[InboxEntry]:

@@ -27,7 +27,8 @@ def marks(settings):
     settings.CELERY_TASK_DEFAULT_QUEUE = f"wake-up-test-{time.monotonic_ns()}"
     wake_ups = ingestion.WakeUps()
     yield wake_ups
-    wake_ups.started("proto")
+    for line in ("proto", "yokohama"):
+        wake_ups.started(line)
 
 
 def test_only_one_wake_up_is_claimed_until_the_task_starts(marks):
