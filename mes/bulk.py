@@ -7,9 +7,48 @@ UPDATE ... FROM unnest, converting each value as the field would on a save.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
+from operator import attrgetter
+from typing import Any
 
 from django.db import connection, connections, models
+
+# Fields whose Python value is already what PostgreSQL takes: their get_db_prep_save chain
+# (four calls a value) only returns it. Exact types: a subclass may convert.
+_AS_IS = (
+    models.AutoField,
+    models.BigAutoField,
+    models.IntegerField,
+    models.BigIntegerField,
+    models.PositiveIntegerField,
+    models.PositiveSmallIntegerField,
+    models.SmallIntegerField,
+    models.FloatField,
+    models.BooleanField,
+    models.CharField,
+    models.SlugField,
+    models.TextField,
+)
+
+
+def _to_db(field: models.Field, db: Any) -> Callable[[Any], Any] | None:
+    """How to turn the field's value into the database's: None when it is taken as it is."""
+    target = field.target_field if isinstance(field, models.ForeignKey) else field
+    if type(target) in _AS_IS:
+        return None
+    convert = partial(field.get_db_prep_save, connection=db)
+    if type(field) is models.DateTimeField:
+        # An aware datetime is taken as it is; a naive one gets Django's warning and zone.
+        return lambda value: value if value is None or value.tzinfo else convert(value)
+    return convert
+
+
+def _value_of(field: models.Field) -> Callable[[models.Model], Any]:
+    """Reads the value a save would write: pre_save where the field sets it (auto_now_add)."""
+    if type(field).pre_save is models.Field.pre_save:
+        return attrgetter(field.attname)
+    return partial(field.pre_save, add=True)
 
 
 def update_rows(objs: Sequence[models.Model], fields: Sequence[str]) -> None:
@@ -24,10 +63,11 @@ def update_rows(objs: Sequence[models.Model], fields: Sequence[str]) -> None:
     db = connections[connection.alias]  # the wrapper itself, not the per-thread proxy
     meta = type(objs[0])._meta
     columns = [meta.pk, *(meta.get_field(name) for name in fields)]
-    params = [
-        [field.get_db_prep_save(getattr(obj, field.attname), db) for obj in objs]
-        for field in columns
-    ]
+    params = []
+    for field in columns:
+        values = [getattr(obj, field.attname) for obj in objs]
+        convert = _to_db(field, db)
+        params.append(values if convert is None else [convert(value) for value in values])
     names = [db.ops.quote_name(field.column) for field in columns]
     arrays = ", ".join(f"%s::{field.db_type(db)}[]" for field in columns)
     assignments = ", ".join(f"{name} = v.{name}" for name in names[1:])
@@ -43,7 +83,7 @@ def update_rows(objs: Sequence[models.Model], fields: Sequence[str]) -> None:
 def copy_objects(objs: Sequence[models.Model], *, with_ids: bool = False) -> None:
     """Insert unsaved instances of one model with binary COPY.
 
-    Values are prepared by each field as a save would (auto_now_add included). With `with_ids`,
+    Values are read and converted by each field as a save would (auto_now_add included). With `with_ids`,
     the instances first get their primary keys from the table's sequence, so rows pointing at
     them can be written next; otherwise they are left without. No signals are sent (as with
     bulk_create).
@@ -55,14 +95,8 @@ def copy_objects(objs: Sequence[models.Model], *, with_ids: bool = False) -> Non
     fields = [f for f in model._meta.concrete_fields if with_ids or not f.primary_key]
     if with_ids:
         _assign_ids(model, objs)
-    copy_rows(
-        model,
-        [f.attname for f in fields],
-        (
-            [field.get_db_prep_save(field.pre_save(obj, add=True), db) for field in fields]
-            for obj in objs
-        ),
-    )
+    read = [_value_of(field) for field in fields]
+    copy_rows(model, [f.attname for f in fields], ([r(obj) for r in read] for obj in objs))
     if with_ids:
         for obj in objs:
             obj._state.adding = False
@@ -70,11 +104,21 @@ def copy_objects(objs: Sequence[models.Model], *, with_ids: bool = False) -> Non
 
 
 def copy_rows(model: type[models.Model], fields: Sequence[str], rows: Iterable[Sequence]) -> None:
-    """Insert rows of values as the database takes them (numbers, strings, booleans, None,
-    datetimes, lists; JSON wrapped by the field) into `fields` (attnames) with binary COPY."""
+    """Insert rows of values, as the model's `fields` (attnames) hold them, with binary COPY;
+    each value is converted as its field would on a save (JSON wrapped, and so on)."""
     db = connections[connection.alias]
     meta = model._meta
-    columns = [meta.get_field(name).column for name in fields]
+    model_fields = [meta.get_field(name) for name in fields]
+    columns = [field.column for field in model_fields]
+    converters = [_to_db(field, db) for field in model_fields]
+    if any(converters):
+        rows = (
+            [
+                value if convert is None else convert(value)
+                for value, convert in zip(row, converters, strict=True)
+            ]
+            for row in rows
+        )
     types = _column_types(meta.db_table)
     table = db.ops.quote_name(meta.db_table)
     names = ", ".join(db.ops.quote_name(column) for column in columns)

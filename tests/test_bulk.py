@@ -1,0 +1,85 @@
+"""mes.bulk writes what a save would: field conversions, auto_now_add, JSON, keys."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from audit.models import Event
+from audit.services import record_events
+from batches.models import ProcessRun
+from mes.bulk import copy_objects, update_rows
+
+
+@pytest.fixture
+def stacked(proto_batch):
+    cell = proto_batch.cells.order_by("position").first()
+    step = cell.next_step
+    version = step.route.line.recipes.get(station_kind="stacking").versions.get(status="released")
+    station = step.route.line.stations.get(kind="stacking")
+    return cell, step, station, version
+
+
+def _run(stacked, **fields):
+    cell, step, station, version = stacked
+    fields.setdefault("verdict", ProcessRun.Verdict.PASS)
+    return ProcessRun(cell=cell, step=step, station=station, recipe_version=version, **fields)
+
+
+def test_copy_objects_writes_each_field_as_a_save_would(stacked):
+    finished = timezone.now() - dt.timedelta(minutes=5)
+    runs = [
+        _run(stacked, finished_at=finished, defects=["crack"], violations=[{"parameter": "x"}]),
+        _run(stacked, finished_at=finished, event_id="E-2", verdict=ProcessRun.Verdict.FAIL),
+    ]
+    before = timezone.now()
+    copy_objects(runs, with_ids=True)
+    assert all(run.pk and not run._state.adding for run in runs)
+    first, second = (ProcessRun.objects.get(pk=run.pk) for run in runs)
+    assert first.finished_at == finished and first.recorded_at >= before  # auto_now_add
+    assert (first.defects, first.violations) == (["crack"], [{"parameter": "x"}])
+    assert (second.verdict, second.event_id, second.defects) == ("fail", "E-2", [])
+    assert first.cell_id == stacked[0].pk and first.recipe_version_id == stacked[3].pk
+
+
+def test_a_naive_time_is_placed_in_the_zone_as_django_does(stacked, settings):
+    naive = dt.datetime(2026, 11, 29, 9, 0)
+    with pytest.warns(RuntimeWarning, match="naive datetime"):
+        copy_objects([_run(stacked, finished_at=naive)], with_ids=True)
+    stored = ProcessRun.objects.get().finished_at
+    assert stored == timezone.make_aware(naive, timezone.get_default_timezone())
+
+
+def test_update_rows_writes_the_named_fields_only(stacked):
+    runs = [_run(stacked, finished_at=timezone.now(), event_id=f"E-{n}") for n in range(3)]
+    copy_objects(runs, with_ids=True)
+    for run in runs:
+        run.violations = [{"run": run.pk}]
+        run.event_id = "not written"
+    update_rows(runs, ["violations"])
+    for run in ProcessRun.objects.order_by("id"):
+        assert run.violations == [{"run": run.pk}] and run.event_id.startswith("E-")
+
+
+def test_record_events_appends_rows_with_actor_time_and_data(stacked, line_engineer):
+    before = timezone.now()
+    record_events(
+        [
+            {"actor": "station:PR-STK-1", "verb": "v1", "subject_type": "cell", "subject": "C-1"},
+            {
+                "actor": line_engineer,
+                "verb": "v2",
+                "subject_type": "batch",
+                "subject": "B-1",
+                "reason": "why",
+                "data": {"n": 1},
+            },
+        ]
+    )
+    station, person = Event.objects.filter(verb__in=["v1", "v2"]).order_by("verb")
+    assert (station.actor, station.user_id, station.data) == ("station:PR-STK-1", None, {})
+    assert (person.actor, person.user_id) == (line_engineer.username, line_engineer.pk)
+    assert (person.reason, person.data) == ("why", {"n": 1})
+    assert station.occurred_at >= before
