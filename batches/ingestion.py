@@ -385,7 +385,7 @@ def process_entries(entry_ids: Sequence[int], *, line_code: str | None = None) -
     """
     counts = dict.fromkeys((APPLIED, REJECTED, WAITING, RETRY, SKIPPED), 0)
     with transaction.atomic():
-        entries = _with_stations(list(_pending().filter(id__in=list(entry_ids))))
+        entries = _with_stations(list(_pending().filter(id__any=entry_ids)))
         lines = {e.station.line.code for e in entries} | ({line_code} if line_code else set())
         room = settings.INGEST_TASK_CHUNK - len(entries)
         if room > 0 and lines:
@@ -396,7 +396,7 @@ def process_entries(entry_ids: Sequence[int], *, line_code: str | None = None) -
                 list(
                     _pending()
                     .filter(reason_code="", station__line__code__in=lines)
-                    .exclude(id__in=[e.pk for e in entries])
+                    .exclude(id__any=[e.pk for e in entries])
                     .order_by("id")[:room]
                 )
             )
@@ -477,7 +477,7 @@ def _lock_cells(entries: Sequence[InboxEntry]) -> dict[str, Cell]:
     return {
         cell.serial: cell
         for cell in Cell.objects.select_for_update()
-        .filter(serial__in={e.cell_serial for e in entries})
+        .filter(serial__any={e.cell_serial for e in entries})
         .order_by("id")
     }
 
@@ -547,12 +547,13 @@ def _apply_entries(
                 _reject(entry, outcome.code, outcome.detail)
         if not moved:
             return
-        # Rows of the cells just moved that wait for them: ours, then any another task left.
+        # Rows of the cells just moved that wait for them: ours, then those another task found
+        # waiting (it decided so under the cell's lock, so its decision is committed by now).
         others = _with_stations(
             list(
                 _pending()
-                .filter(kind=InboxEntry.Kind.RESULT, cell_serial__in=moved)
-                .exclude(id__in=[*done, *exclude])
+                .filter(kind=InboxEntry.Kind.RESULT, reason_code="waiting", cell_serial__any=moved)
+                .exclude(id__any=[*done, *exclude])
                 .order_by("occurred_at", "id")
             )
         )

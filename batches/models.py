@@ -591,10 +591,12 @@ class InboxEntry(models.Model):
                 condition=Q(status="pending"),
                 name="batches_inbox_pending_idx",
             ),
-            # Results waiting for an earlier step: WHERE status='pending' AND cell_serial IN (..)
+            # Results waiting for an earlier step, looked up by the task that moves their cells.
+            # Only rows found waiting: a fresh row's own task applies it, and the index stays
+            # small (a processed row's entry lingers until VACUUM, so a broader one grows).
             models.Index(
                 fields=["cell_serial"],
-                condition=Q(status="pending"),
+                condition=Q(status="pending", reason_code="waiting"),
                 name="batches_inbox_waiting_cell_idx",
             ),
         ]

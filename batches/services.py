@@ -17,8 +17,7 @@ from typing import Any, NamedTuple
 from django.db import transaction
 from django.utils import timezone
 
-from audit.models import Event
-from audit.services import new_event, record_event
+from audit.services import record_event, record_events
 from batches.models import (
     Batch,
     BatchMaterial,
@@ -208,7 +207,7 @@ class StepContext:
     def refresh_holds(self) -> None:
         self.held = set(
             Hold.cells.through.objects.filter(
-                cell_id__in=list(self.cells), hold__status=Hold.Status.OPEN
+                cell_id__any=self.cells, hold__status=Hold.Status.OPEN
             ).values_list("cell_id", flat=True)
         )
         self._lot_holds: dict[int, list[Hold]] | None = None
@@ -320,7 +319,7 @@ def judge(
     A required parameter that is missing and a name the recipe does not know are violations too;
     the unknown value is still kept, so no reading is thrown away.
     """
-    parameters = {p.name: p for p in version.parameters.all()}
+    parameters = version.parameters_by_name
     rows, violations = [], []
     for name, value in measurements.items():
         value = float(value)
@@ -511,13 +510,13 @@ class _StepWrites:
             Consumption.objects.bulk_create(
                 [c for *_, cs, _ in staged for c in cs], ignore_conflicts=True
             )
-            copy_objects([_step_event(run, by) for run, *_, by in staged])
+            record_events([_step_event(run, by) for run, *_, by in staged])
         if cells:
             update_rows(cells, ["status", "next_step", "completed_at"])
 
 
-def _step_event(run: ProcessRun, by: Any) -> Event:
-    return new_event(
+def _step_event(run: ProcessRun, by: Any) -> dict[str, Any]:
+    return dict(
         actor=by,
         verb="step_recorded",
         subject_type="cell",

@@ -7,7 +7,10 @@ class MesConfig(AppConfig):
     verbose_name = "MES"
 
     def ready(self) -> None:
+        from mes.lookups import register
         from mes.roles import sync_roles
+
+        register()
 
         # After the batches app's post_migrate (its last app): by then Django has created the
         # built-in permissions of every model the roles name.
