@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.functional import cached_property
 
 
 class StationKind(models.TextChoices):
@@ -231,6 +232,12 @@ class RecipeVersion(models.Model):
 
     def parameters_dict(self) -> dict[str, dict]:
         return {p.name: p.as_limits() for p in self.parameters.all()}
+
+    @cached_property
+    def parameters_by_name(self) -> dict[str, RecipeParameter]:
+        """The parameters by name, gathered once per instance: a worker judges hundreds of
+        results against one released version, which never changes."""
+        return {p.name: p for p in self.parameters.all()}
 
 
 class RecipeParameter(models.Model):
