@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -36,7 +36,7 @@ from batches.messages import StationResultIn
 from batches.models import Cell, InboxEntry, ProcessRun
 from batches.services import StepContext, StepInput, StepResult, record_steps
 from lines.models import Station
-from mes.bulk import update_rows
+from mes.bulk import execute_bound, update_rows
 from mes.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -144,8 +144,8 @@ _INSERT_SQL = f"""
     INSERT INTO {InboxEntry._meta.db_table}
         (station_id, kind, event_id, cell_serial, occurred_at, content_hash, payload, status,
          reason_code, reason, outcome, violations, attempts, received_at, enqueued_at)
-    SELECT %s, %s, e, c, o, h, p::jsonb, 'pending', '', %s, '', '[]'::jsonb, 0, now(), now()
-    FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::text[])
+    SELECT %b, %b, e, c, o, h, p::jsonb, 'pending', '', %b, '', '[]'::jsonb, 0, now(), now()
+    FROM unnest(%b::text[], %b::text[], %b::timestamptz[], %b::text[], %b::text[])
         AS incoming(e, c, o, h, p)
     ON CONFLICT (station_id, event_id) DO NOTHING
     RETURNING id, event_id
@@ -157,21 +157,20 @@ def _store(station: Station, kind: str, entries: list[NewEntry], duplicates: int
     # constraint, and a row per INSERT costs a round trip each.
     reason = ""
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _INSERT_SQL,
-                [
-                    station.pk,
-                    kind,
-                    reason,
-                    [e.event_id for e in entries],
-                    [e.cell_serial for e in entries],
-                    [e.occurred_at for e in entries],
-                    [e.content_hash for e in entries],
-                    [e.payload.decode() for e in entries],
-                ],
-            )
-            inserted = dict((event_id, pk) for pk, event_id in cursor.fetchall())
+        rows = execute_bound(
+            _INSERT_SQL,
+            [
+                station.pk,
+                kind,
+                reason,
+                [e.event_id for e in entries],
+                [e.cell_serial for e in entries],
+                [e.occurred_at for e in entries],
+                [e.content_hash for e in entries],
+                [e.payload.decode() for e in entries],
+            ],
+        )
+        inserted = {event_id: pk for pk, event_id in rows}
         repeated = [e for e in entries if e.event_id not in inserted]
         if repeated:
             stored = dict(

@@ -12,6 +12,7 @@ from functools import partial
 from operator import attrgetter
 from typing import Any
 
+import psycopg
 from django.db import connection, connections, models
 
 # Fields whose Python value is already what PostgreSQL takes: their get_db_prep_save chain
@@ -69,15 +70,30 @@ def update_rows(objs: Sequence[models.Model], fields: Sequence[str]) -> None:
         convert = _to_db(field, db)
         params.append(values if convert is None else [convert(value) for value in values])
     names = [db.ops.quote_name(field.column) for field in columns]
-    arrays = ", ".join(f"%s::{field.db_type(db)}[]" for field in columns)
+    arrays = ", ".join(f"%b::{field.db_type(db)}[]" for field in columns)
     assignments = ", ".join(f"{name} = v.{name}" for name in names[1:])
     table = db.ops.quote_name(meta.db_table)
-    with db.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET {assignments} FROM unnest({arrays}) AS v({', '.join(names)}) "
-            f"WHERE {table}.{names[0]} = v.{names[0]}",
-            params,
-        )
+    execute_bound(
+        f"UPDATE {table} SET {assignments} FROM unnest({arrays}) AS v({', '.join(names)}) "
+        f"WHERE {table}.{names[0]} = v.{names[0]}",
+        params,
+    )
+
+
+def execute_bound(sql: str, params: Sequence) -> list[tuple]:
+    """Run one statement with its parameters bound by the server; return its rows.
+
+    Django's psycopg cursors bind on the client: each element of an array parameter is escaped
+    into the SQL text in Python, which for a 1000-row intake took longer than the insert (40-80 ms
+    of CPU against 3 ms). Here a plain psycopg cursor on the same connection, in the same
+    transaction, sends the parameters written `%b` in binary, arrays as they are. (Like COPY
+    below, it bypasses Django's query logging.)
+    """
+    db = connections[connection.alias]
+    db.ensure_connection()
+    with db.wrap_database_errors, psycopg.Cursor(db.connection) as cursor:
+        cursor.execute(sql, params, binary=True)
+        return cursor.fetchall() if cursor.description else []
 
 
 def copy_objects(objs: Sequence[models.Model], *, with_ids: bool = False) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.models import Event
 from audit.services import record_events
 from batches.models import ProcessRun
-from mes.bulk import copy_objects, update_rows
+from mes.bulk import copy_objects, execute_bound, update_rows
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def test_copy_objects_writes_each_field_as_a_save_would(stacked):
 
 
 def test_a_naive_time_is_placed_in_the_zone_as_django_does(stacked, settings):
-    naive = dt.datetime(2026, 11, 29, 9, 0)
+    naive = dt.datetime(2026, 11, 29, 9, 0)  # noqa: DTZ001 (naive on purpose)
     with pytest.warns(RuntimeWarning, match="naive datetime"):
         copy_objects([_run(stacked, finished_at=naive)], with_ids=True)
     stored = ProcessRun.objects.get().finished_at
@@ -83,3 +84,25 @@ def test_record_events_appends_rows_with_actor_time_and_data(stacked, line_engin
     assert (person.actor, person.user_id) == (line_engineer.username, line_engineer.pk)
     assert (person.reason, person.data) == ("why", {"n": 1})
     assert station.occurred_at >= before
+
+
+def test_update_rows_takes_columns_of_nothing_but_nulls(stacked):
+    started = timezone.now() - dt.timedelta(minutes=1)
+    runs = [_run(stacked, finished_at=timezone.now(), started_at=started) for _ in range(2)]
+    copy_objects(runs, with_ids=True)
+    for run in runs:
+        run.started_at = None
+    update_rows(runs, ["started_at"])
+    assert set(ProcessRun.objects.values_list("started_at", flat=True)) == {None}
+
+
+def test_execute_bound_raises_django_errors_and_shares_the_transaction(stacked):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        execute_bound(
+            "INSERT INTO batches_processrun (cell_id, step_id, station_id, recipe_version_id,"
+            " equipment_ref, operator, finished_at, recorded_at, verdict, equipment_verdict,"
+            " defects, violations, event_id) SELECT c, %b, %b, %b, '', '', now(), now(),"
+            " 'pass', '', '{}', '[]', '' FROM unnest(%b::bigint[]) AS c",
+            [stacked[1].pk, stacked[2].pk, stacked[3].pk, [stacked[0].pk, None]],
+        )
+    assert not ProcessRun.objects.exists()  # the row before the refused one went with it
