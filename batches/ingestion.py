@@ -394,7 +394,10 @@ def process_entries(entry_ids: Sequence[int], *, line_code: str | None = None) -
             along = _with_stations(
                 list(
                     _pending()
-                    .filter(reason_code="", station__line__code__in=lines)
+                    .filter(
+                        reason_code="",
+                        station_id__in=Station.objects.filter(line__code__in=lines).values("id"),
+                    )
                     .exclude(id__any=[e.pk for e in entries])
                     .order_by("id")[:room]
                 )

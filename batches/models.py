@@ -599,6 +599,15 @@ class InboxEntry(models.Model):
                 condition=Q(status="pending", reason_code="waiting"),
                 name="batches_inbox_waiting_cell_idx",
             ),
+            # Fresh rows a task takes along, oldest first. Scanned in id order, so the entries
+            # of rows processed since (left until VACUUM) are marked dead on the first pass and
+            # skipped after; a bitmap scan through the station or the pending index would read
+            # them all again at every wake-up.
+            models.Index(
+                fields=["id"],
+                condition=Q(status="pending", reason_code=""),
+                name="batches_inbox_fresh_idx",
+            ),
         ]
 
     def __str__(self) -> str:
