@@ -156,13 +156,36 @@ class Stack:
         process.wait(timeout=10)
 
     def stop(self) -> None:
-        for process in [*self.workers, self.web]:
-            if process is not None and process.poll() is None:
-                try:
-                    os.killpg(process.pid, signal.SIGTERM)
-                    process.wait(timeout=10)
-                except (ProcessLookupError, subprocess.TimeoutExpired):
-                    os.killpg(process.pid, signal.SIGKILL)
+        """Stop every process of the stack, children included, and wait until they are gone:
+        a pool child that outlived the test would keep a session on the test database."""
+        groups = [p for p in [*self.workers, self.web] if p is not None]
+        for process in groups:
+            _signal_group(process, signal.SIGTERM)
+        for process in groups:
+            try:
+                wait_for(lambda p=process: not _group_alive(p), timeout=15, what="shutdown")
+            except AssertionError:
+                _signal_group(process, signal.SIGKILL)
+                wait_for(lambda p=process: not _group_alive(p), timeout=10, what="SIGKILL")
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in self.tmp.glob("*.log"))
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)  # the group outlives its leader while any member lives
+    except ProcessLookupError:
+        pass
+
+
+def _group_alive(process: subprocess.Popen) -> bool:
+    """Whether any process of the group is still running (the leader is reaped on the way)."""
+    process.poll()
+    for member in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(member.pid) == process.pid and member.status() != psutil.STATUS_ZOMBIE:
+                return True
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            continue
+    return False
