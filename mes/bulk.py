@@ -2,7 +2,8 @@
 
 Station results arrive by the thousand: each brings a run, several measurements and an audit
 event, and an inbox row and a cell to update. These helpers write them with binary COPY and
-UPDATE ... FROM unnest, converting each value as the field would on a save.
+UPDATE ... FROM unnest (the arrays bound by the server, in binary), converting each value as the
+field would on a save.
 """
 
 from __future__ import annotations
@@ -99,10 +100,10 @@ def execute_bound(sql: str, params: Sequence) -> list[tuple]:
 def copy_objects(objs: Sequence[models.Model], *, with_ids: bool = False) -> None:
     """Insert unsaved instances of one model with binary COPY.
 
-    Values are read and converted by each field as a save would (auto_now_add included). With `with_ids`,
-    the instances first get their primary keys from the table's sequence, so rows pointing at
-    them can be written next; otherwise they are left without. No signals are sent (as with
-    bulk_create).
+    Values are read and converted by each field as a save would (auto_now_add included). With
+    `with_ids`, the instances first get their primary keys from the table's sequence, so rows
+    pointing at them can be written next; otherwise they are left without. No signals are sent
+    (as with bulk_create).
     """
     if not objs:
         return
