@@ -14,7 +14,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any, NamedTuple
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import record_event, record_events
@@ -62,18 +62,30 @@ def create_batch(
     if first_step is None:
         raise DomainError("invalid", f"Route {route.code} has no steps.", status=400)
     lots = _lots_by_role(material_lots or {})
-    if code is None:
-        code = _next_batch_code(line)
-    elif Batch.objects.filter(code=code).exists():
-        raise DomainError("duplicate", f"Batch {code} exists already.")
-    batch = Batch.objects.create(
-        code=code,
+    batch = Batch(
         line=line,
         design=design,
         route=route,
         planned_quantity=quantity,
         created_by=None if isinstance(by, str) else by,
     )
+    # Two planners on one line may take the same next code at once: the unique constraint
+    # refuses the second, which takes the one after (a code asked for by name is refused).
+    for _ in range(BATCH_CODE_ATTEMPTS):
+        batch.code = code or _next_batch_code(line)
+        try:
+            with transaction.atomic():
+                batch.save(force_insert=True)
+            break
+        except IntegrityError:
+            # PostgreSQL reports a clash only once the other batch is committed: it is visible.
+            if not Batch.objects.filter(code=batch.code).exists():
+                raise  # refused for another reason
+            if code is not None:
+                raise DomainError("duplicate", f"Batch {code} exists already.") from None
+    else:
+        raise DomainError("duplicate", f"No free batch code on line {line.code}; try again.")
+    code = batch.code
     BatchMaterial.objects.bulk_create(
         BatchMaterial(batch=batch, role=role, lot=lot) for role, lot in lots.items()
     )
@@ -96,11 +108,18 @@ def create_batch(
     return batch
 
 
+BATCH_CODE_ATTEMPTS = 5
+
+
 def _next_batch_code(line: Line) -> str:
-    # <LINE>-<YYMMDD>-<NN>; the unique constraint on code settles a race between two planners.
+    """<LINE>-<YYMMDD>-<NN>: the day's next number on the line, after the highest taken."""
     prefix = f"{line.code.upper()}-{timezone.localdate():%y%m%d}-"
-    taken = Batch.objects.filter(code__startswith=prefix).count()
-    return f"{prefix}{taken + 1:02d}"
+    suffixes = (
+        taken.removeprefix(prefix)
+        for taken in Batch.objects.filter(code__startswith=prefix).values_list("code", flat=True)
+    )
+    numbers = [int(suffix) for suffix in suffixes if suffix.isdigit()]
+    return f"{prefix}{max(numbers, default=0) + 1:02d}"
 
 
 def _lots_by_role(

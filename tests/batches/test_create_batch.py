@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
+from django.db import connection, transaction
 
 from audit.models import Event
+from batches import services
 from batches.models import Batch, BatchMaterial, Cell, CellDesign
 from batches.services import create_batch
 from lines.models import Line, Route
@@ -64,3 +69,79 @@ def test_bad_batch_orders_are_refused_and_write_nothing(plant, line_engineer, ch
     assert not Batch.objects.exists()
     assert not Cell.objects.exists()
     assert not Event.objects.filter(verb="batch_created").exists()
+
+
+def _order(line_engineer, **fields) -> dict:
+    line = Line.objects.get(code="proto")
+    return {
+        "line": line,
+        "design": CellDesign.objects.get(code="SSB-5AH-P1"),
+        "route": Route.objects.get(line=line, code="std"),
+        "quantity": 2,
+        "by": line_engineer,
+        **fields,
+    }
+
+
+def test_the_next_code_follows_the_highest_taken_not_the_count(proto_batch, line_engineer):
+    prefix = proto_batch.code[:-2]
+    create_batch(**_order(line_engineer, code=f"{prefix}07"))  # a gap: 02-06 unused
+    assert create_batch(**_order(line_engineer)).code == f"{prefix}08"
+
+
+def test_a_code_asked_for_twice_is_refused_and_writes_nothing(proto_batch, line_engineer):
+    cells, events = Cell.objects.count(), Event.objects.count()
+    with pytest.raises(DomainError) as refused:
+        create_batch(**_order(line_engineer, code=proto_batch.code))
+    assert refused.value.code == "duplicate"
+    assert (Cell.objects.count(), Event.objects.count()) == (cells, events)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_planners_at_once_get_two_codes(plant, line_engineer):
+    # The first planner's batch is written but not committed when the second counts the codes:
+    # both take -01; PostgreSQL holds the second insert until the first commits, then refuses it,
+    # and the second planner takes -02.
+    first_written, second_counted = threading.Event(), threading.Event()
+    codes: dict[str, str] = {}
+    counted_codes: list[str] = []
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                codes["first"] = create_batch(**_order(line_engineer)).code
+                first_written.set()
+                second_counted.wait(10)
+                time.sleep(0.3)  # the second is now blocked on the same code
+        finally:
+            connection.close()
+
+    def second() -> None:
+        try:
+            first_written.wait(10)
+            original = services._next_batch_code
+
+            def counted(line):
+                counted_codes.append(original(line))
+                second_counted.set()
+                return counted_codes[-1]
+
+            services._next_batch_code = counted
+            try:
+                codes["second"] = create_batch(**_order(line_engineer)).code
+            finally:
+                services._next_batch_code = original
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert codes["first"].endswith("-01") and codes["second"].endswith("-02"), codes
+    assert [code[-3:] for code in counted_codes] == [
+        "-01",
+        "-02",
+    ]  # refused once, then counted again
+    assert Batch.objects.count() == 2 and Cell.objects.count() == 4
