@@ -35,10 +35,16 @@ def to_json_schema(node: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def schema(django_db_blocker) -> dict:
+    from django.db import connections
     from django.test import Client
 
     with django_db_blocker.unblock():
-        response = Client().get("/api/schema/", {"format": "json"})
+        try:
+            response = Client().get("/api/schema/", {"format": "json"})
+        finally:
+            # Opened outside any test's database handling, the (persistent) connection would
+            # outlive the run and keep the test database from being dropped.
+            connections.close_all()
     assert response.status_code == 200
     return response.json()
 
