@@ -98,50 +98,44 @@ def test_a_code_asked_for_twice_is_refused_and_writes_nothing(proto_batch, line_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_planners_at_once_get_two_codes(plant, line_engineer):
+def test_two_planners_at_once_get_two_codes(plant, line_engineer, monkeypatch):
     # The first planner's batch is written but not committed when the second counts the codes:
     # both take -01; PostgreSQL holds the second insert until the first commits, then refuses it,
-    # and the second planner takes -02.
+    # and the second planner counts again and takes -02.
     first_written, second_counted = threading.Event(), threading.Event()
     codes: dict[str, str] = {}
-    counted_codes: list[str] = []
+    counted_by_second: list[str] = []
+    count = services._next_batch_code
 
-    def first() -> None:
+    def counted(line):
+        code = count(line)
+        if threading.current_thread().name == "second":
+            counted_by_second.append(code)
+            second_counted.set()
+        return code
+
+    monkeypatch.setattr(services, "_next_batch_code", counted)
+
+    def plan(name: str) -> None:
         try:
-            with transaction.atomic():
-                codes["first"] = create_batch(**_order(line_engineer)).code
-                first_written.set()
-                second_counted.wait(10)
-                time.sleep(0.3)  # the second is now blocked on the same code
+            if name == "first":
+                with transaction.atomic():
+                    codes[name] = create_batch(**_order(line_engineer)).code
+                    first_written.set()
+                    second_counted.wait(10)
+                    time.sleep(0.3)  # the second's insert now waits for this transaction
+            else:
+                first_written.wait(10)
+                codes[name] = create_batch(**_order(line_engineer)).code
         finally:
             connection.close()
 
-    def second() -> None:
-        try:
-            first_written.wait(10)
-            original = services._next_batch_code
-
-            def counted(line):
-                counted_codes.append(original(line))
-                second_counted.set()
-                return counted_codes[-1]
-
-            services._next_batch_code = counted
-            try:
-                codes["second"] = create_batch(**_order(line_engineer)).code
-            finally:
-                services._next_batch_code = original
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads = [threading.Thread(target=plan, args=(n,), name=n) for n in ("first", "second")]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(30)
     assert codes["first"].endswith("-01") and codes["second"].endswith("-02"), codes
-    assert [code[-3:] for code in counted_codes] == [
-        "-01",
-        "-02",
-    ]  # refused once, then counted again
+    # The second counted -01 (the first's batch not yet committed), was refused, counted again.
+    assert [code[-3:] for code in counted_by_second] == ["-01", "-02"]
     assert Batch.objects.count() == 2 and Cell.objects.count() == 4
