@@ -2,7 +2,7 @@
 
 `field__in=values` spells one placeholder per value. For the hundreds of ids and serials of an
 ingestion worker's chunk, building, sending and planning that list cost milliseconds a query;
-an array is one parameter, and the same statement text for any number of values.
+an array is one parameter. Values are those the column holds (ids, serials), not a query.
 """
 
 from __future__ import annotations
