@@ -33,7 +33,7 @@ from django.utils import timezone
 from batches.cycler import CyclerFileRejected
 from batches.formation import read_cycler_entry
 from batches.messages import StationResultIn
-from batches.models import Cell, InboxEntry, ProcessRun
+from batches.models import Cell, InboxEntry, PendingReason, ProcessRun
 from batches.services import StepContext, StepInput, StepResult, record_steps
 from lines.models import Station
 from mes.bulk import execute_bound, update_rows
@@ -418,7 +418,7 @@ def process_entries(entry_ids: Sequence[int], *, line_code: str | None = None) -
             )
             done = {}
             entries = _with_stations(
-                list(InboxEntry.objects.filter(id__in=[e.pk for e in entries]))
+                list(InboxEntry.objects.filter(id__any=[e.pk for e in entries]))
             )
             entries.sort(key=_as_they_happened)
             for entry in entries:
@@ -439,7 +439,7 @@ def process_entries(entry_ids: Sequence[int], *, line_code: str | None = None) -
         )
         for entry in done.values():
             counts[_state_of(entry)] += 1
-        retry = [e for e in done.values() if e.reason_code == "retrying"]
+        retry = [e for e in done.values() if e.reason_code == PendingReason.RETRYING]
         for line_code in {e.station.line.code for e in retry}:
             enqueue(
                 [e.pk for e in retry if e.station.line.code == line_code],
@@ -487,7 +487,7 @@ def _lock_cells(entries: Sequence[InboxEntry]) -> dict[str, Cell]:
 def _apply_alone(entry: InboxEntry, done: dict[int, InboxEntry]) -> None:
     """Apply one row (and rows that waited for it) in a savepoint; a database error rolls them
     back and leaves this row pending for a retry."""
-    was_retrying, attempts = entry.reason_code == "retrying", entry.attempts + 1
+    was_retrying, attempts = entry.reason_code == PendingReason.RETRYING, entry.attempts + 1
     applied: dict[int, InboxEntry] = {}
     try:
         with transaction.atomic():
@@ -500,7 +500,7 @@ def _apply_alone(entry: InboxEntry, done: dict[int, InboxEntry]) -> None:
             _reject(entry, "processing_error", f"Could not be applied: {error}")
         else:
             logger.warning("Inbox row %s left pending after a database error: %s", entry.pk, error)
-            entry.reason_code, entry.reason = "retrying", f"Retrying after: {error}"
+            entry.reason_code, entry.reason = PendingReason.RETRYING, f"Retrying after: {error}"
         done[entry.pk] = entry
         return
     done.update(applied)
@@ -542,7 +542,7 @@ def _apply_entries(
                 _applied(entry, outcome)
                 moved.add(entry.cell_serial)
             elif outcome.code == "wrong_step" and _waits_for_earlier_step(item, context):
-                entry.reason_code = "waiting"
+                entry.reason_code = PendingReason.WAITING
                 entry.reason = f"Waiting for the result of an earlier step: {outcome.detail}"
                 waiting.append(entry)
             else:
@@ -554,7 +554,11 @@ def _apply_entries(
         others = _with_stations(
             list(
                 _pending()
-                .filter(kind=InboxEntry.Kind.RESULT, reason_code="waiting", cell_serial__any=moved)
+                .filter(
+                    kind=InboxEntry.Kind.RESULT,
+                    reason_code=PendingReason.WAITING,
+                    cell_serial__any=moved,
+                )
                 .exclude(id__any=[*done, *exclude])
                 .order_by("occurred_at", "id")
             )
@@ -576,7 +580,7 @@ def _state_of(entry: InboxEntry) -> str:
         return APPLIED
     if entry.status == InboxEntry.Status.REJECTED:
         return REJECTED
-    return RETRY if entry.reason_code == "retrying" else WAITING
+    return RETRY if entry.reason_code == PendingReason.RETRYING else WAITING
 
 
 def _reject(entry: InboxEntry, code: str, reason: str) -> str:

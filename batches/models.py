@@ -531,6 +531,13 @@ class Hold(models.Model):
         return self.opened_by.get_username() if self.opened_by_id else ""
 
 
+class PendingReason(models.TextChoices):
+    """Why an inbox row is still pending, in its reason_code ("" until a task has seen it)."""
+
+    WAITING = "waiting", "Waiting for the result of an earlier step"
+    RETRYING = "retrying", "Retrying after a database error"
+
+
 class InboxEntry(models.Model):
     """One station message as received (a result or a cycler file), stored before the 202 reply.
 
@@ -596,7 +603,7 @@ class InboxEntry(models.Model):
             # small (a processed row's entry lingers until VACUUM, so a broader one grows).
             models.Index(
                 fields=["cell_serial"],
-                condition=Q(status="pending", reason_code="waiting"),
+                condition=Q(status="pending", reason_code=PendingReason.WAITING),
                 name="batches_inbox_waiting_cell_idx",
             ),
             # Fresh rows a task takes along, oldest first. Scanned in id order, so the entries
