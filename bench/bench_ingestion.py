@@ -13,6 +13,7 @@ own Celery queue; drops the database at the end. Figures only: nothing here asse
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import statistics
@@ -32,6 +33,7 @@ SCENARIOS = [
 ]
 LATENCY_RATE, LATENCY_SECONDS = 200, 10
 CLIENT_THREADS = 4
+DESIGN = "SSB-5AH-P1"  # the cells' design, and the source of their in-spec readings
 # Each figure is measured this many times: on a shared 2-core machine one run can be a third
 # slower than the next, so the best and the median of the runs are printed, not one draw.
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
@@ -237,7 +239,7 @@ def _cells(n: int) -> list[str]:
     while len(serials) < n:
         batch = create_batch(
             line=line,
-            design=CellDesign.objects.get(code="SSB-5AH-P1"),
+            design=CellDesign.objects.get(code=DESIGN),
             route=Route.objects.get(line=line, code="std"),
             quantity=min(10_000, n - len(serials)),
             by="bench",
@@ -254,16 +256,16 @@ def _result(serial: str, event_id: str) -> dict:
         "event_id": event_id,
         "cell": serial,
         "occurred_at": timezone.now().isoformat(),
-        "measurements": {
-            "layer_count": 20,
-            "max_offset_x_mm": 0.05,
-            "max_offset_y_mm": 0.06,
-            "rotation_deg": 0.02,
-            "stack_height_mm": 6.5,
-            "stack_mass_g": 58.0,
-            "insulation_resistance_mohm": 900.0,
-        },
+        "measurements": _stacking_readings(),
     }
+
+
+@functools.cache
+def _stacking_readings() -> dict[str, float]:
+    from batches.demo_data import nominal_stacking_readings
+    from batches.models import CellDesign
+
+    return nominal_stacking_readings(CellDesign.objects.get(code=DESIGN))
 
 
 def _post_all(base_url: str, token: str, requests: list[list[dict]]) -> None:

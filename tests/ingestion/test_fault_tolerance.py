@@ -18,6 +18,7 @@ import pytest
 from django.db.models import Count
 from django.utils import timezone
 
+from batches.demo_data import nominal_stacking_readings
 from batches.models import Batch, CellDesign, InboxEntry, ProcessRun
 from batches.services import create_batch
 from batches.station_http import StationHTTP
@@ -73,20 +74,12 @@ def stack_on(tmp_path):
         stack.stop()
 
 
-def stacking_result(serial: str, occurred_at: str) -> dict:
+def stacking_result(serial: str, occurred_at: str, design: CellDesign) -> dict:
     return {
         "event_id": f"S-{serial}",
         "cell": serial,
         "occurred_at": occurred_at,
-        "measurements": {
-            "layer_count": 20,
-            "max_offset_x_mm": 0.05,
-            "max_offset_y_mm": 0.06,
-            "rotation_deg": 0.02,
-            "stack_height_mm": 6.5,
-            "stack_mass_g": 58.0,
-            "insulation_resistance_mohm": 900.0,
-        },
+        "measurements": nominal_stacking_readings(design),
     }
 
 
@@ -94,7 +87,7 @@ def burst(batch: Batch) -> dict[str, list[list[dict]]]:
     """Requests per station: pressing results first for some cells, then every stacking result."""
     serials = list(batch.cells.order_by("position").values_list("serial", flat=True))
     now = timezone.now().isoformat()
-    stacking = [stacking_result(serial, now) for serial in serials]
+    stacking = [stacking_result(serial, now, batch.design) for serial in serials]
     pressing = [
         {
             "event_id": f"P-{serial}",

@@ -82,7 +82,9 @@ def test_single_result_requests_from_many_threads_are_all_applied_once(plant, tm
                     serial = next(todo, None)
                 if serial is None:
                     return
-                reply = client.post_results([stacking_result(serial, timezone.now().isoformat())])
+                reply = client.post_results(
+                    [stacking_result(serial, timezone.now().isoformat(), batch.design)]
+                )
                 with lock:
                     statuses.append(reply.status)
 
