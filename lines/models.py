@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -231,13 +233,16 @@ class RecipeVersion(models.Model):
         return f"{self.recipe.name} v{self.version}"
 
     def parameters_dict(self) -> dict[str, dict]:
-        return {p.name: p.as_limits() for p in self.parameters.all()}
+        return {name: p.as_limits() for name, p in self.parameters_by_name.items()}
 
     @cached_property
     def parameters_by_name(self) -> dict[str, RecipeParameter]:
-        """The parameters by name, gathered once per instance: a worker judges hundreds of
-        results against one released version, which never changes."""
-        return {p.name: p for p in self.parameters.all()}
+        """The parameters by name. A version out of draft never changes (a database trigger
+        refuses it), so its parameters are read once per process and shared: workers judge
+        every result against them and ask for the active version once per task."""
+        if self.status == self.Status.DRAFT:
+            return {p.name: p for p in self.parameters.all()}
+        return _frozen_parameters(self.pk, self.released_at)
 
 
 class RecipeParameter(models.Model):
@@ -283,6 +288,13 @@ class RecipeParameter(models.Model):
         if self.min is None and self.max is None:
             return None
         return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
+
+
+@functools.lru_cache(maxsize=1024)
+def _frozen_parameters(version_id: int, released_at: datetime) -> dict[str, RecipeParameter]:
+    # Keyed by the release time too: an id used again once the tables were emptied (a demo
+    # reset) names another version, released at another moment.
+    return {p.name: p for p in RecipeParameter.objects.filter(version_id=version_id)}
 
 
 class StationToken(models.Model):

@@ -97,18 +97,18 @@ def supersede_recipe(
 
 
 def active_recipe_version(station: Station) -> RecipeVersion:
-    version = (
-        RecipeVersion.objects.released()
-        .filter(recipe__line_id=station.line_id, recipe__station_kind=station.kind)
-        .prefetch_related("parameters")
-        .select_related("recipe")
-        .first()
-    )
-    if version is None:
+    """The released version of the station's recipe (one at most: a constraint), its
+    parameters read once per process (RecipeVersion.parameters_by_name)."""
+    try:
+        return (
+            RecipeVersion.objects.released()
+            .select_related("recipe")
+            .get(recipe__line_id=station.line_id, recipe__station_kind=station.kind)
+        )
+    except RecipeVersion.DoesNotExist:
         raise DomainError(
             "no_recipe", f"No released {station.kind} recipe on line {station.line_id}.", status=409
-        )
-    return version
+        ) from None
 
 
 @transaction.atomic

@@ -110,3 +110,28 @@ def test_one_released_version_per_recipe(pressing_recipe):
         RecipeVersion.objects.filter(pk=draft.pk).update(
             status="released", released_at=timezone.now()
         )
+
+
+def test_released_parameters_are_read_once_a_process_and_a_new_release_is_seen(
+    pressing_recipe, line_engineer, stations, django_assert_num_queries
+):
+    press = stations["PR-PRS-1"]
+    before = active_recipe_version(press).parameters_by_name
+    with django_assert_num_queries(1):  # which version is active; its parameters are kept
+        assert active_recipe_version(press).parameters_by_name == before
+    new = supersede_recipe(pressing_recipe, by=line_engineer, parameters=PRESSING, note="v next")
+    active = active_recipe_version(press)
+    assert active == new
+    assert {name: p.as_limits() for name, p in active.parameters_by_name.items()} == PRESSING
+    # The same id released at another moment (tables emptied and filled again) is read anew.
+    other = RecipeVersion(pk=new.pk, status="released", released_at=new.created_at)
+    with django_assert_num_queries(1):
+        assert set(other.parameters_by_name) == set(PRESSING)
+
+
+def test_a_drafts_parameters_are_read_as_they_are_now(pressing_recipe, line_engineer):
+    draft = create_recipe_version(pressing_recipe, by=line_engineer, parameters=PRESSING)
+    assert draft.parameters_by_name["peak_pressure_mpa"].max == 700.0
+    RecipeParameter.objects.filter(version=draft).update(max=650.0)
+    again = RecipeVersion.objects.get(pk=draft.pk)
+    assert again.parameters_by_name["peak_pressure_mpa"].max == 650.0
