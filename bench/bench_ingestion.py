@@ -293,22 +293,24 @@ def _post_all(base_url: str, token: str, requests: list[list[dict]]) -> None:
 
 
 def _wait_processed(prefix: str, total: int) -> None:
+    """Until none of the `total` rows (all stored: each POST had its 202) is pending.
+
+    The poll asks only for a pending row, through the inbox's pending index: counting the done
+    ones would scan the whole inbox twenty times a second (5 ms at 20,000 rows, more as the runs
+    add rows) on the CPUs the measured pipeline needs."""
     from batches.models import InboxEntry
 
+    rows = InboxEntry.objects.filter(event_id__startswith=prefix)
     deadline = time.monotonic() + 900
-    while time.monotonic() < deadline:
-        done = (
-            InboxEntry.objects.filter(event_id__startswith=prefix).exclude(status="pending").count()
-        )
-        if done >= total:
-            rejected = InboxEntry.objects.filter(
-                event_id__startswith=prefix, status="rejected"
-            ).count()
-            if rejected:
-                print(f"    ({rejected} rejected)")
-            return
+    while rows.filter(status="pending").exists():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{prefix}: not processed within 15 minutes")
         time.sleep(0.05)
-    raise SystemExit(f"{prefix}: not processed within 15 minutes")
+    stored, rejected = rows.count(), rows.filter(status="rejected").count()
+    if stored != total:
+        raise SystemExit(f"{prefix}: {stored} rows stored, {total} sent")
+    if rejected:
+        print(f"    ({rejected} rejected)")
 
 
 def _copy_rate(n: int, *, temporary: bool) -> float:
