@@ -615,6 +615,13 @@ class InboxEntry(models.Model):
                 condition=Q(status="pending", reason_code=""),
                 name="batches_inbox_fresh_idx",
             ),
+            # Rejected results, newest first (the engineers' list of results not applied). Few
+            # rows: a processed row never enters it.
+            models.Index(
+                fields=["-processed_at", "-id"],
+                condition=Q(status="rejected"),
+                name="batches_inbox_rejected_idx",
+            ),
         ]
 
     def __str__(self) -> str:

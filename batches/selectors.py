@@ -180,6 +180,7 @@ def line_summaries(now: datetime | None = None) -> list[LineSummary]:
 class StationStatus:
     station: Station
     pending_results: int = 0
+    rejected_today: int = 0
     last_run: ProcessRun | None = None
     passed_today: int = 0
     failed_today: int = 0
@@ -207,11 +208,17 @@ def wip_by_station(line: Line, now: datetime | None = None) -> list[StepWip]:
     last_runs = ProcessRun.objects.select_related("cell", "step").in_bulk(
         [s.last_run_id for s in stations if s.last_run_id]
     )
-    pending = dict(
-        InboxEntry.objects.filter(station__line=line, status=InboxEntry.Status.PENDING)
-        .values_list("station_id")
-        .annotate(n=Count("id"))
-    )
+    pending, rejected = InboxEntry.Status.PENDING, InboxEntry.Status.REJECTED
+    inbox = {
+        row["station_id"]: row
+        for row in InboxEntry.objects.filter(station__line=line)
+        .filter(Q(status=pending) | Q(status=rejected, processed_at__gte=day_start(now)))
+        .values("station_id")
+        .annotate(
+            pending=Count("id", filter=Q(status=pending)),
+            rejected=Count("id", filter=Q(status=rejected)),
+        )
+    }
     today = {
         row["station_id"]: row
         for row in ProcessRun.objects.filter(station__line=line, finished_at__gte=day_start(now))
@@ -233,11 +240,12 @@ def wip_by_station(line: Line, now: datetime | None = None) -> list[StepWip]:
         step = steps.setdefault(
             station.kind, StepWip(kind=station.kind, label=station.get_kind_display())
         )
-        counts = today.get(station.pk, {})
+        counts, messages = today.get(station.pk, {}), inbox.get(station.pk, {})
         step.stations.append(
             StationStatus(
                 station=station,
-                pending_results=pending.get(station.pk, 0),
+                pending_results=messages.get("pending", 0),
+                rejected_today=messages.get("rejected", 0),
                 last_run=last_runs.get(station.last_run_id),
                 passed_today=counts.get("passed", 0),
                 failed_today=counts.get("failed", 0),
@@ -248,6 +256,61 @@ def wip_by_station(line: Line, now: datetime | None = None) -> list[StepWip]:
         step.waiting = row.get("total", 0) - row.get("held_count", 0)
         step.held = row.get("held_count", 0)
     return sorted(steps.values(), key=lambda s: KIND_ORDER.get(s.kind, 99))
+
+
+# ---------------------------------------------------------------- station results not applied
+
+# The two lists of station results the record does not (yet) hold.
+UNAPPLIED = {"rejected": "Rejected", "pending": "Waiting"}
+# The reasons of rejected results are counted over this many days (the list itself goes back
+# to the first one).
+REJECTED_REASONS_DAYS = 7
+
+
+def unapplied_results(
+    *, state: str = "rejected", line: str = "", station: str = "", reason: str = ""
+) -> QuerySet[InboxEntry]:
+    """Station results the workers rejected (newest first), or those still pending (oldest
+    first): waiting for an earlier step's result, retrying after a database error, or queued.
+
+    Without their payloads (a pressing result carries its curves); `cell_exists` says whether the
+    serial names a cell (an unknown one is a reason to reject)."""
+    entries = (
+        _unapplied(state, line=line, station=station, reason=reason)
+        .select_related("station__line")
+        .defer("payload", "violations")
+        .annotate(cell_exists=Exists(Cell.objects.filter(serial=OuterRef("cell_serial"))))
+    )
+    if state == "pending":
+        return entries.order_by("received_at", "id")
+    return entries.order_by("-processed_at", "-id")
+
+
+def unapplied_reasons(
+    *, state: str = "rejected", line: str = "", station: str = "", now: datetime | None = None
+) -> list[tuple[str, int]]:
+    """(reason code, results) of the list, most frequent first; rejected ones of the last
+    REJECTED_REASONS_DAYS days only (the partial index's range, however long the history)."""
+    entries = _unapplied(state, line=line, station=station)
+    if state != "pending":
+        since = timezone.now() if now is None else now
+        entries = entries.filter(processed_at__gte=since - timedelta(days=REJECTED_REASONS_DAYS))
+    counts = (
+        entries.values_list("reason_code").annotate(n=Count("id")).order_by("-n", "reason_code")
+    )
+    return list(counts)
+
+
+def _unapplied(state: str, *, line: str, station: str, reason: str = "") -> QuerySet[InboxEntry]:
+    status = InboxEntry.Status.PENDING if state == "pending" else InboxEntry.Status.REJECTED
+    entries = InboxEntry.objects.filter(status=status)
+    if line:
+        entries = entries.filter(station__line__code=line)
+    if station:
+        entries = entries.filter(station__code=station)
+    if reason:
+        entries = entries.filter(reason_code=reason)
+    return entries
 
 
 # ---------------------------------------------------------------- batch progress

@@ -17,4 +17,5 @@ urlpatterns = [
     path("holds/", views.hold_queue, name="holds"),
     path("holds/<int:pk>/disposition", views.hold_disposition, name="hold-disposition"),
     path("search/", views.search, name="search"),
+    path("station-results/", views.unapplied_results, name="unapplied-results"),
 ]

@@ -29,7 +29,7 @@ from batches.services import (
     rework_cell,
     scrap_cell,
 )
-from lines.models import Line
+from lines.models import Line, Station
 from mes import roles
 from mes.errors import DomainError
 
@@ -320,6 +320,39 @@ def hold_disposition(request: HttpRequest, pk: int) -> HttpResponse:
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         back = reverse("holds")
     return redirect(back)
+
+
+# ---------------------------------------------------------------- station results not applied
+
+
+@roles.page_permission(roles.VIEW_STATION_RESULTS)
+def unapplied_results(request: HttpRequest) -> HttpResponse:
+    state = request.GET.get("state", "")
+    state = state if state in selectors.UNAPPLIED else "rejected"
+    line, station = request.GET.get("line", ""), request.GET.get("station", "")
+    reason = request.GET.get("reason", "")
+    results = selectors.unapplied_results(state=state, line=line, station=station, reason=reason)
+    reasons = selectors.unapplied_reasons(state=state, line=line, station=station)
+    choices = [(code, f"{code or 'queued'} ({count})") for code, count in reasons]
+    if reason and reason not in dict(reasons):  # none lately, older ones listed
+        choices.append((reason, reason))
+    return render(
+        request,
+        "batches/unapplied_results.html",
+        {
+            "page": _page(request, results),
+            "query": _query_without_page(request),
+            "states": selectors.UNAPPLIED,
+            "state": state,
+            "reasons": reasons,
+            "reason_choices": choices,
+            "reason_days": selectors.REJECTED_REASONS_DAYS,
+            "stations": Station.objects.select_related("line").order_by("line__code", "code"),
+            "line_filter": line,
+            "station_filter": station,
+            "reason_filter": reason,
+        },
+    )
 
 
 # ---------------------------------------------------------------- search

@@ -25,11 +25,20 @@ VIEW_BATCHES = "batches.view_batch"
 VIEW_CELLS = "batches.view_cell"
 VIEW_LOTS = "batches.view_materiallot"
 VIEW_HOLDS = "batches.view_hold"
+VIEW_STATION_RESULTS = "batches.view_inboxentry"
 CREATE_BATCH = "batches.add_batch"
 HOLD = "batches.hold_cells"
 DISPOSITION = "batches.disposition_hold"
 
-_VIEWING = {VIEW_LINES, VIEW_RECIPES, VIEW_BATCHES, VIEW_CELLS, VIEW_LOTS, VIEW_HOLDS}
+_VIEWING = {
+    VIEW_LINES,
+    VIEW_RECIPES,
+    VIEW_BATCHES,
+    VIEW_CELLS,
+    VIEW_LOTS,
+    VIEW_HOLDS,
+    VIEW_STATION_RESULTS,
+}
 
 # group -> permissions. Everyone who works on the line sees everything; acting is narrower.
 ROLES: dict[str, set[str]] = {

@@ -36,6 +36,8 @@ def pages(worked_batch) -> list[str]:
         reverse("holds"),
         reverse("holds") + f"?status=closed&x={hold.pk}",
         reverse("search") + "?q=PROTO-T",
+        reverse("unapplied-results"),
+        reverse("unapplied-results") + "?state=pending&line=proto&station=PR-STK-1&reason=waiting",
     ]
 
 

@@ -30,6 +30,7 @@ PAGES = {
     "holds": (lambda batch, cell: reverse("holds"), 11),
     "recipes": (lambda batch, cell: reverse("recipes"), 14),
     "search": (lambda batch, cell: reverse("search") + "?q=PROTO-T", 12),
+    "station results not applied": (lambda batch, cell: reverse("unapplied-results"), 10),
 }
 
 ENDPOINTS = {
