@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections import Counter
 
 import pytest
 from django.core.management import call_command
@@ -15,6 +16,7 @@ pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
 
 def test_simulate_line_moves_cells_through_every_step(plant, tmp_path):
+    """Every result is also sent again under a new event id: no cell gets a step twice."""
     broker = shared_broker_url()
     stack = processes.Stack(broker, tmp_path)
     out = io.StringIO()
@@ -23,7 +25,7 @@ def test_simulate_line_moves_cells_through_every_step(plant, tmp_path):
         stack.start_worker()
         call_command(
             "simulate_line", "proto", "--cells", "4", "--rate", "50", "--upset-rate", "0",
-            "--base-url", stack.base_url, "--seed", "7", stdout=out,
+            "--resend-rate", "1", "--base-url", stack.base_url, "--seed", "7", stdout=out,
         )  # fmt: skip
         processes.wait_for(
             lambda: not InboxEntry.objects.filter(status="pending").exists(),
@@ -43,6 +45,11 @@ def test_simulate_line_moves_cells_through_every_step(plant, tmp_path):
     kinds = set(ProcessRun.objects.values_list("step__station_kind", flat=True))
     assert kinds == {"stacking", "pressing", "formation"}
     assert ProcessRun.objects.filter(curves__name="pressure").count() == 4
+    assert ProcessRun.objects.count() == 12  # 4 cells x 3 steps, none twice
+    # Of each result and its resend one is applied (the first the workers reach, nearly always
+    # the original) and the other rejected.
+    outcomes = Counter(InboxEntry.objects.values_list("status", "reason_code"))
+    assert outcomes == {("processed", ""): 12, ("rejected", "wrong_step"): 12}
 
 
 def test_simulate_line_refuses_an_unknown_line(plant):

@@ -3,7 +3,8 @@
 Creates (or picks up) a planned batch, issues a token per station of the line, and moves cells
 through every step of the batch's route: track-in, then a result with plausible readings
 (batches.demo_data: pressing curves, formation summaries), now and then an out-of-spec value, a
-short, a duplicate send or a station going down for a moment. Results are paced at --rate per
+short, a duplicate send, a result sent again under a new event id (as equipment does after a
+restart; the workers reject it, the cell has moved on) or a station going down for a moment. Results are paced at --rate per
 second. Connection errors and 5xx are retried with the same body (the event_id makes that
 harmless); a 4xx is reported and the cell taken off the line, never a crash.
 """
@@ -63,6 +64,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--upset-rate", type=float, default=0.05, help="Share of bad readings")
         parser.add_argument("--duplicate-rate", type=float, default=0.02, help="Share sent twice")
+        parser.add_argument(
+            "--resend-rate",
+            type=float,
+            default=0.01,
+            help="Share sent again under a new event id (rejected by the workers: wrong step)",
+        )
         parser.add_argument("--batch-size", type=int, default=50, help="Cells per new batch")
         parser.add_argument("--seed", type=int, default=None)
 
@@ -247,6 +254,11 @@ class Command(BaseCommand):
         if self.rng.random() < self.options["duplicate_rate"]:
             again = client.post_results([result])
             self.tally.add("duplicates sent" if again.status == 202 else "duplicate refused")
+        if self.rng.random() < self.options["resend_rate"]:
+            again = client.post_results([{**result, "event_id": f"{result['event_id']}-resent"}])
+            self.tally.add(
+                "resent under a new event id" if again.status == 202 else "resend refused"
+            )
         failed = result.get("defects") or result.get("verdict") == "fail"
         if failed:
             self.tally.add(f"{kind} upsets")
