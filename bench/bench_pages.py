@@ -85,7 +85,14 @@ def add_cells(quantity: int):
     from django.utils import timezone
 
     from batches.demo_data import READINGS
-    from batches.models import Batch, CellDesign, Consumption, Measurement, ProcessRun
+    from batches.models import (
+        Batch,
+        CellDesign,
+        Consumption,
+        InboxEntry,
+        Measurement,
+        ProcessRun,
+    )
     from batches.services import create_batch, hold_batch
     from lines.models import Line, Route, Station
     from lines.services import active_recipe_version
@@ -159,6 +166,26 @@ def add_cells(quantity: int):
                 [steps[2].pk, steps[1].pk, batch.pk],
             )
         Batch.objects.filter(pk=batch.pk).update(status="in_progress", started_at=now)
+        # The stacker sent a hundredth of its results again under new event ids: rejected,
+        # listed for the engineers.
+        InboxEntry.objects.bulk_create(
+            InboxEntry(
+                station=stacker,
+                event_id=f"bench-{cell.serial}-stacking-resent",
+                cell_serial=cell.serial,
+                occurred_at=now,
+                content_hash="0" * 64,
+                payload={},
+                status="rejected",
+                reason_code="wrong_step",
+                reason=f"Cell {cell.serial}'s next step is pressing, not stacking.",
+                attempts=1,
+                received_at=now,
+                enqueued_at=now,
+                processed_at=now,
+            )
+            for cell in cells[::100]
+        )
         hold_batch(batch, by=engineer, reason="bench: a hold over 10,000 cells")
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
@@ -196,6 +223,7 @@ def time_pages(batch) -> None:
         ("holds queue", "/holds/"),
         ("recipes", "/recipes/"),
         ("search prefix", f"/search/?q={batch.code}-00"),
+        ("station results not applied", "/station-results/"),
     ]
     endpoints = [
         ("GET /api/v1/lines", "/api/v1/lines"),
