@@ -4,7 +4,7 @@ import pytest
 from django.apps import apps
 from django.core.management import call_command
 
-from batches.models import Batch, Hold
+from batches.models import Batch, Hold, InboxEntry
 
 
 def _row_counts() -> dict[str, int]:
@@ -27,6 +27,10 @@ def test_the_seed_builds_both_lines_at_different_stages_and_a_second_run_changes
     )
     assert len(steps) >= 3  # cells spread over several steps
     assert Hold.objects.filter(status="open").exists()
+    # Results a stacker sent again, rejected by the workers: something for that list to show.
+    resent = InboxEntry.objects.filter(event_id__endswith="-resent")
+    assert resent.count() == 3
+    assert set(resent.values_list("status", "reason_code")) == {("rejected", "wrong_step")}
     first = _row_counts()
 
     call_command("seed_demo", verbosity=0)

@@ -11,9 +11,11 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from batches import ingestion
 from batches.demo_data import readings_for
 from batches.grading import create_grading_rule_set, release_grading_rule_set
-from batches.models import Batch, CellDesign, DesignMaterial, HoldRule, MaterialLot
+from batches.messages import StationResultIn
+from batches.models import Batch, CellDesign, DesignMaterial, HoldRule, MaterialLot, ProcessRun
 from batches.services import StepResult, create_batch, record_step
 from lines.models import Equipment, Line, Recipe, Route, RouteStep, Station
 from lines.services import supersede_recipe
@@ -341,7 +343,31 @@ class Command(BaseCommand):
         for spec in BATCHES:
             with transaction.atomic():
                 self.seed_batch(*spec)
+        self.seed_resent_results()
         self.stdout.write(self.style.SUCCESS("Demo data is in place."))
+
+    def seed_resent_results(self, batch_code: str = "YOK-SEED-01", cells: int = 3) -> None:
+        """A stacker restarted and sent a few results again under new event ids: through the
+        station intake and the workers' service, which reject them (the cells have moved on), so
+        the list of results not applied has something to show. A second run sends the same
+        event ids: duplicates, nothing new."""
+        runs = (
+            ProcessRun.objects.filter(cell__batch__code=batch_code, step__station_kind="stacking")
+            .select_related("cell", "station")
+            .prefetch_related("measurements")
+            .order_by("cell__position")[:cells]
+        )
+        for run in runs:
+            resent = StationResultIn(
+                event_id=f"{run.event_id}-resent",
+                cell=run.cell.serial,
+                occurred_at=run.finished_at,
+                measurements={m.name: m.value for m in run.measurements.all()},
+                equipment=run.equipment_ref,
+            )
+            with transaction.atomic():
+                accepted = ingestion.accept_results(run.station, [resent])
+                ingestion.process_entries(accepted.entry_ids)
 
     def seed_master_data(self) -> None:
         for spec in LINES:
