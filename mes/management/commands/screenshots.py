@@ -95,6 +95,7 @@ class Command(BaseCommand):
             ("recipes.png", "/recipes/?line=proto", False),
             ("lot.png", "/lots/SE-2611-01/", False),
             ("labels.png", f"/batches/{held.code}/labels/", False),
+            ("station-results.png", "/station-results/", False),
         ]
         if cell is not None:
             pages.insert(4, ("cell.png", f"/cells/{cell.serial}/", True))
