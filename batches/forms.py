@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from batches.models import Hold
+from batches.models import Hold, InboxEntry
 from lines.models import RouteStep
 
 
@@ -24,6 +24,13 @@ class ReworkForm(ReasonForm):
     def __init__(self, *args, route_steps, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["step"].queryset = route_steps
+
+
+class RequeueForm(ReasonForm):
+    """Rejected station results to send to the workers again (the service takes only those
+    still rejected)."""
+
+    entries = forms.ModelMultipleChoiceField(queryset=InboxEntry.objects.only("id"))
 
 
 def first_error(form: forms.Form) -> str:

@@ -187,6 +187,54 @@ def _store(station: Station, kind: str, entries: list[NewEntry], duplicates: int
     return Accepted(accepted=len(ids), duplicates=duplicates + len(repeated), entry_ids=ids)
 
 
+def requeue_rejected(entry_ids: Iterable[int], *, by: Any, reason: str) -> int:
+    """Send rejected results to the workers again, once what rejected them is put right (a hold
+    released, a cell's route corrected, the database back): each is applied as if it had just
+    arrived, or rejected again with the reason of now. A rejected result changed nothing, so
+    this cannot apply anything twice. Rows no longer rejected are left alone; returns how many
+    were sent. Recorded in the audit trail with who and why."""
+    from audit.services import record_events
+    from batches.services import require_reason
+
+    require_reason(reason)
+    with transaction.atomic():
+        entries = list(
+            InboxEntry.objects.select_for_update(of=("self",))
+            .select_related("station__line")
+            .filter(id__any=list(entry_ids), status=InboxEntry.Status.REJECTED)
+            .defer("payload")
+        )
+        if not entries:
+            return 0
+        InboxEntry.objects.filter(id__any=[e.pk for e in entries]).update(
+            status=InboxEntry.Status.PENDING,
+            reason_code="",
+            reason="",
+            outcome="",
+            violations=[],
+            processed_at=None,
+            enqueued_at=timezone.now(),
+        )
+        record_events(
+            [
+                {
+                    "actor": by,
+                    "verb": "result_requeued",
+                    "subject_type": "station_result",
+                    "subject": f"{e.station.code}:{e.event_id}"[:100],
+                    "reason": reason,
+                    "data": {"cell": e.cell_serial, "rejected": e.reason_code, "why": e.reason},
+                }
+                for e in entries
+            ]
+        )
+        for line_code in {e.station.line.code for e in entries}:
+            enqueue(
+                [e.pk for e in entries if e.station.line.code == line_code], line_code=line_code
+            )
+    return len(entries)
+
+
 def queue_for_line(line_code: str) -> str | None:
     """A queue per line (so one line's burst never starves another), when the deployment runs a
     worker per line queue; otherwise Celery's default queue."""

@@ -18,4 +18,5 @@ urlpatterns = [
     path("holds/<int:pk>/disposition", views.hold_disposition, name="hold-disposition"),
     path("search/", views.search, name="search"),
     path("station-results/", views.unapplied_results, name="unapplied-results"),
+    path("station-results/requeue", views.requeue_results, name="requeue-results"),
 ]

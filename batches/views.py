@@ -13,13 +13,14 @@ from django.contrib import messages
 from django.core.paginator import Page, Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from batches import selectors
+from batches import ingestion, selectors
 from batches.energy import TARGET_AFTER, TARGET_FY2028, batch_economics
-from batches.forms import DispositionForm, ReasonForm, ReworkForm, first_error
+from batches.forms import DispositionForm, ReasonForm, RequeueForm, ReworkForm, first_error
 from batches.models import Batch, Cell, Hold, MaterialLot, MaterialRole
 from batches.services import (
     hold_batch,
@@ -49,19 +50,32 @@ def _query_without_page(request: HttpRequest) -> str:
     return query.urlencode()
 
 
+def _back(request: HttpRequest, default: str) -> str:
+    """Where a form posted from a page returns: its `next` if it is one of ours."""
+    back = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        return back
+    return default
+
+
 def _act(
-    request: HttpRequest, form: Any, action: Callable[[dict], Any], done: str, back: str
+    request: HttpRequest,
+    form: Any,
+    action: Callable[[dict], Any],
+    done: str | Callable[[Any], str],
+    back: str,
 ) -> HttpResponseRedirect:
-    """Validate the form, call the service, flash what happened and go back (post/redirect/get)."""
+    """Validate the form, call the service, flash what happened (`done`, or `done` of what the
+    service returned) and go back (post/redirect/get)."""
     if not form.is_valid():
         messages.error(request, first_error(form))
     else:
         try:
-            action(form.cleaned_data)
+            result = action(form.cleaned_data)
         except DomainError as error:
             messages.error(request, error.detail)
         else:
-            messages.success(request, done)
+            messages.success(request, done(result) if callable(done) else done)
     return redirect(back)
 
 
@@ -316,10 +330,7 @@ def hold_disposition(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, error)
     else:
         messages.success(request, f"Hold {hold.pk} closed: {form.cleaned_data['disposition']}.")
-    back = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-        back = reverse("holds")
-    return redirect(back)
+    return redirect(_back(request, reverse("holds")))
 
 
 # ---------------------------------------------------------------- station results not applied
@@ -352,6 +363,21 @@ def unapplied_results(request: HttpRequest) -> HttpResponse:
             "station_filter": station,
             "reason_filter": reason,
         },
+    )
+
+
+@roles.page_permission(roles.REQUEUE)
+@require_POST
+def requeue_results(request: HttpRequest) -> HttpResponse:
+    form = RequeueForm(request.POST)
+    return _act(
+        request,
+        form,
+        lambda data: ingestion.requeue_rejected(
+            [entry.pk for entry in data["entries"]], by=request.user, reason=data["reason"]
+        ),
+        lambda sent: f"{sent} result{pluralize(sent)} sent to the workers again.",
+        _back(request, reverse("unapplied-results")),
     )
 
 

@@ -16,6 +16,7 @@ from django.contrib.auth.decorators import login_required, permission_required
 CUSTOM_PERMISSIONS: dict[tuple[str, str, str], str] = {
     ("batches", "hold", "hold_cells"): "Can hold batches, lots and cells",
     ("batches", "hold", "disposition_hold"): "Can disposition holds (release, rework, scrap)",
+    ("batches", "inboxentry", "requeue_result"): "Can send rejected station results again",
 }
 
 # The permissions in full "app_label.codename" form, for has_perm and the views.
@@ -29,6 +30,7 @@ VIEW_STATION_RESULTS = "batches.view_inboxentry"
 CREATE_BATCH = "batches.add_batch"
 HOLD = "batches.hold_cells"
 DISPOSITION = "batches.disposition_hold"
+REQUEUE = "batches.requeue_result"
 
 _VIEWING = {
     VIEW_LINES,
@@ -43,9 +45,9 @@ _VIEWING = {
 # group -> permissions. Everyone who works on the line sees everything; acting is narrower.
 ROLES: dict[str, set[str]] = {
     "operator": set(_VIEWING),
-    "line_engineer": _VIEWING | {CREATE_BATCH, HOLD},
-    "quality_engineer": _VIEWING | {HOLD, DISPOSITION},
-    "admin": _VIEWING | {CREATE_BATCH, HOLD, DISPOSITION},
+    "line_engineer": _VIEWING | {CREATE_BATCH, HOLD, REQUEUE},
+    "quality_engineer": _VIEWING | {HOLD, DISPOSITION, REQUEUE},
+    "admin": _VIEWING | {CREATE_BATCH, HOLD, DISPOSITION, REQUEUE},
 }
 
 

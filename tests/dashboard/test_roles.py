@@ -35,3 +35,8 @@ def test_who_may_do_what(operator, line_engineer, quality_engineer, outsider, db
     assert may(quality_engineer, "batches.disposition_hold")
     assert not may(quality_engineer, "batches.add_batch")
     assert not may(outsider, "batches.view_batch")
+    # Everyone sees the station results not applied; engineers may send rejected ones again.
+    assert may(operator, "batches.view_inboxentry") and not may(operator, "batches.requeue_result")
+    assert may(line_engineer, "batches.requeue_result")
+    assert may(quality_engineer, "batches.requeue_result")
+    assert not may(outsider, "batches.view_inboxentry")

@@ -1,5 +1,6 @@
 """Station results the workers did not apply: rejected ones with their reason, and those still
-waiting, for the engineers (the station sees the same at its result status)."""
+waiting, for the engineers (the station sees the same at its result status); rejected ones sent
+to the workers again once their cause is put right."""
 
 from __future__ import annotations
 
@@ -10,10 +11,14 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.models import Event
 from batches import ingestion
 from batches.demo_data import nominal_stacking_readings
+from batches.ingestion import requeue_rejected
 from batches.messages import StationResultIn
 from batches.models import InboxEntry
+from batches.services import hold_cell, release_hold
+from mes.errors import DomainError
 
 
 def _send(station, *results: dict) -> None:
@@ -130,3 +135,127 @@ def test_the_list_runs_the_same_queries_for_two_rejected_results_or_forty(
     with django_assert_num_queries(10):
         page = client.get(url).content.decode()
     assert _rows(page).split("<tbody>")[1].count("<tr>") == 40
+
+
+# ---------------------------------------------------------------- sending rejected results again
+
+
+@pytest.fixture
+def rejected_on_hold(proto_batch, stations, line_engineer):
+    """Cell 1 held by hand, then its stacking result arrives: rejected (on hold)."""
+    cell = proto_batch.cells.order_by("position").first()
+    hold = hold_cell(cell, by=line_engineer, reason="suspect fixture")
+    stacking = nominal_stacking_readings(proto_batch.design)
+    _send(stations["PR-STK-1"], _result("stk-held", cell.serial, stacking))
+    entry = InboxEntry.objects.get(event_id="stk-held")
+    assert (entry.status, entry.reason_code) == ("rejected", "on_hold")
+    return entry, hold
+
+
+def test_a_rejected_result_sent_again_once_its_hold_is_released_is_applied(
+    rejected_on_hold, quality_engineer, line_engineer, django_capture_on_commit_callbacks
+):
+    entry, hold = rejected_on_hold
+    release_hold(hold, by=quality_engineer, disposition="release", reason="fixture checked")
+    with django_capture_on_commit_callbacks() as sent:
+        assert requeue_rejected([entry.pk], by=line_engineer, reason="hold released") == 1
+    assert len(sent) == 1  # the workers are sent its id once the transaction commits
+    entry.refresh_from_db()
+    assert (entry.status, entry.reason_code, entry.processed_at) == ("pending", "", None)
+    trail = Event.objects.get(verb="result_requeued")
+    assert (trail.actor, trail.reason, trail.subject) == (
+        line_engineer.username,
+        "hold released",
+        "PR-STK-1:stk-held",
+    )
+    assert trail.data["rejected"] == "on_hold"
+    ingestion.process_entries([entry.pk])
+    entry.refresh_from_db()
+    assert entry.status == "processed" and entry.run.cell.serial == entry.cell_serial
+    assert entry.run.step.station_kind == "stacking"
+
+
+def test_a_result_sent_again_while_its_cause_remains_is_rejected_again(
+    rejected_on_hold, line_engineer
+):
+    entry, _ = rejected_on_hold
+    requeue_rejected([entry.pk], by=line_engineer, reason="try again")
+    ingestion.process_entries([entry.pk])
+    entry.refresh_from_db()
+    assert (entry.status, entry.reason_code, entry.attempts) == ("rejected", "on_hold", 2)
+
+
+def test_sending_again_needs_a_reason_and_leaves_rows_not_rejected_alone(unapplied, line_engineer):
+    ids = list(InboxEntry.objects.values_list("pk", flat=True))
+    with pytest.raises(DomainError) as refused:
+        requeue_rejected(ids, by=line_engineer, reason="  ")
+    assert refused.value.code == "reason_required"
+    assert InboxEntry.objects.filter(status="rejected").count() == 2
+    # Of the applied, the waiting and the two rejected results, only the rejected are sent.
+    assert requeue_rejected(ids, by=line_engineer, reason="route fixed") == 2
+    assert dict(InboxEntry.objects.values_list("event_id", "status")) == {
+        "stk-1": "processed",
+        "stk-1-again": "pending",
+        "stk-ghost": "pending",
+        "prs-2": "pending",
+    }
+
+
+def test_the_page_sends_ticked_results_again(rejected_on_hold, signed_in, line_engineer):
+    entry, _ = rejected_on_hold
+    client = signed_in(line_engineer)
+    page = client.get(reverse("unapplied-results")).content.decode()
+    assert (
+        f'name="entries" value="{entry.pk}"' in page and 'action="/station-results/requeue"' in page
+    )
+    back = reverse("unapplied-results") + "?station=PR-STK-1"
+    response = client.post(
+        reverse("requeue-results"),
+        {"entries": [entry.pk], "reason": "hold released", "next": back},
+        follow=True,
+    )
+    assert response.redirect_chain == [(back, 302)]
+    assert "1 result sent to the workers again." in response.content.decode()
+    entry.refresh_from_db()
+    assert entry.status == "pending"
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"reason": "hold released"},  # nothing ticked
+        {"entries": ["999999"], "reason": "hold released"},  # no such result
+        {"entries": ["x"], "reason": "hold released"},
+    ],
+)
+def test_the_page_refuses_a_form_without_results_and_changes_nothing(
+    rejected_on_hold, signed_in, line_engineer, form
+):
+    entry, _ = rejected_on_hold
+    response = signed_in(line_engineer).post(reverse("requeue-results"), form, follow=True)
+    assert "entries:" in response.content.decode()
+    entry.refresh_from_db()
+    assert entry.status == "rejected" and not Event.objects.filter(verb="result_requeued")
+
+
+def test_the_page_refuses_a_send_without_a_reason(rejected_on_hold, signed_in, line_engineer):
+    entry, _ = rejected_on_hold
+    response = signed_in(line_engineer).post(
+        reverse("requeue-results"), {"entries": [entry.pk], "reason": " "}, follow=True
+    )
+    assert "reason:" in response.content.decode()
+    entry.refresh_from_db()
+    assert entry.status == "rejected"
+
+
+def test_an_operator_sees_rejected_results_but_cannot_send_them_again(
+    rejected_on_hold, signed_in, operator
+):
+    entry, _ = rejected_on_hold
+    client = signed_in(operator)
+    page = client.get(reverse("unapplied-results")).content.decode()
+    assert "stk-held" in page and 'name="entries"' not in page
+    response = client.post(reverse("requeue-results"), {"entries": [entry.pk], "reason": "let me"})
+    assert response.status_code == 403
+    entry.refresh_from_db()
+    assert entry.status == "rejected"
