@@ -8,7 +8,16 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from batches.models import Batch, Cell, Consumption, Hold, MaterialLot, MaterialRole, ProcessRun
+from batches.models import (
+    Batch,
+    Cell,
+    Consumption,
+    Hold,
+    InboxEntry,
+    MaterialLot,
+    MaterialRole,
+    ProcessRun,
+)
 from batches.selectors import cell_state
 from lines.models import Line, StationKind
 
@@ -219,3 +228,41 @@ class LotDetailSerializer(LotSerializer):
         source="api_cells",
         help_text="Serials of every cell that consumed the lot",
     )
+
+
+# ---------------------------------------------------------------- station results not applied
+
+
+class UnappliedResultSerializer(serializers.Serializer):
+    station = serializers.CharField(source="station.code")
+    line = serializers.CharField(source="station.line.code")
+    event_id = serializers.CharField()
+    cell = serializers.CharField(
+        source="cell_serial", help_text="The serial as the station sent it"
+    )
+    kind = serializers.ChoiceField(choices=InboxEntry.Kind.choices)
+    status = serializers.ChoiceField(
+        choices=[InboxEntry.Status.REJECTED, InboxEntry.Status.PENDING]
+    )
+    reason_code = serializers.CharField(
+        help_text="Why rejected (unknown_cell, wrong_step, on_hold, ...) or still pending "
+        "(waiting, retrying; empty while queued)"
+    )
+    reason = serializers.CharField()
+    attempts = serializers.IntegerField()
+    received_at = serializers.DateTimeField()
+    processed_at = serializers.DateTimeField(allow_null=True, help_text="When it was rejected")
+
+
+class ResultRefSerializer(serializers.Serializer):
+    station = serializers.CharField(max_length=40)
+    event_id = serializers.CharField(max_length=100)
+
+
+class RequeueRequestSerializer(serializers.Serializer):
+    results = serializers.ListField(child=ResultRefSerializer(), min_length=1, max_length=1000)
+    reason = serializers.CharField(max_length=1000)
+
+
+class RequeueResponseSerializer(serializers.Serializer):
+    requeued = serializers.IntegerField(help_text="Results sent again (those still rejected)")

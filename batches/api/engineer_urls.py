@@ -12,4 +12,10 @@ urlpatterns = [
     path("lots/<slug:code>", views.LotDetailView.as_view(), name="api-lot"),
     path("holds", views.HoldListView.as_view(), name="api-holds"),
     path("holds/<int:pk>/release", views.HoldReleaseView.as_view(), name="api-hold-release"),
+    path("station-results", views.UnappliedResultListView.as_view(), name="api-unapplied-results"),
+    path(
+        "station-results/requeue",
+        views.UnappliedResultRequeueView.as_view(),
+        name="api-requeue-results",
+    ),
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.permissions import BasePermission
@@ -14,9 +14,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from batches import selectors
+from batches import ingestion, selectors
 from batches.api import engineer_serializers as s
-from batches.models import Batch, Cell, CellDesign, Hold, MaterialLot, MaterialRole
+from batches.models import Batch, Cell, CellDesign, Hold, InboxEntry, MaterialLot, MaterialRole
 from batches.services import create_batch, hold_batch, release_hold
 from lines.models import Line, Route
 from mes import roles
@@ -254,3 +254,72 @@ class HoldReleaseView(EngineerAPIView):
             reason=body.validated_data["reason"],
         )
         return Response(s.HoldSerializer(_hold(hold.pk)).data)
+
+
+# ---------------------------------------------------------------- station results not applied
+
+
+class UnappliedFilter(django_filters.FilterSet):
+    state = django_filters.ChoiceFilter(
+        choices=list(selectors.UNAPPLIED.items()),
+        method="_chosen_by_the_view",
+        help_text="rejected (the default, newest first) or pending (oldest first)",
+    )
+    line = django_filters.CharFilter(field_name="station__line__code")
+    station = django_filters.CharFilter(field_name="station__code")
+    reason = django_filters.CharFilter(field_name="reason_code")
+
+    class Meta:
+        model = InboxEntry
+        fields = ["state", "line", "station", "reason"]
+
+    def _chosen_by_the_view(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset  # the view reads the list of that state (a validated choice here)
+
+
+class UnappliedResultListView(EngineerListView):
+    """Station results the workers did not apply: rejected ones with the reason, or those still
+    pending (waiting for an earlier step's result, retrying, queued)."""
+
+    permissions = {"GET": roles.VIEW_STATION_RESULTS}
+    serializer_class = s.UnappliedResultSerializer
+    filterset_class = UnappliedFilter
+
+    def get_queryset(self) -> QuerySet:
+        state = self.request.query_params.get("state") or "rejected"
+        return selectors.unapplied_results(state=state)
+
+
+class UnappliedResultRequeueView(EngineerAPIView):
+    permissions = {"POST": roles.REQUEUE}
+
+    @extend_schema(
+        request=s.RequeueRequestSerializer,
+        responses={200: s.RequeueResponseSerializer, **_errors(400, 401, 403, 404)},
+        description="Send rejected results to the workers again once what rejected them is put "
+        "right: each is applied as if it had just arrived, or rejected again with the reason of "
+        "now. Results no longer rejected are left alone; an unknown one is 404 and nothing is sent.",
+    )
+    def post(self, request: Request) -> Response:
+        body = s.RequeueRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        wanted = {(r["station"], r["event_id"]) for r in body.validated_data["results"]}
+        which = Q()
+        for station, event_id in wanted:
+            which |= Q(station__code=station, event_id=event_id)
+        found = {
+            (station, event_id): pk
+            for pk, station, event_id in InboxEntry.objects.filter(which).values_list(
+                "pk", "station__code", "event_id"
+            )
+        }
+        if missing := sorted(wanted - set(found)):
+            station, event_id = missing[0]
+            raise NotFound(
+                "not_found",
+                f"No result {event_id} from station {station} ({len(missing)} unknown).",
+            )
+        sent = ingestion.requeue_rejected(
+            found.values(), by=request.user, reason=body.validated_data["reason"]
+        )
+        return Response({"requeued": sent})

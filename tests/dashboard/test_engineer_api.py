@@ -63,6 +63,7 @@ READS = [
     "/api/v1/lots",
     "/api/v1/lots/CAT-2611-A-01",
     "/api/v1/holds",
+    "/api/v1/station-results",
 ]
 
 
@@ -398,7 +399,12 @@ def test_an_unknown_code_is_404_not_found(plant, api_as, admin_persona, method, 
 
 @pytest.mark.parametrize(
     "url",
-    ["/api/v1/batches?status=lost", "/api/v1/lots?role=flux", "/api/v1/holds?status=maybe"],
+    [
+        "/api/v1/batches?status=lost",
+        "/api/v1/lots?role=flux",
+        "/api/v1/holds?status=maybe",
+        "/api/v1/station-results?state=lost",
+    ],
 )
 def test_a_bad_filter_value_is_400_invalid(plant, api_as, operator, url):
     response = api_as(operator).get(url)
@@ -418,6 +424,8 @@ def test_the_engineer_endpoints_are_in_the_openapi_schema(plant, signed_in, oper
         "/api/v1/lots/{code}",
         "/api/v1/holds",
         "/api/v1/holds/{id}/release",
+        "/api/v1/station-results",
+        "/api/v1/station-results/requeue",
     }
     assert set(paths["/api/v1/batches"]) >= {"get", "post"}
     filters = {p["name"] for p in paths["/api/v1/batches"]["get"]["parameters"]}

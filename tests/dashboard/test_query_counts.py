@@ -41,6 +41,7 @@ ENDPOINTS = {
     "lot": (lambda batch: "/api/v1/lots/CAT-2611-A-01", 6),
     "holds": (lambda batch: "/api/v1/holds", 6),
     "cell": (lambda batch: f"/api/v1/cells/{batch.code}-0003", 8),
+    "station results not applied": (lambda batch: "/api/v1/station-results", 5),
 }
 
 

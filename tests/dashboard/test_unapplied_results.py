@@ -259,3 +259,79 @@ def test_an_operator_sees_rejected_results_but_cannot_send_them_again(
     assert response.status_code == 403
     entry.refresh_from_db()
     assert entry.status == "rejected"
+
+
+# ---------------------------------------------------------------- the engineers' API
+
+
+def test_the_api_lists_rejected_and_pending_results(unapplied, api_as, operator):
+    api = api_as(operator)
+    rejected = api.get("/api/v1/station-results").json()
+    assert rejected["count"] == 2
+    ghost, again = rejected["results"]  # newest first
+    assert ghost == {
+        "station": "PR-STK-1",
+        "line": "proto",
+        "event_id": "stk-ghost",
+        "cell": "NO-SUCH-CELL-7",
+        "kind": "result",
+        "status": "rejected",
+        "reason_code": "unknown_cell",
+        "reason": ghost["reason"],
+        "attempts": 1,
+        "received_at": ghost["received_at"],
+        "processed_at": ghost["processed_at"],
+    }
+    assert ghost["reason"] and ghost["processed_at"]
+    assert (again["event_id"], again["reason_code"]) == ("stk-1-again", "wrong_step")
+    pending = api.get("/api/v1/station-results", {"state": "pending"}).json()["results"]
+    assert [(r["event_id"], r["reason_code"]) for r in pending] == [("prs-2", "waiting")]
+    only = api.get("/api/v1/station-results", {"line": "proto", "reason": "wrong_step"}).json()
+    assert [r["event_id"] for r in only["results"]] == ["stk-1-again"]
+    assert api.get("/api/v1/station-results", {"station": "PR-PRS-1"}).json()["count"] == 0
+
+
+def test_the_api_list_runs_the_same_queries_for_two_rejected_results_or_forty(
+    unapplied, api_as, operator, stations, django_assert_num_queries
+):
+    api = api_as(operator)
+    with django_assert_num_queries(5):
+        assert api.get("/api/v1/station-results").json()["count"] == 2
+    _send(stations["PR-STK-1"], *[_result(f"g-{n}", f"NO-CELL-{n}", {"x": 1.0}) for n in range(38)])
+    with django_assert_num_queries(5):
+        assert len(api.get("/api/v1/station-results").json()["results"]) == 40
+
+
+def test_the_api_sends_rejected_results_again(rejected_on_hold, api_as, line_engineer):
+    entry, _ = rejected_on_hold
+    body = {"results": [{"station": "PR-STK-1", "event_id": "stk-held"}], "reason": "released"}
+    response = api_as(line_engineer).post("/api/v1/station-results/requeue", body, format="json")
+    assert (response.status_code, response.json()) == (200, {"requeued": 1})
+    entry.refresh_from_db()
+    assert entry.status == "pending"
+    again = api_as(line_engineer).post("/api/v1/station-results/requeue", body, format="json")
+    assert again.json() == {"requeued": 0}  # no longer rejected: left alone
+
+
+@pytest.mark.parametrize(
+    ("persona", "body", "status", "code"),
+    [
+        ("operator", {"event_id": "stk-held"}, 403, "permission_denied"),
+        ("line_engineer", {"event_id": "no-such-event"}, 404, "not_found"),
+        ("line_engineer", {"event_id": "stk-held", "reason": ""}, 400, "invalid"),
+        ("line_engineer", {"results": []}, 400, "invalid"),
+        ("line_engineer", {"results": [{"station": "PR-STK-1"}]}, 400, "invalid"),
+    ],
+)
+def test_the_api_refuses_a_bad_requeue_and_sends_nothing(
+    rejected_on_hold, api_as, request, persona, body, status, code
+):
+    entry, _ = rejected_on_hold
+    refs = [{"station": "PR-STK-1", "event_id": body.pop("event_id", "stk-held")}]
+    payload = {"results": [*refs, {"station": "PR-STK-1", "event_id": "stk-held"}]}
+    payload.update({"reason": "released", **body})
+    client = api_as(request.getfixturevalue(persona))
+    response = client.post("/api/v1/station-results/requeue", payload, format="json")
+    assert (response.status_code, response.json()["code"]) == (status, code)
+    entry.refresh_from_db()
+    assert entry.status == "rejected" and not Event.objects.filter(verb="result_requeued")
