@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.conf import settings
+from django.db.models import Count, Exists, Min, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from audit.models import Event
@@ -26,6 +27,7 @@ from batches.models import (
     InboxEntry,
     MaterialLot,
     Measurement,
+    PendingReason,
     ProcessRun,
 )
 from lines.models import Line, Recipe, RecipeVersion, RouteStep, Station, StationKind
@@ -299,6 +301,36 @@ def unapplied_reasons(
         entries.values_list("reason_code").annotate(n=Count("id")).order_by("-n", "reason_code")
     )
     return list(counts)
+
+
+@dataclass(frozen=True)
+class IngestionBacklog:
+    """Accepted results not applied yet, leaving out those waiting for an earlier step's result
+    (they may rightly wait for hours). The workers apply a result within a second or so; one
+    older than settings.INGEST_BEHIND_AFTER_SECONDS means they, or the broker, have stopped, and
+    every figure on the dashboard is behind."""
+
+    pending: int
+    oldest: datetime | None
+
+    def oldest_age_s(self, now: datetime | None = None) -> float | None:
+        if self.oldest is None:
+            return None
+        return ((now or timezone.now()) - self.oldest).total_seconds()
+
+    @property
+    def behind(self) -> bool:
+        age = self.oldest_age_s()
+        return age is not None and age > settings.INGEST_BEHIND_AFTER_SECONDS
+
+
+def ingestion_backlog() -> IngestionBacklog:
+    row = (
+        InboxEntry.objects.filter(status=InboxEntry.Status.PENDING)
+        .exclude(reason_code=PendingReason.WAITING)
+        .aggregate(pending=Count("id"), oldest=Min("received_at"))
+    )
+    return IngestionBacklog(pending=row["pending"], oldest=row["oldest"])
 
 
 def _unapplied(state: str, *, line: str, station: str, reason: str = "") -> QuerySet[InboxEntry]:

@@ -1,4 +1,5 @@
-"""What every dashboard page's header needs: the lines to navigate to and the user's roles."""
+"""What every dashboard page's header needs: the lines to navigate to, the user's roles and
+whether the workers keep up with the stations."""
 
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ def _roles_of(request: HttpRequest) -> list[str]:
 
 def navigation(request: HttpRequest) -> dict:
     # Lazy: a page that does not render the header (an htmx fragment) costs no query.
+    from batches.selectors import ingestion_backlog
     from lines.models import Line
 
     return {
         "nav_lines": SimpleLazyObject(lambda: list(Line.objects.only("code", "name"))),
         "nav_roles": SimpleLazyObject(lambda: _roles_of(request)),
+        "ingestion": SimpleLazyObject(ingestion_backlog),
     }

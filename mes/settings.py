@@ -165,6 +165,10 @@ CELERY_TIMEZONE = TIME_ZONE
 # last enqueue (broker lost the task, worker killed): the inbox, not the broker, is the record.
 INGEST_SWEEP_SECONDS = env_int("INGEST_SWEEP_SECONDS", 30)
 INGEST_PENDING_AFTER_SECONDS = env_int("INGEST_PENDING_AFTER_SECONDS", 120)
+# A result still not applied this long after it arrived (other than one waiting for an earlier
+# step) means the workers or the broker have stopped: every page says so, and
+# /api/v1/health/ingestion answers 503 for monitoring.
+INGEST_BEHIND_AFTER_SECONDS = env_int("INGEST_BEHIND_AFTER_SECONDS", 60)
 # Inbox ids per task: large enough to amortise what every task pays whatever its size (some
 # twenty statements, ~15-25 ms here: 30-50 us a result at 500), small enough that two worker
 # processes share a 1000-result request and a crash redoes little.

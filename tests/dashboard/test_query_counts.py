@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-# One bound per page: sign-in session and user, permissions, the header's lines and roles, then
-# the page's own selectors. A page that grew an N+1 would need far more for 200 cells.
+# One bound per page: sign-in session and user, permissions, the header's lines, roles and
+# whether the workers keep up (ingestion backlog), then the page's own selectors. A page that grew an N+1 would need far more for 200 cells.
 PAGES = {
     # Home includes each line's cost over its recent batches: five queries for all lines together.
-    "home": (lambda batch, cell: reverse("home"), 16),
+    "home": (lambda batch, cell: reverse("home"), 17),
     "home live": (lambda batch, cell: reverse("home-lines"), 14),
     # The line view includes the cost trend: five more queries, whatever the batches hold.
     "line": (lambda batch, cell: reverse("line", args=["proto"]), 27),
@@ -18,10 +18,10 @@ PAGES = {
     "line batches live": (lambda batch, cell: reverse("line-batches", args=["proto"]), 11),
     "line holds live": (lambda batch, cell: reverse("line-holds", args=["proto"]), 9),
     "batches": (lambda batch, cell: reverse("batches"), 11),
-    "batch": (lambda batch, cell: reverse("batch", args=[batch.code]), 20),
+    "batch": (lambda batch, cell: reverse("batch", args=[batch.code]), 21),
     "batch filtered": (
         lambda batch, cell: reverse("batch", args=[batch.code]) + "?status=on_hold&step=pressing",
-        20,
+        21,
     ),
     "labels": (lambda batch, cell: reverse("batch-labels", args=[batch.code]), 11),
     "cell": (lambda batch, cell: reverse("cell", args=[cell.serial]), 18),
@@ -29,8 +29,8 @@ PAGES = {
     "lot": (lambda batch, cell: reverse("lot", args=["CAT-2611-A-01"]), 16),
     "holds": (lambda batch, cell: reverse("holds"), 11),
     "recipes": (lambda batch, cell: reverse("recipes"), 14),
-    "search": (lambda batch, cell: reverse("search") + "?q=PROTO-T", 12),
-    "station results not applied": (lambda batch, cell: reverse("unapplied-results"), 10),
+    "search": (lambda batch, cell: reverse("search") + "?q=PROTO-T", 13),
+    "station results not applied": (lambda batch, cell: reverse("unapplied-results"), 11),
 }
 
 ENDPOINTS = {

@@ -128,11 +128,11 @@ def test_the_list_runs_the_same_queries_for_two_rejected_results_or_forty(
     client = signed_in(operator)
     client.get(reverse("home"))  # the session's first reads
     url = reverse("unapplied-results")
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(11):
         client.get(url)
     ghosts = [_result(f"ghost-{n}", f"NO-CELL-{n}", {"x": 1.0}) for n in range(38)]
     _send(stations["PR-STK-1"], *ghosts)
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(11):
         page = client.get(url).content.decode()
     assert _rows(page).split("<tbody>")[1].count("<tr>") == 40
 
