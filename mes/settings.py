@@ -136,6 +136,8 @@ SPECTACULAR_SETTINGS = {
         "CellStatusEnum": "batches.api.engineer_serializers.CELL_STATES",
         "HoldStatusEnum": "batches.models.Hold.Status",
         "LotStatusEnum": "batches.models.MaterialLot.Status",
+        # A result's verdict and a processed result's outcome: ProcessRun.Verdict's values.
+        "VerdictEnum": ["pass", "fail"],
     },
 }
 
