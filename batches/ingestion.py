@@ -220,10 +220,16 @@ def requeue_rejected(entry_ids: Iterable[int], *, by: Any, reason: str) -> int:
                 {
                     "actor": by,
                     "verb": "result_requeued",
+                    # The event id is unique per station only: the station is in the data.
                     "subject_type": "station_result",
-                    "subject": f"{e.station.code}:{e.event_id}"[:100],
+                    "subject": e.event_id,
                     "reason": reason,
-                    "data": {"cell": e.cell_serial, "rejected": e.reason_code, "why": e.reason},
+                    "data": {
+                        "station": e.station.code,
+                        "cell": e.cell_serial,
+                        "rejected": e.reason_code,
+                        "why": e.reason,
+                    },
                 }
                 for e in entries
             ]

@@ -166,9 +166,9 @@ def test_a_rejected_result_sent_again_once_its_hold_is_released_is_applied(
     assert (trail.actor, trail.reason, trail.subject) == (
         line_engineer.username,
         "hold released",
-        "PR-STK-1:stk-held",
+        "stk-held",
     )
-    assert trail.data["rejected"] == "on_hold"
+    assert (trail.data["station"], trail.data["rejected"]) == ("PR-STK-1", "on_hold")
     ingestion.process_entries([entry.pk])
     entry.refresh_from_db()
     assert entry.status == "processed" and entry.run.cell.serial == entry.cell_serial
