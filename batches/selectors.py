@@ -242,12 +242,12 @@ def wip_by_station(line: Line, now: datetime | None = None) -> list[StepWip]:
         step = steps.setdefault(
             station.kind, StepWip(kind=station.kind, label=station.get_kind_display())
         )
-        counts, messages = today.get(station.pk, {}), inbox.get(station.pk, {})
+        counts, results = today.get(station.pk, {}), inbox.get(station.pk, {})
         step.stations.append(
             StationStatus(
                 station=station,
-                pending_results=messages.get("pending", 0),
-                rejected_today=messages.get("rejected", 0),
+                pending_results=results.get("pending", 0),
+                rejected_today=results.get("rejected", 0),
                 last_run=last_runs.get(station.last_run_id),
                 passed_today=counts.get("passed", 0),
                 failed_today=counts.get("failed", 0),
