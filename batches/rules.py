@@ -3,17 +3,23 @@ here is the logic its code names. A rule fires at most once per open target (a D
 
 Each rule has two parts: `applies`, a cheap test of the run alone (in memory, no query) that says
 whether the run can fire the rule at all, and the check itself. Most runs fire nothing, so
-record_steps follows up only the runs some rule applies to.
+record_steps follows up only the runs some rule applies to. A rule also names the thresholds it
+reads (`parameters`); new ones take effect as a new version (supersede_hold_rule).
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
+from django.db import transaction
+
+from audit.services import record_event
 from batches.models import Cell, Hold, HoldRule, Measurement, ProcessRun
-from batches.services import hold_batch, hold_cell, hold_press_cycle
+from batches.services import hold_batch, hold_cell, hold_press_cycle, require_reason
+from mes.errors import DomainError
 
 RuleCheck = Callable[[HoldRule, ProcessRun], None]
 
@@ -22,17 +28,75 @@ RuleCheck = Callable[[HoldRule, ProcessRun], None]
 class Rule:
     applies: Callable[[ProcessRun], bool]
     check: RuleCheck
+    # The thresholds the check reads from its version's parameters: name -> int or float.
+    parameters: Mapping[str, type] = field(default_factory=dict)
 
 
 _RULES: dict[str, Rule] = {}
 
 
-def rule(code: str, *, applies: Callable[[ProcessRun], bool]) -> Callable[[RuleCheck], RuleCheck]:
+def rule(
+    code: str,
+    *,
+    applies: Callable[[ProcessRun], bool],
+    parameters: Mapping[str, type] | None = None,
+) -> Callable[[RuleCheck], RuleCheck]:
     def register(check: RuleCheck) -> RuleCheck:
-        _RULES[code] = Rule(applies=applies, check=check)
+        _RULES[code] = Rule(applies=applies, check=check, parameters=dict(parameters or {}))
         return check
 
     return register
+
+
+def rule_parameters(code: str, parameters: Mapping[str, Any]) -> dict[str, int | float]:
+    """The thresholds of a new version of rule `code`, checked: names the rule reads, positive
+    numbers, whole where the rule counts."""
+    if code not in _RULES:
+        raise DomainError("unknown_rule", f"No hold rule {code}.")
+    expected, errors = _RULES[code].parameters, {}
+    for name, value in parameters.items():
+        kind = expected.get(name)
+        if kind is None:
+            errors[name] = (
+                f"{code} reads no such threshold (it reads: {', '.join(expected) or 'none'})."
+            )
+        elif isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            errors[name] = "A positive number."
+        elif kind is int and value != int(value):
+            errors[name] = "A whole number."
+    if errors:
+        raise DomainError("invalid", "Invalid thresholds.", errors=errors)
+    return {name: expected[name](value) for name, value in parameters.items()}
+
+
+@transaction.atomic
+def supersede_hold_rule(
+    code: str, *, parameters: Mapping[str, Any], by: Any, note: str
+) -> HoldRule:
+    """Put new thresholds of a rule in force as its next version. The version in force is
+    retired, never changed: the holds it opened keep naming the thresholds they were opened by.
+    Thresholds left out take the rule's defaults."""
+    require_reason(note)
+    thresholds = rule_parameters(code, parameters)
+    versions = list(HoldRule.objects.select_for_update().filter(code=code))
+    retired = [v.version for v in versions if v.active]
+    HoldRule.objects.filter(code=code, active=True).update(active=False)
+    new = HoldRule.objects.create(
+        code=code,
+        version=max((v.version for v in versions), default=0) + 1,
+        parameters=thresholds,
+        note=note,
+        active=True,
+    )
+    record_event(
+        actor=by,
+        verb="hold_rule_superseded",
+        subject_type="hold_rule",
+        subject=code,
+        reason=note,
+        data={"version": new.version, "parameters": thresholds, "retired": retired},
+    )
+    return new
 
 
 def rules_for(run: ProcessRun, active: Iterable[HoldRule]) -> list[HoldRule]:
@@ -98,7 +162,11 @@ def _is_insulation_failure(run: ProcessRun) -> bool:
     )
 
 
-@rule(HoldRule.Code.BATCH_INSULATION_FAILURES, applies=_is_insulation_failure)
+@rule(
+    HoldRule.Code.BATCH_INSULATION_FAILURES,
+    applies=_is_insulation_failure,
+    parameters={"failures": int},
+)
 def batch_insulation_failures(active: HoldRule, run: ProcessRun) -> None:
     batch = run.cell.batch
     if _open_for(active, Hold.Scope.BATCH, batch.code):
@@ -143,7 +211,11 @@ def formation_hard_short(active: HoldRule, run: ProcessRun) -> None:
     )
 
 
-@rule(HoldRule.Code.FORMATION_ICE_OUTLIERS, applies=lambda run: run.station.kind == "formation")
+@rule(
+    HoldRule.Code.FORMATION_ICE_OUTLIERS,
+    applies=lambda run: run.station.kind == "formation",
+    parameters={"sigma": float, "cells": int, "min_cells": int},
+)
 def formation_ice_outliers(active: HoldRule, run: ProcessRun) -> None:
     """ICE below the batch centre - k sigma in >= N cells holds the batch.
 

@@ -5,7 +5,7 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 
 from audit.models import Event
-from batches.models import Hold
+from batches.models import Hold, HoldRule
 from lines.models import RecipeVersion
 
 
@@ -61,3 +61,39 @@ def test_a_released_recipe_version_is_read_only_in_the_admin(admin_client_for, p
     assert response.status_code == 403
     version.refresh_from_db()
     assert version.note != "rewritten"
+
+
+def test_adding_a_hold_rule_in_the_admin_supersedes_the_version_in_force(admin_client_for, plant):
+    url = reverse("admin:batches_holdrule_add")
+    form = {"code": "batch_insulation_failures", "parameters": '{"failures": 3}', "note": "new"}
+    response = admin_client_for.post(url, form)
+    assert response.status_code == 302
+    versions = dict(
+        HoldRule.objects.filter(code="batch_insulation_failures").values_list("version", "active")
+    )
+    assert versions == {1: False, 2: True}
+    assert HoldRule.objects.get(code="batch_insulation_failures", active=True).parameters == {
+        "failures": 3
+    }
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"code": "batch_insulation_failures", "parameters": '{"failures": 0}', "note": "new"},
+        {"code": "batch_insulation_failures", "parameters": '{"failures": 3}', "note": ""},
+    ],
+)
+def test_the_admin_refuses_bad_thresholds_or_no_reason_on_the_form(admin_client_for, plant, form):
+    response = admin_client_for.post(reverse("admin:batches_holdrule_add"), form)
+    assert response.status_code == 200 and "errornote" in response.content.decode()
+    assert not HoldRule.objects.filter(version=2).exists()
+
+
+def test_a_hold_rule_version_cannot_be_deleted_in_the_admin(admin_client_for, plant):
+    rule = HoldRule.objects.get(code="out_of_spec")
+    response = admin_client_for.post(
+        reverse("admin:batches_holdrule_delete", args=[rule.pk]), {"post": "yes"}
+    )
+    assert response.status_code == 403
+    assert HoldRule.objects.filter(pk=rule.pk).exists()

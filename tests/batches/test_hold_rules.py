@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from audit.models import Event
 from batches.models import Cell, Hold, HoldRule
+from batches.rules import supersede_hold_rule
 from mes.errors import DomainError
 
 
@@ -86,3 +88,75 @@ def test_an_inactive_rule_does_not_fire(proto_batch, stations, record):
     cell = proto_batch.cells.first()
     assert record(cell, stations["PR-STK-1"], upset="misalignment").verdict == "fail"
     assert not Hold.objects.exists()
+
+
+# ---------------------------------------------------------------- new thresholds
+
+
+def test_new_thresholds_take_effect_as_the_next_version_and_the_old_one_stays(
+    proto_batch, stations, record, quality_engineer
+):
+    cells = list(proto_batch.cells.order_by("position"))
+    old = HoldRule.objects.get(code="batch_insulation_failures", active=True)
+    new = supersede_hold_rule(
+        "batch_insulation_failures",
+        parameters={"failures": 3},
+        by=quality_engineer,
+        note="hipot fixture replaced; two failures are noise now",
+    )
+    old.refresh_from_db()
+    assert (new.version, new.active, new.parameters) == (old.version + 1, True, {"failures": 3})
+    assert (old.active, old.parameters) == (False, {"failures": 2})  # retired, unchanged
+    trail = Event.objects.get(verb="hold_rule_superseded")
+    assert (trail.actor, trail.subject, trail.data["retired"]) == (
+        quality_engineer.username,
+        "batch_insulation_failures",
+        [old.version],
+    )
+    record(cells[0], stations["PR-STK-1"], upset="insulation")
+    record(cells[1], stations["PR-STK-1"], upset="insulation")
+    assert not Hold.objects.filter(scope="batch").exists()
+    record(cells[2], stations["PR-STK-1"], upset="insulation")
+    assert Hold.objects.get(scope="batch").rule == new
+
+
+@pytest.mark.parametrize(
+    ("code", "parameters", "problem"),
+    [
+        ("batch_insulation_failures", {"failure": 3}, "failure"),  # a name the rule never reads
+        ("batch_insulation_failures", {"failures": 2.5}, "failures"),  # a count must be whole
+        ("batch_insulation_failures", {"failures": 0}, "failures"),
+        ("batch_insulation_failures", {"failures": "3"}, "failures"),
+        ("batch_insulation_failures", {"failures": True}, "failures"),
+        ("formation_ice_outliers", {"sigma": -1}, "sigma"),
+        ("out_of_spec", {"failures": 2}, "failures"),  # a rule without thresholds
+    ],
+)
+def test_thresholds_the_rule_cannot_read_are_refused_and_nothing_changes(
+    plant, quality_engineer, code, parameters, problem
+):
+    before = list(HoldRule.objects.values_list("code", "version", "active"))
+    with pytest.raises(DomainError) as refused:
+        supersede_hold_rule(code, parameters=parameters, by=quality_engineer, note="tuning")
+    assert refused.value.code == "invalid" and set(refused.value.errors) == {problem}
+    assert list(HoldRule.objects.values_list("code", "version", "active")) == before
+
+
+def test_a_new_version_needs_a_reason_and_a_known_rule(plant, quality_engineer):
+    with pytest.raises(DomainError) as refused:
+        supersede_hold_rule("out_of_spec", parameters={}, by=quality_engineer, note=" ")
+    assert refused.value.code == "reason_required"
+    with pytest.raises(DomainError) as refused:
+        supersede_hold_rule("moon_phase", parameters={}, by=quality_engineer, note="why not")
+    assert refused.value.code == "unknown_rule"
+    assert not HoldRule.objects.filter(version__gt=1).exists()
+
+
+def test_float_thresholds_accept_whole_numbers(plant, quality_engineer):
+    new = supersede_hold_rule(
+        "formation_ice_outliers",
+        parameters={"sigma": 4, "cells": 3},
+        by=quality_engineer,
+        note="fewer false alarms",
+    )
+    assert new.parameters == {"sigma": 4.0, "cells": 3}
