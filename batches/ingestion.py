@@ -213,6 +213,8 @@ def requeue_rejected(entry_ids: Iterable[int], *, by: Any, reason: str) -> int:
             outcome="",
             violations=[],
             processed_at=None,
+            # A fresh retry budget (MAX_RETRIES_AFTER_ERROR); the trail keeps what went before.
+            attempts=0,
             enqueued_at=timezone.now(),
         )
         record_events(

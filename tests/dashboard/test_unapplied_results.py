@@ -182,7 +182,8 @@ def test_a_result_sent_again_while_its_cause_remains_is_rejected_again(
     requeue_rejected([entry.pk], by=line_engineer, reason="try again")
     ingestion.process_entries([entry.pk])
     entry.refresh_from_db()
-    assert (entry.status, entry.reason_code, entry.attempts) == ("rejected", "on_hold", 2)
+    assert (entry.status, entry.reason_code, entry.attempts) == ("rejected", "on_hold", 1)
+    assert Event.objects.filter(verb="result_requeued", subject="stk-held").count() == 1
 
 
 def test_sending_again_needs_a_reason_and_leaves_rows_not_rejected_alone(unapplied, line_engineer):
