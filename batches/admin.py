@@ -143,11 +143,16 @@ class HoldRuleForm(forms.ModelForm):
 
     def clean(self) -> dict:
         data = super().clean()
-        if "code" in data and isinstance(data.get("parameters"), dict):
-            try:
-                data["parameters"] = rule_parameters(data["code"], data["parameters"])
-            except DomainError as refused:
-                raise forms.ValidationError({"parameters": list(refused.errors.values())}) from None
+        if "code" not in data or "parameters" not in data:
+            return data  # the field's own error is shown
+        if not isinstance(data["parameters"], dict):
+            raise forms.ValidationError(
+                {"parameters": 'An object of thresholds, e.g. {"failures": 3}.'}
+            )
+        try:
+            data["parameters"] = rule_parameters(data["code"], data["parameters"])
+        except DomainError as refused:
+            raise forms.ValidationError({"parameters": list(refused.errors.values())}) from None
         return data
 
 

@@ -82,6 +82,7 @@ def test_adding_a_hold_rule_in_the_admin_supersedes_the_version_in_force(admin_c
     [
         {"code": "batch_insulation_failures", "parameters": '{"failures": 0}', "note": "new"},
         {"code": "batch_insulation_failures", "parameters": '{"failures": 3}', "note": ""},
+        {"code": "batch_insulation_failures", "parameters": "[3]", "note": "new"},
     ],
 )
 def test_the_admin_refuses_bad_thresholds_or_no_reason_on_the_form(admin_client_for, plant, form):

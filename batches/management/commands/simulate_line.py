@@ -4,9 +4,10 @@ Creates (or picks up) a planned batch, issues a token per station of the line, a
 through every step of the batch's route: track-in, then a result with plausible readings
 (batches.demo_data: pressing curves, formation summaries), now and then an out-of-spec value, a
 short, a duplicate send, a result sent again under a new event id (as equipment does after a
-restart; the workers reject it, the cell has moved on) or a station going down for a moment. Results are paced at --rate per
-second. Connection errors and 5xx are retried with the same body (the event_id makes that
-harmless); a 4xx is reported and the cell taken off the line, never a crash.
+restart; the workers reject it, the cell has moved on) or a station going down for a moment.
+Results are paced at --rate per second. Connection errors and 5xx are retried with the same
+body (the event_id makes that harmless); a 4xx is reported and the cell taken off the line, never
+a crash.
 """
 
 from __future__ import annotations
