@@ -313,10 +313,10 @@ class IngestionBacklog:
     pending: int
     oldest: datetime | None
 
-    def oldest_age_s(self, now: datetime | None = None) -> float | None:
+    def oldest_age_s(self) -> float | None:
         if self.oldest is None:
             return None
-        return ((now or timezone.now()) - self.oldest).total_seconds()
+        return (timezone.now() - self.oldest).total_seconds()
 
     @property
     def behind(self) -> bool:

@@ -4,6 +4,8 @@ to the workers again once their cause is put right."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import msgspec
 import pytest
 from django.db import connection
@@ -100,6 +102,19 @@ def test_the_lists_filter_by_line_station_and_reason(unapplied, signed_in, opera
     rows = _rows(signed_in(operator).get(reverse("unapplied-results") + query).content.decode())
     every = {"stk-1", "stk-1-again", "stk-ghost", "prs-2"}
     assert {e for e in every if f">{e}<" in rows} == listed
+
+
+def test_an_older_rejection_is_listed_though_its_reason_is_not_counted_lately(
+    unapplied, signed_in, operator
+):
+    InboxEntry.objects.filter(event_id="stk-ghost").update(
+        processed_at=timezone.now() - timedelta(days=10)
+    )
+    page = signed_in(operator).get(reverse("unapplied-results") + "?reason=unknown_cell")
+    html = page.content.decode()
+    assert ">stk-ghost<" in _rows(html)
+    assert '<option value="unknown_cell" selected>unknown_cell</option>' in html
+    assert "unknown_cell" not in html.split('id="reason-counts"')[1].split("</p>")[0]
 
 
 def test_the_list_leaves_payloads_unread(unapplied, signed_in, operator):
