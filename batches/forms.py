@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django import forms
 
 from batches.models import Hold, InboxEntry
@@ -31,6 +33,25 @@ class RequeueForm(ReasonForm):
     still rejected)."""
 
     entries = forms.ModelMultipleChoiceField(queryset=InboxEntry.objects.only("id"))
+
+
+class ThresholdsForm(ReasonForm):
+    """New thresholds for one rule: a field per threshold it reads; one left empty takes the
+    rule's default. The service checks the values as the rule reads them."""
+
+    def __init__(self, *args, thresholds: Mapping[str, type], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name, kind in thresholds.items():
+            field = forms.IntegerField if kind is int else forms.FloatField
+            self.fields[name] = field(required=False)
+        self.thresholds = list(thresholds)
+
+    def parameters(self) -> dict[str, int | float]:
+        return {
+            name: self.cleaned_data[name]
+            for name in self.thresholds
+            if self.cleaned_data[name] is not None
+        }
 
 
 def first_error(form: forms.Form) -> str:

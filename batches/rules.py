@@ -48,6 +48,11 @@ def rule(
     return register
 
 
+def rule_thresholds(code: str) -> Mapping[str, type]:
+    """The thresholds rule `code` reads (name -> int or float); none for a rule that has none."""
+    return _RULES[code].parameters
+
+
 def rule_parameters(code: str, parameters: Mapping[str, Any]) -> dict[str, int | float]:
     """The thresholds of a new version of rule `code`, checked: names the rule reads, positive
     numbers, whole where the rule counts."""

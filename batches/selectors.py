@@ -24,6 +24,7 @@ from batches.models import (
     Consumption,
     Curve,
     Hold,
+    HoldRule,
     InboxEntry,
     MaterialLot,
     Measurement,
@@ -258,6 +259,36 @@ def wip_by_station(line: Line, now: datetime | None = None) -> list[StepWip]:
         step.waiting = row.get("total", 0) - row.get("held_count", 0)
         step.held = row.get("held_count", 0)
     return sorted(steps.values(), key=lambda s: KIND_ORDER.get(s.kind, 99))
+
+
+# ---------------------------------------------------------------- hold rules
+
+
+@dataclass
+class HoldRuleHistory:
+    code: str
+    label: str
+    thresholds: list[str]  # the names its check reads
+    versions: list[HoldRule]  # newest first, each with `holds_opened`
+
+    @property
+    def in_force(self) -> HoldRule | None:
+        return next((v for v in self.versions if v.active), None)
+
+
+def hold_rule_histories() -> list[HoldRuleHistory]:
+    """Every rule the code knows, with its versions and the holds each opened. One query."""
+    from batches.rules import rule_thresholds
+
+    versions: dict[str, list[HoldRule]] = defaultdict(list)
+    for version in HoldRule.objects.annotate(holds_opened=Count("holds")).order_by(
+        "code", "-version"
+    ):
+        versions[version.code].append(version)
+    return [
+        HoldRuleHistory(code, label, list(rule_thresholds(code)), versions[code])
+        for code, label in HoldRule.Code.choices
+    ]
 
 
 # ---------------------------------------------------------------- station results not applied

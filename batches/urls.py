@@ -15,6 +15,10 @@ urlpatterns = [
     path("lots/<slug:code>/", views.lot_detail, name="lot"),
     path("lots/<slug:code>/hold", views.lot_hold, name="lot-hold"),
     path("holds/", views.hold_queue, name="holds"),
+    path("holds/rules/", views.hold_rules, name="hold-rules"),
+    path(
+        "holds/rules/<slug:code>/supersede", views.hold_rule_supersede, name="hold-rule-supersede"
+    ),
     path("holds/<int:pk>/disposition", views.hold_disposition, name="hold-disposition"),
     path("search/", views.search, name="search"),
     path("station-results/", views.unapplied_results, name="unapplied-results"),

@@ -20,8 +20,16 @@ from django.views.decorators.http import require_POST
 
 from batches import ingestion, selectors
 from batches.energy import TARGET_AFTER, TARGET_FY2028, batch_economics
-from batches.forms import DispositionForm, ReasonForm, RequeueForm, ReworkForm, first_error
-from batches.models import Batch, Cell, Hold, MaterialLot, MaterialRole
+from batches.forms import (
+    DispositionForm,
+    ReasonForm,
+    RequeueForm,
+    ReworkForm,
+    ThresholdsForm,
+    first_error,
+)
+from batches.models import Batch, Cell, Hold, HoldRule, MaterialLot, MaterialRole
+from batches.rules import rule_thresholds, supersede_hold_rule
 from batches.services import (
     hold_batch,
     hold_cell,
@@ -73,7 +81,8 @@ def _act(
         try:
             result = action(form.cleaned_data)
         except DomainError as error:
-            messages.error(request, error.detail)
+            fields = " ".join(f"{name}: {problem}" for name, problem in error.errors.items())
+            messages.error(request, f"{error.detail} {fields}".strip())
         else:
             messages.success(request, done(result) if callable(done) else done)
     return redirect(back)
@@ -295,6 +304,30 @@ def hold_queue(request: HttpRequest) -> HttpResponse:
             "status_filter": status,
             "dispositions": Hold.Disposition.choices,
         },
+    )
+
+
+@roles.page_permission(roles.VIEW_HOLDS)
+def hold_rules(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "batches/hold_rules.html", {"histories": selectors.hold_rule_histories()}
+    )
+
+
+@roles.page_permission(roles.SET_HOLD_RULES)
+@require_POST
+def hold_rule_supersede(request: HttpRequest, code: str) -> HttpResponse:
+    if code not in HoldRule.Code.values:
+        raise Http404(f"No hold rule {code}")
+    form = ThresholdsForm(request.POST, thresholds=rule_thresholds(code))
+    return _act(
+        request,
+        form,
+        lambda data: supersede_hold_rule(
+            code, parameters=form.parameters(), by=request.user, note=data["reason"]
+        ),
+        lambda new: f"{code} v{new.version} is in force.",
+        f"{reverse('hold-rules')}#rule-{code}",
     )
 
 

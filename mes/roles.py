@@ -17,6 +17,7 @@ CUSTOM_PERMISSIONS: dict[tuple[str, str, str], str] = {
     ("batches", "hold", "hold_cells"): "Can hold batches, lots and cells",
     ("batches", "hold", "disposition_hold"): "Can disposition holds (release, rework, scrap)",
     ("batches", "inboxentry", "requeue_result"): "Can send rejected station results again",
+    ("batches", "holdrule", "supersede_holdrule"): "Can put new hold-rule thresholds in force",
 }
 
 # The permissions in full "app_label.codename" form, for has_perm and the views.
@@ -31,6 +32,7 @@ CREATE_BATCH = "batches.add_batch"
 HOLD = "batches.hold_cells"
 DISPOSITION = "batches.disposition_hold"
 REQUEUE = "batches.requeue_result"
+SET_HOLD_RULES = "batches.supersede_holdrule"
 
 _VIEWING = {
     VIEW_LINES,
@@ -46,8 +48,8 @@ _VIEWING = {
 ROLES: dict[str, set[str]] = {
     "operator": set(_VIEWING),
     "line_engineer": _VIEWING | {CREATE_BATCH, HOLD, REQUEUE},
-    "quality_engineer": _VIEWING | {HOLD, DISPOSITION, REQUEUE},
-    "admin": _VIEWING | {CREATE_BATCH, HOLD, DISPOSITION, REQUEUE},
+    "quality_engineer": _VIEWING | {HOLD, DISPOSITION, REQUEUE, SET_HOLD_RULES},
+    "admin": _VIEWING | {CREATE_BATCH, HOLD, DISPOSITION, REQUEUE, SET_HOLD_RULES},
 }
 
 

@@ -37,6 +37,7 @@ def pages(worked_batch) -> list[str]:
         reverse("holds") + f"?status=closed&x={hold.pk}",
         reverse("search") + "?q=PROTO-T",
         reverse("unapplied-results"),
+        reverse("hold-rules"),
         reverse("unapplied-results") + "?state=pending&line=proto&station=PR-STK-1&reason=waiting",
     ]
 

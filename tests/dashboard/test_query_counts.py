@@ -31,6 +31,7 @@ PAGES = {
     "recipes": (lambda batch, cell: reverse("recipes"), 14),
     "search": (lambda batch, cell: reverse("search") + "?q=PROTO-T", 13),
     "station results not applied": (lambda batch, cell: reverse("unapplied-results"), 11),
+    "hold rules": (lambda batch, cell: reverse("hold-rules"), 9),
 }
 
 ENDPOINTS = {

@@ -40,3 +40,6 @@ def test_who_may_do_what(operator, line_engineer, quality_engineer, outsider, db
     assert may(line_engineer, "batches.requeue_result")
     assert may(quality_engineer, "batches.requeue_result")
     assert not may(outsider, "batches.view_inboxentry")
+    # Quality puts new hold-rule thresholds in force.
+    assert may(quality_engineer, "batches.supersede_holdrule")
+    assert not may(line_engineer, "batches.supersede_holdrule")

@@ -96,6 +96,7 @@ class Command(BaseCommand):
             ("lot.png", "/lots/SE-2611-01/", False),
             ("labels.png", f"/batches/{held.code}/labels/", False),
             ("station-results.png", "/station-results/", False),
+            ("hold-rules.png", "/holds/rules/", True),
         ]
         if cell is not None:
             pages.insert(4, ("cell.png", f"/cells/{cell.serial}/", True))
