@@ -30,11 +30,12 @@ from django.db import DatabaseError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from audit.services import record_events
 from batches.cycler import CyclerFileRejected
 from batches.formation import read_cycler_entry
 from batches.messages import StationResultIn
 from batches.models import Cell, InboxEntry, PendingReason, ProcessRun
-from batches.services import StepContext, StepInput, StepResult, record_steps
+from batches.services import StepContext, StepInput, StepResult, record_steps, require_reason
 from lines.models import Station
 from mes.bulk import execute_bound, update_rows
 from mes.errors import DomainError
@@ -193,9 +194,6 @@ def requeue_rejected(entry_ids: Iterable[int], *, by: Any, reason: str) -> int:
     arrived, or rejected again with the reason of now. A rejected result changed nothing, so
     this cannot apply anything twice. Rows no longer rejected are left alone; returns how many
     were sent. Recorded in the audit trail with who and why."""
-    from audit.services import record_events
-    from batches.services import require_reason
-
     require_reason(reason)
     with transaction.atomic():
         entries = list(
@@ -236,10 +234,7 @@ def requeue_rejected(entry_ids: Iterable[int], *, by: Any, reason: str) -> int:
                 for e in entries
             ]
         )
-        for line_code in {e.station.line.code for e in entries}:
-            enqueue(
-                [e.pk for e in entries if e.station.line.code == line_code], line_code=line_code
-            )
+        _enqueue_per_line(entries)
     return len(entries)
 
 
@@ -283,6 +278,16 @@ def enqueue(
                 return
 
     transaction.on_commit(send)
+
+
+def _enqueue_per_line(entries: Sequence[InboxEntry], *, countdown: float | None = None) -> None:
+    """enqueue() for inbox rows of several lines (their stations loaded): each line's to its own."""
+    for line_code in {e.station.line.code for e in entries}:
+        enqueue(
+            [e.pk for e in entries if e.station.line.code == line_code],
+            line_code=line_code,
+            countdown=countdown,
+        )
 
 
 def wake_up(line_code: str) -> None:
@@ -495,13 +500,9 @@ def process_entries(entry_ids: Sequence[int], *, line_code: str | None = None) -
         )
         for entry in done.values():
             counts[_state_of(entry)] += 1
-        retry = [e for e in done.values() if e.reason_code == PendingReason.RETRYING]
-        for line_code in {e.station.line.code for e in retry}:
-            enqueue(
-                [e.pk for e in retry if e.station.line.code == line_code],
-                line_code=line_code,
-                countdown=2,
-            )
+        _enqueue_per_line(
+            [e for e in done.values() if e.reason_code == PendingReason.RETRYING], countdown=2
+        )
     return counts
 
 

@@ -31,6 +31,7 @@ from batches.models import (
     PendingReason,
     ProcessRun,
 )
+from batches.rules import rule_thresholds
 from lines.models import Line, Recipe, RecipeVersion, RouteStep, Station, StationKind
 
 ACTIVE_BATCH = (Batch.Status.PLANNED, Batch.Status.IN_PROGRESS)
@@ -278,8 +279,6 @@ class HoldRuleHistory:
 
 def hold_rule_histories() -> list[HoldRuleHistory]:
     """Every rule the code knows, with its versions and the holds each opened. One query."""
-    from batches.rules import rule_thresholds
-
     versions: dict[str, list[HoldRule]] = defaultdict(list)
     for version in HoldRule.objects.annotate(holds_opened=Count("holds")).order_by(
         "code", "-version"
@@ -320,14 +319,14 @@ def unapplied_results(
 
 
 def unapplied_reasons(
-    *, state: str = "rejected", line: str = "", station: str = "", now: datetime | None = None
+    *, state: str = "rejected", line: str = "", station: str = ""
 ) -> list[tuple[str, int]]:
     """(reason code, results) of the list, most frequent first; rejected ones of the last
     REJECTED_REASONS_DAYS days only (the partial index's range, however long the history)."""
     entries = _unapplied(state, line=line, station=station)
     if state != "pending":
-        since = timezone.now() if now is None else now
-        entries = entries.filter(processed_at__gte=since - timedelta(days=REJECTED_REASONS_DAYS))
+        since = timezone.now() - timedelta(days=REJECTED_REASONS_DAYS)
+        entries = entries.filter(processed_at__gte=since)
     counts = (
         entries.values_list("reason_code").annotate(n=Count("id")).order_by("-n", "reason_code")
     )

@@ -391,7 +391,7 @@ def unapplied_results(request: HttpRequest) -> HttpResponse:
             "reasons": reasons,
             "reason_choices": choices,
             "reason_days": selectors.REJECTED_REASONS_DAYS,
-            "stations": Station.objects.select_related("line").order_by("line__code", "code"),
+            "stations": Station.objects.order_by("line__code", "code"),
             "line_filter": line,
             "station_filter": station,
             "reason_filter": reason,

@@ -260,21 +260,23 @@ class HoldReleaseView(EngineerAPIView):
 
 
 class UnappliedFilter(django_filters.FilterSet):
+    """Validates and documents the filters; selectors.unapplied_results applies them."""
+
     state = django_filters.ChoiceFilter(
         choices=list(selectors.UNAPPLIED.items()),
-        method="_chosen_by_the_view",
+        method="_applied_by_the_selector",
         help_text="rejected (the default, newest first) or pending (oldest first)",
     )
-    line = django_filters.CharFilter(field_name="station__line__code")
-    station = django_filters.CharFilter(field_name="station__code")
-    reason = django_filters.CharFilter(field_name="reason_code")
+    line = django_filters.CharFilter(method="_applied_by_the_selector")
+    station = django_filters.CharFilter(method="_applied_by_the_selector")
+    reason = django_filters.CharFilter(method="_applied_by_the_selector")
 
     class Meta:
         model = InboxEntry
         fields = ["state", "line", "station", "reason"]
 
-    def _chosen_by_the_view(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset  # the view reads the list of that state (a validated choice here)
+    def _applied_by_the_selector(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset
 
 
 class UnappliedResultListView(EngineerListView):
@@ -286,8 +288,13 @@ class UnappliedResultListView(EngineerListView):
     filterset_class = UnappliedFilter
 
     def get_queryset(self) -> QuerySet:
-        state = self.request.query_params.get("state") or "rejected"
-        return selectors.unapplied_results(state=state)
+        query = self.request.query_params
+        return selectors.unapplied_results(
+            state=query.get("state") or "rejected",
+            line=query.get("line", ""),
+            station=query.get("station", ""),
+            reason=query.get("reason", ""),
+        )
 
 
 class UnappliedResultRequeueView(EngineerAPIView):
