@@ -6,7 +6,7 @@ from typing import Any
 from django.utils import timezone
 
 from audit.models import Event
-from mes.bulk import copy_rows
+from core.bulk import copy_rows
 
 
 def actor_name(actor: Any) -> str:

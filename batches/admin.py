@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin, messages
 
 from batches.models import (
@@ -8,12 +7,10 @@ from batches.models import (
     CellDesign,
     DesignMaterial,
     Hold,
-    HoldRule,
     MaterialLot,
 )
-from batches.rules import rule_parameters, supersede_hold_rule
 from batches.services import hold_batch, hold_lot, start_batch
-from mes.errors import DomainError
+from core.errors import DomainError
 
 
 class DesignMaterialInline(admin.TabularInline):
@@ -130,49 +127,3 @@ class HoldAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
-
-
-class HoldRuleForm(forms.ModelForm):
-    """New thresholds for a rule: checked as the rule reads them; the note says why."""
-
-    note = forms.CharField(widget=forms.Textarea, help_text="Why the thresholds change")
-
-    class Meta:
-        model = HoldRule
-        fields = ("code", "parameters", "note")
-
-    def clean(self) -> dict:
-        data = super().clean()
-        if "code" not in data or "parameters" not in data:
-            return data  # the field's own error is shown
-        if not isinstance(data["parameters"], dict):
-            raise forms.ValidationError(
-                {"parameters": 'An object of thresholds, e.g. {"failures": 3}.'}
-            )
-        try:
-            data["parameters"] = rule_parameters(data["code"], data["parameters"])
-        except DomainError as refused:
-            raise forms.ValidationError({"parameters": list(refused.errors.values())}) from None
-        return data
-
-
-@admin.register(HoldRule)
-class HoldRuleAdmin(admin.ModelAdmin):
-    """Adding a rule puts its thresholds in force as the next version (supersede_hold_rule); a
-    version is never changed or deleted: the holds it opened name it."""
-
-    form = HoldRuleForm
-    list_display = ("code", "version", "active", "parameters", "note", "created_at")
-    list_filter = ("code", "active")
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def save_model(self, request, obj: HoldRule, form, change: bool) -> None:
-        new = supersede_hold_rule(
-            obj.code, parameters=obj.parameters, by=request.user, note=obj.note
-        )
-        obj.pk, obj.version, obj.active = new.pk, new.version, new.active

@@ -7,7 +7,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q
 
 from lines.models import Line, RecipeVersion, Route, RouteStep, Station
 
@@ -391,22 +391,13 @@ class Consumption(models.Model):
 
 
 class HoldRule(models.Model):
-    """A versioned hold rule: its code names the logic, its parameters the thresholds."""
+    """A version of a hold rule's thresholds: its code names the logic (quality.rules), its
+    parameters the thresholds. A version is put in force once and retired, never changed."""
 
-    class Code(models.TextChoices):
-        OUT_OF_SPEC = "out_of_spec", "Out-of-spec result holds the cell"
-        PRESS_CYCLE_SHORT = "press_cycle_short", "Short after pressing holds the press cycle"
-        BATCH_INSULATION_FAILURES = (
-            "batch_insulation_failures",
-            "Insulation failures hold the batch",
-        )
-        FORMATION_HARD_SHORT = "formation_hard_short", "Hard short in formation holds the batch"
-        FORMATION_ICE_OUTLIERS = "formation_ice_outliers", "Low-ICE outliers hold the batch"
-
-    code = models.CharField(max_length=40, choices=Code.choices)
+    code = models.CharField(max_length=40)
     version = models.PositiveIntegerField()
     parameters = models.JSONField(default=dict, blank=True)
-    active = models.BooleanField(default=True)
+    in_force = models.BooleanField(default=True)
     note = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -417,7 +408,9 @@ class HoldRule(models.Model):
                 fields=["code", "version"], name="%(app_label)s_%(class)s_version_once"
             ),
             models.UniqueConstraint(
-                fields=["code"], condition=Q(active=True), name="%(app_label)s_%(class)s_one_active"
+                fields=["code"],
+                condition=Q(in_force=True),
+                name="%(app_label)s_%(class)s_one_in_force",
             ),
         ]
 
@@ -529,186 +522,3 @@ class Hold(models.Model):
         if self.rule_id:
             return self.rule.label
         return self.opened_by.get_username() if self.opened_by_id else ""
-
-
-class PendingReason(models.TextChoices):
-    """Why an inbox row is still pending, in its reason_code ("" until a task has seen it)."""
-
-    WAITING = "waiting", "Waiting for the result of an earlier step"
-    RETRYING = "retrying", "Retrying after a database error"
-
-
-class InboxEntry(models.Model):
-    """One station message as received (a result or a cycler file), stored before the 202 reply.
-
-    The inbox is the durable queue of record: the broker only carries ids, so a lost task is found
-    again by the sweep, and (station, event_id) makes a repeated message a no-op.
-    """
-
-    class Kind(models.TextChoices):
-        RESULT = "result", "Station result"
-        CYCLER_FILE = "cycler_file", "Cycler file"
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        PROCESSED = "processed", "Processed"
-        REJECTED = "rejected", "Rejected"
-
-    # No index of its own: the (station, event_id) unique constraint leads with it.
-    station = models.ForeignKey(
-        Station, on_delete=models.PROTECT, related_name="inbox", db_index=False
-    )
-    event_id = models.CharField(max_length=100)
-    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.RESULT)
-    cell_serial = models.CharField(max_length=50)
-    occurred_at = models.DateTimeField(null=True, blank=True)
-    content_hash = models.CharField(max_length=64, help_text="sha256 of the canonical content")
-    payload = models.JSONField(help_text="The message as validated (canonical JSON)")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    reason_code = models.CharField(max_length=40, blank=True)
-    reason = models.TextField(blank=True)
-    outcome = models.CharField(max_length=10, choices=ProcessRun.Verdict.choices, blank=True)
-    violations = models.JSONField(default=list, blank=True)
-    run = models.ForeignKey(
-        ProcessRun, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    attempts = models.PositiveIntegerField(default=0)
-    received_at = models.DateTimeField()
-    enqueued_at = models.DateTimeField(help_text="Last time a task for this row was enqueued")
-    processed_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["received_at", "id"]
-        verbose_name_plural = "inbox entries"
-        constraints = [
-            # The idempotency key of the station API.
-            models.UniqueConstraint(
-                fields=["station", "event_id"], name="%(app_label)s_%(class)s_event_once"
-            ),
-            models.CheckConstraint(
-                condition=Q(status="pending", processed_at__isnull=True)
-                | Q(status__in=["processed", "rejected"], processed_at__isnull=False),
-                name="%(app_label)s_%(class)s_processed_has_time",
-            ),
-        ]
-        indexes = [
-            # The sweep: WHERE status='pending' AND enqueued_at < ..
-            models.Index(
-                fields=["enqueued_at"],
-                condition=Q(status="pending"),
-                name="batches_inbox_pending_idx",
-            ),
-            # Results waiting for an earlier step, looked up by the task that moves their cells.
-            # Only rows found waiting: a fresh row's own task applies it, and the index stays
-            # small (a processed row's entry lingers until VACUUM, so a broader one grows).
-            models.Index(
-                fields=["cell_serial"],
-                condition=Q(status="pending", reason_code=PendingReason.WAITING),
-                name="batches_inbox_waiting_cell_idx",
-            ),
-            # Fresh rows a task takes along, oldest first. Scanned in id order, so the entries
-            # of rows processed since (left until VACUUM) are marked dead on the first pass and
-            # skipped after; a bitmap scan through the station or the pending index would read
-            # them all again at every wake-up.
-            models.Index(
-                fields=["id"],
-                condition=Q(status="pending", reason_code=""),
-                name="batches_inbox_fresh_idx",
-            ),
-            # Rejected results, newest first (the engineers' list of results not applied). Few
-            # rows: a processed row never enters it.
-            models.Index(
-                fields=["-processed_at", "-id"],
-                condition=Q(status="rejected"),
-                name="batches_inbox_rejected_idx",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.station_id}:{self.event_id} {self.status}"
-
-
-class GradingRuleSet(models.Model):
-    """A versioned set of grading criteria for one cell design; released versions never change."""
-
-    # Versioned exactly like recipes: draft -> released -> superseded.
-    Status = RecipeVersion.Status
-    TRANSITIONS = RecipeVersion.TRANSITIONS
-
-    design = models.ForeignKey(
-        CellDesign, on_delete=models.PROTECT, related_name="grading_rule_sets"
-    )
-    version = models.PositiveIntegerField()
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
-    note = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    released_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["design", "-version"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["design", "version"], name="%(app_label)s_%(class)s_number_per_design"
-            ),
-            models.UniqueConstraint(
-                fields=["design"],
-                condition=Q(status="released"),
-                name="%(app_label)s_%(class)s_one_released",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.design.code} grading v{self.version}"
-
-
-class GradeCriterion(models.Model):
-    """One condition of a grade: a measurement of the cell within inclusive limits."""
-
-    rule_set = models.ForeignKey(GradingRuleSet, on_delete=models.CASCADE, related_name="criteria")
-    grade = models.CharField(max_length=10)
-    rank = models.PositiveSmallIntegerField(help_text="1 is the best grade; tried in rank order")
-    parameter = models.SlugField(max_length=60)
-    min = models.FloatField(null=True, blank=True)
-    max = models.FloatField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["rule_set", "rank", "parameter"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["rule_set", "grade", "parameter"],
-                name="%(app_label)s_%(class)s_once_per_grade",
-            ),
-            models.CheckConstraint(
-                condition=Q(min__isnull=True) | Q(max__isnull=True) | Q(min__lte=F("max")),
-                name="%(app_label)s_%(class)s_min_le_max",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.grade}: {self.min} <= {self.parameter} <= {self.max}"
-
-    def met_by(self, value: float | None) -> bool:
-        return (
-            value is not None
-            and (self.min is None or value >= self.min)
-            and (self.max is None or value <= self.max)
-        )
-
-
-class CellGrade(models.Model):
-    """Every grading of a cell with the rule-set version that graded it; the newest is the cell's grade."""
-
-    cell = models.ForeignKey(Cell, on_delete=models.PROTECT, related_name="gradings")
-    rule_set = models.ForeignKey(GradingRuleSet, on_delete=models.PROTECT, related_name="gradings")
-    grade = models.CharField(max_length=10)
-    reasons = models.JSONField(
-        default=list, blank=True, help_text="Why each better grade was missed"
-    )
-    graded_at = models.DateTimeField(auto_now_add=True)
-    graded_by = models.CharField(max_length=150)
-
-    class Meta:
-        ordering = ["cell", "-graded_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"{self.cell_id} {self.grade} ({self.rule_set})"

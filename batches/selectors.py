@@ -1,4 +1,4 @@
-"""Reads that span relations, for the dashboard and the engineers' API.
+"""Reads of the record that span relations: batches, cells, lots and holds, for pages and the API.
 
 Each selector runs a fixed number of queries, whatever the number of cells, runs or holds it
 covers: counts are aggregated in the database and related rows are joined or prefetched.
@@ -9,12 +9,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
-from django.db.models import Count, Exists, Min, OuterRef, Prefetch, Q, QuerySet, Subquery
-from django.utils import timezone
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.urls import reverse
 
 from audit.models import Event
 from batches.models import (
@@ -24,36 +22,15 @@ from batches.models import (
     Consumption,
     Curve,
     Hold,
-    HoldRule,
-    InboxEntry,
     MaterialLot,
     Measurement,
-    PendingReason,
     ProcessRun,
 )
-from batches.rules import rule_thresholds
-from lines.models import Line, Recipe, RecipeVersion, RouteStep, Station, StationKind
+from lines.models import Line, RouteStep, Station
 
 ACTIVE_BATCH = (Batch.Status.PLANNED, Batch.Status.IN_PROGRESS)
-STOPPED = (Station.State.DOWN, Station.State.MAINTENANCE)
 # A chart of more points than a screen has pixels only costs transfer and drawing time.
 CURVE_POINTS_SHOWN = 1500
-KIND_ORDER = {kind: i for i, kind in enumerate(StationKind.values)}
-
-
-# ---------------------------------------------------------------- time windows
-
-
-def day_start(now: datetime | None = None) -> datetime:
-    """Local midnight today (the plant's time zone, settings.TIME_ZONE)."""
-    local = timezone.localtime(now)
-    return local.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def week_start(now: datetime | None = None) -> datetime:
-    """Local midnight of this week's Monday."""
-    today = day_start(now)
-    return today - timedelta(days=today.weekday())
 
 
 # ---------------------------------------------------------------- cells and holds
@@ -93,286 +70,6 @@ def holds_list(*, status: str = "") -> QuerySet:
         holds = holds.filter(status=status)
     order = ("opened_at", "id") if status == Hold.Status.OPEN else ("-opened_at", "-id")
     return holds_with_details(holds).order_by(*order)
-
-
-# ---------------------------------------------------------------- home
-
-
-@dataclass
-class WindowFigures:
-    started: int = 0
-    passed: int = 0
-    failed: int = 0
-    worked: int = 0
-
-    @property
-    def first_pass_yield(self) -> float | None:
-        """Share of the cells worked on in the window that did every step without a failure."""
-        if not self.worked:
-            return None
-        return (self.worked - self.failed) / self.worked
-
-
-@dataclass
-class LineSummary:
-    line: Line
-    today: WindowFigures
-    week: WindowFigures
-    open_holds: int = 0
-    stations_down: int = 0
-    stations: int = 0
-
-
-def line_summaries(now: datetime | None = None) -> list[LineSummary]:
-    """Every line's figures for today and this week; four queries for all lines together.
-
-    started: cells that ran their route's first step; passed: cells that completed their route;
-    failed: cells with a failed run; first-pass yield over the cells worked on.
-    """
-    today, week = day_start(now), week_start(now)
-    since = min(today, week)
-    lines = list(Line.objects.annotate(station_count=Count("stations")).order_by("code"))
-    summaries = {
-        line.pk: LineSummary(line, WindowFigures(), WindowFigures(), stations=line.station_count)
-        for line in lines
-    }
-    in_day = Q(finished_at__gte=today)
-    first_step = Q(step__position=1)
-    failed = Q(verdict=ProcessRun.Verdict.FAIL)
-    runs = (
-        ProcessRun.objects.filter(finished_at__gte=since)
-        .values("station__line_id")
-        .annotate(
-            started_day=Count("cell", distinct=True, filter=first_step & in_day),
-            started_week=Count("cell", distinct=True, filter=first_step),
-            failed_day=Count("cell", distinct=True, filter=failed & in_day),
-            failed_week=Count("cell", distinct=True, filter=failed),
-            worked_day=Count("cell", distinct=True, filter=in_day),
-            worked_week=Count("cell", distinct=True),
-        )
-    )
-    for row in runs:
-        summary = summaries[row["station__line_id"]]
-        for window, name in ((summary.today, "day"), (summary.week, "week")):
-            window.started = row[f"started_{name}"]
-            window.failed = row[f"failed_{name}"]
-            window.worked = row[f"worked_{name}"]
-    completed = (
-        Cell.objects.filter(completed_at__gte=since, status=Cell.Status.COMPLETED)
-        .values("batch__line_id")
-        .annotate(day=Count("id", filter=Q(completed_at__gte=today)), week=Count("id"))
-    )
-    for row in completed:
-        summaries[row["batch__line_id"]].today.passed = row["day"]
-        summaries[row["batch__line_id"]].week.passed = row["week"]
-    for row in (
-        Hold.objects.filter(status=Hold.Status.OPEN)
-        .values("cells__batch__line_id")
-        .annotate(n=Count("id", distinct=True))
-    ):
-        if row["cells__batch__line_id"] in summaries:
-            summaries[row["cells__batch__line_id"]].open_holds = row["n"]
-    for row in Station.objects.filter(state__in=STOPPED).values("line_id").annotate(n=Count("id")):
-        summaries[row["line_id"]].stations_down = row["n"]
-    return [summaries[line.pk] for line in lines]
-
-
-# ---------------------------------------------------------------- line view
-
-
-@dataclass
-class StationStatus:
-    station: Station
-    pending_results: int = 0
-    rejected_today: int = 0
-    last_run: ProcessRun | None = None
-    passed_today: int = 0
-    failed_today: int = 0
-
-
-@dataclass
-class StepWip:
-    """One station kind on the line's flow with the cells waiting for it."""
-
-    kind: str
-    label: str
-    stations: list[StationStatus] = field(default_factory=list)
-    waiting: int = 0
-    held: int = 0
-
-
-def wip_by_station(line: Line, now: datetime | None = None) -> list[StepWip]:
-    """The line as a flow of steps in route order, each with its stations' state, the cells
-    waiting for it (and how many of those are held), results being processed, the last result
-    and today's pass/fail per station. Five queries, whatever the number of cells."""
-    last_run = ProcessRun.objects.filter(station=OuterRef("pk")).order_by("-finished_at", "-id")
-    stations = list(
-        line.stations.annotate(last_run_id=Subquery(last_run.values("id")[:1])).order_by("code")
-    )
-    last_runs = ProcessRun.objects.select_related("cell", "step").in_bulk(
-        [s.last_run_id for s in stations if s.last_run_id]
-    )
-    pending, rejected = InboxEntry.Status.PENDING, InboxEntry.Status.REJECTED
-    inbox = {
-        row["station_id"]: row
-        for row in InboxEntry.objects.filter(station__line=line)
-        .filter(Q(status=pending) | Q(status=rejected, processed_at__gte=day_start(now)))
-        .values("station_id")
-        .annotate(
-            pending=Count("id", filter=Q(status=pending)),
-            rejected=Count("id", filter=Q(status=rejected)),
-        )
-    }
-    today = {
-        row["station_id"]: row
-        for row in ProcessRun.objects.filter(station__line=line, finished_at__gte=day_start(now))
-        .values("station_id")
-        .annotate(
-            passed=Count("id", filter=Q(verdict=ProcessRun.Verdict.PASS)),
-            failed=Count("id", filter=Q(verdict=ProcessRun.Verdict.FAIL)),
-        )
-    }
-    waiting = {
-        row["next_step__station_kind"]: row
-        for row in Cell.objects.filter(batch__line=line, next_step__isnull=False)
-        .with_hold_state()
-        .values("next_step__station_kind")
-        .annotate(total=Count("id"), held_count=Count("id", filter=Q(held=True)))
-    }
-    steps: dict[str, StepWip] = {}
-    for station in stations:
-        step = steps.setdefault(
-            station.kind, StepWip(kind=station.kind, label=station.get_kind_display())
-        )
-        counts, results = today.get(station.pk, {}), inbox.get(station.pk, {})
-        step.stations.append(
-            StationStatus(
-                station=station,
-                pending_results=results.get("pending", 0),
-                rejected_today=results.get("rejected", 0),
-                last_run=last_runs.get(station.last_run_id),
-                passed_today=counts.get("passed", 0),
-                failed_today=counts.get("failed", 0),
-            )
-        )
-    for kind, step in steps.items():
-        row = waiting.get(kind, {})
-        step.waiting = row.get("total", 0) - row.get("held_count", 0)
-        step.held = row.get("held_count", 0)
-    return sorted(steps.values(), key=lambda s: KIND_ORDER.get(s.kind, 99))
-
-
-# ---------------------------------------------------------------- hold rules
-
-
-@dataclass
-class HoldRuleHistory:
-    code: str
-    label: str
-    thresholds: list[str]  # the names its check reads
-    versions: list[HoldRule]  # newest first, each with `holds_opened`
-
-    @property
-    def in_force(self) -> HoldRule | None:
-        return next((v for v in self.versions if v.active), None)
-
-
-def hold_rule_histories() -> list[HoldRuleHistory]:
-    """Every rule the code knows, with its versions and the holds each opened. One query."""
-    versions: dict[str, list[HoldRule]] = defaultdict(list)
-    for version in HoldRule.objects.annotate(holds_opened=Count("holds")).order_by(
-        "code", "-version"
-    ):
-        versions[version.code].append(version)
-    return [
-        HoldRuleHistory(code, label, list(rule_thresholds(code)), versions[code])
-        for code, label in HoldRule.Code.choices
-    ]
-
-
-# ---------------------------------------------------------------- station results not applied
-
-# The two lists of station results the record does not (yet) hold.
-UNAPPLIED = {"rejected": "Rejected", "pending": "Waiting"}
-# The reasons of rejected results are counted over this many days (the list itself goes back
-# to the first one).
-REJECTED_REASONS_DAYS = 7
-
-
-def unapplied_results(
-    *, state: str = "rejected", line: str = "", station: str = "", reason: str = ""
-) -> QuerySet[InboxEntry]:
-    """Station results the workers rejected (newest first), or those still pending (oldest
-    first): waiting for an earlier step's result, retrying after a database error, or queued.
-
-    Without their payloads (a pressing result carries its curves); `cell_exists` says whether the
-    serial names a cell (an unknown one is a reason to reject)."""
-    entries = (
-        _unapplied(state, line=line, station=station, reason=reason)
-        .select_related("station__line")
-        .defer("payload", "violations")
-        .annotate(cell_exists=Exists(Cell.objects.filter(serial=OuterRef("cell_serial"))))
-    )
-    if state == "pending":
-        return entries.order_by("received_at", "id")
-    return entries.order_by("-processed_at", "-id")
-
-
-def unapplied_reasons(
-    *, state: str = "rejected", line: str = "", station: str = ""
-) -> list[tuple[str, int]]:
-    """(reason code, results) of the list, most frequent first; rejected ones of the last
-    REJECTED_REASONS_DAYS days only (the partial index's range, however long the history)."""
-    entries = _unapplied(state, line=line, station=station)
-    if state != "pending":
-        since = timezone.now() - timedelta(days=REJECTED_REASONS_DAYS)
-        entries = entries.filter(processed_at__gte=since)
-    counts = (
-        entries.values_list("reason_code").annotate(n=Count("id")).order_by("-n", "reason_code")
-    )
-    return list(counts)
-
-
-@dataclass(frozen=True)
-class IngestionBacklog:
-    """Accepted results not applied yet, leaving out those waiting for an earlier step's result
-    (they may rightly wait for hours). The workers apply a result within a second or so; one
-    older than settings.INGEST_BEHIND_AFTER_SECONDS means they, or the broker, have stopped, and
-    every figure on the dashboard is behind."""
-
-    pending: int
-    oldest: datetime | None
-
-    def oldest_age_s(self) -> float | None:
-        if self.oldest is None:
-            return None
-        return (timezone.now() - self.oldest).total_seconds()
-
-    @property
-    def behind(self) -> bool:
-        age = self.oldest_age_s()
-        return age is not None and age > settings.INGEST_BEHIND_AFTER_SECONDS
-
-
-def ingestion_backlog() -> IngestionBacklog:
-    row = (
-        InboxEntry.objects.filter(status=InboxEntry.Status.PENDING)
-        .exclude(reason_code=PendingReason.WAITING)
-        .aggregate(pending=Count("id"), oldest=Min("received_at"))
-    )
-    return IngestionBacklog(pending=row["pending"], oldest=row["oldest"])
-
-
-def _unapplied(state: str, *, line: str, station: str, reason: str = "") -> QuerySet[InboxEntry]:
-    status = InboxEntry.Status.PENDING if state == "pending" else InboxEntry.Status.REJECTED
-    entries = InboxEntry.objects.filter(status=status)
-    if line:
-        entries = entries.filter(station__line__code=line)
-    if station:
-        entries = entries.filter(station__code=station)
-    if reason:
-        entries = entries.filter(reason_code=reason)
-    return entries
 
 
 # ---------------------------------------------------------------- batch progress
@@ -633,68 +330,6 @@ def lot_list(*, role: str = "", status: str = "") -> QuerySet:
     return lots.order_by("-received_at", "code")
 
 
-# ---------------------------------------------------------------- recipes
-
-
-@dataclass
-class ParameterChange:
-    name: str
-    change: str  # added, removed, changed
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
-    fields: list[str]
-
-
-@dataclass
-class VersionHistory:
-    version: RecipeVersion
-    changes: list[ParameterChange]
-
-
-LIMIT_FIELDS = ("unit", "target", "min", "max", "required")
-
-
-def _limits(parameter: Any) -> dict[str, Any]:
-    return {name: getattr(parameter, name) for name in LIMIT_FIELDS}
-
-
-def parameter_diff(before: RecipeVersion | None, after: RecipeVersion) -> list[ParameterChange]:
-    """What changed in the parameters from one version to the next (added, removed, changed)."""
-    old = {p.name: _limits(p) for p in before.parameters.all()} if before else {}
-    new = {p.name: _limits(p) for p in after.parameters.all()}
-    changes = []
-    for name in sorted(old.keys() | new.keys()):
-        if name not in old:
-            changes.append(ParameterChange(name, "added", None, new[name], list(LIMIT_FIELDS)))
-        elif name not in new:
-            changes.append(ParameterChange(name, "removed", old[name], None, []))
-        else:
-            fields = [f for f in LIMIT_FIELDS if old[name][f] != new[name][f]]
-            if fields:
-                changes.append(ParameterChange(name, "changed", old[name], new[name], fields))
-    return changes
-
-
-def recipe_histories(*, line: str = "") -> list[tuple[Recipe, list[VersionHistory]]]:
-    """Every recipe with its versions, newest first, and what each changed from the one before."""
-    versions = RecipeVersion.objects.select_related("released_by").prefetch_related("parameters")
-    recipes = Recipe.objects.select_related("line").prefetch_related(
-        Prefetch("versions", queryset=versions.order_by("version"))
-    )
-    if line:
-        recipes = recipes.filter(line__code=line)
-    result = []
-    for recipe in recipes.order_by("line__code", "station_kind"):
-        ordered = list(recipe.versions.all())
-        history = [
-            VersionHistory(version, parameter_diff(ordered[i - 1] if i else None, version))
-            for i, version in enumerate(ordered)
-        ]
-        result.append((recipe, list(reversed(history))))
-    result.sort(key=lambda item: (item[0].line.code, KIND_ORDER.get(item[0].station_kind, 99)))
-    return result
-
-
 # ---------------------------------------------------------------- search
 
 
@@ -735,8 +370,6 @@ def search(query: str, *, limit: int = 20) -> SearchResults:
 
 
 def exact_url(obj: Cell | Batch | MaterialLot) -> str:
-    from django.urls import reverse
-
     if isinstance(obj, Cell):
         return reverse("cell", args=[obj.serial])
     if isinstance(obj, Batch):
@@ -778,3 +411,22 @@ def lot_cell_serials(lot: MaterialLot) -> list[str]:
         .values_list("cell__serial", flat=True)
         .distinct()
     )
+
+
+# ---------------------------------------------------------------- measurements
+
+
+def latest_measurements(
+    cell_ids: Iterable[int], names: Iterable[str], *, passed_only: bool = False
+) -> dict[int, dict[str, float]]:
+    """The latest value of each named measurement per cell (a re-run step's value wins)."""
+    latest: dict[int, dict[str, float]] = {}
+    rows = Measurement.objects.filter(run__cell_id__in=list(cell_ids), name__in=list(names))
+    if passed_only:
+        rows = rows.filter(run__verdict="pass")
+    rows = rows.order_by("run__cell_id", "name", "run__finished_at", "run_id").values_list(
+        "run__cell_id", "name", "value"
+    )
+    for cell_id, name, value in rows:
+        latest.setdefault(cell_id, {})[name] = value
+    return latest

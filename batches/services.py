@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import record_event, record_events
+from batches import hooks
 from batches.models import (
     Batch,
     BatchMaterial,
@@ -32,10 +33,11 @@ from batches.models import (
     Measurement,
     ProcessRun,
 )
+from core.bulk import copy_objects, copy_rows, update_rows
+from core.errors import DomainError, check_transition, require_reason
+from lines.judging import Reading, judge
 from lines.models import Line, RecipeVersion, Route, RouteStep, Station
 from lines.services import active_recipe_version
-from mes.bulk import copy_objects, copy_rows, update_rows
-from mes.errors import DomainError, check_transition
 
 # ---------------------------------------------------------------- batches
 
@@ -220,7 +222,7 @@ class StepContext:
         self._versions: dict[int, RecipeVersion] = {}
         self._boms: dict[int, dict[str, Decimal]] = {}
         self._lots: dict[str, MaterialLot] = {}
-        self._rules: list[HoldRule] | None = None
+        self._read_once: dict[str, Any] = {}
         self.refresh_holds()
 
     def refresh_holds(self) -> None:
@@ -264,10 +266,12 @@ class StepContext:
             )
         return _lots_by_role(material_lots, self._lots)
 
-    def hold_rules(self) -> list[HoldRule]:
-        if self._rules is None:
-            self._rules = list(HoldRule.objects.filter(active=True).order_by("code"))
-        return self._rules
+    def read_once(self, key: str, read: Callable[[], Any]) -> Any:
+        """What `read` returns, read on first use for the whole chunk (e.g. the hold rules in
+        force, for the hooks that fire them)."""
+        if key not in self._read_once:
+            self._read_once[key] = read()
+        return self._read_once[key]
 
 
 def check_track_in(cell: Cell, station: Station, context: StepContext | None = None) -> RouteStep:
@@ -317,68 +321,6 @@ class StepInput:
     station: Station
     result: StepResult
     by: Any
-
-
-class Reading(NamedTuple):
-    """One measured value as judged against its recipe parameter: a Measurement row to be."""
-
-    name: str
-    value: float
-    unit: str = ""
-    min: float | None = None
-    max: float | None = None
-    in_spec: bool | None = None
-
-
-def judge(
-    version: RecipeVersion, measurements: Mapping[str, float]
-) -> tuple[list[Reading], list[dict]]:
-    """Measurements judged against a recipe version's inclusive limits, and the violations.
-
-    A required parameter that is missing and a name the recipe does not know are violations too;
-    the unknown value is still kept, so no reading is thrown away.
-    """
-    parameters = version.parameters_by_name
-    rows, violations = [], []
-    for name, value in measurements.items():
-        value = float(value)
-        parameter = parameters.get(name)
-        if parameter is None:
-            rows.append(Reading(name, value))
-            violations.append(
-                {
-                    "parameter": name,
-                    "value": value,
-                    "min": None,
-                    "max": None,
-                    "problem": "unknown_parameter",
-                }
-            )
-            continue
-        in_spec = parameter.in_spec(value)
-        rows.append(Reading(name, value, parameter.unit, parameter.min, parameter.max, in_spec))
-        if in_spec is False:
-            violations.append(
-                {
-                    "parameter": name,
-                    "value": value,
-                    "min": parameter.min,
-                    "max": parameter.max,
-                    "problem": "out_of_spec",
-                }
-            )
-    for name, parameter in parameters.items():
-        if parameter.required and name not in measurements:
-            violations.append(
-                {
-                    "parameter": name,
-                    "value": None,
-                    "min": parameter.min,
-                    "max": parameter.max,
-                    "problem": "missing",
-                }
-            )
-    return rows, violations
 
 
 @transaction.atomic
@@ -486,10 +428,7 @@ def _apply_step(
     ]
     if finished:
         follow_ups.append(partial(_finish_route, cell, by=by))
-    from batches.rules import apply_hold_rules, rules_for  # rules read what this wrote
-
-    if rules := rules_for(run, context.hold_rules()):
-        follow_ups.append(partial(apply_hold_rules, run, rules))
+    follow_ups += hooks.after_step_follow_ups(run, context)
     return run, follow_ups
 
 
@@ -594,9 +533,7 @@ def _advance(cell: Cell, done: RouteStep, *, at: datetime, by: Any) -> Cell:
 
 
 def _finish_route(cell: Cell, *, by: Any) -> None:
-    from batches.grading import grade_completed_cell  # grading reads the runs just written
-
-    grade_completed_cell(cell, by=by)
+    hooks.route_completed(cell, by=by)
     _complete_batch_if_done(cell.batch, by=by)
 
 
@@ -662,11 +599,6 @@ def rework_cell(cell: Cell, *, step: RouteStep, by: Any, reason: str) -> Cell:
         data={"step": step.station_kind, "was_next": old_step},
     )
     return cell
-
-
-def require_reason(reason: str) -> None:
-    if not reason or not reason.strip():
-        raise DomainError("reason_required", "A reason is required.", status=400)
 
 
 # ---------------------------------------------------------------- holds

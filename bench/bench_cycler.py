@@ -1,4 +1,4 @@
-"""Throughput of batches.cycler: rows per second for read_cycler_file + formation_features.
+"""Throughput of formation.cycler: rows per second for read_cycler_file + formation_features.
 
 Run from the repository root:  python bench/bench_cycler.py [--rows 100000] [--repeat 3]
 
@@ -20,7 +20,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from batches.cycler import formation_features, read_cycler_file  # noqa: E402
+from formation.cycler import formation_features, read_cycler_file  # noqa: E402
 
 SAMPLES = ROOT.parent / "shared" / "data" / "cycler"
 

@@ -83,7 +83,7 @@ def main() -> None:
 
 
 def _embedded_url() -> str:
-    from mes.embedded_db import database_url
+    from core.embedded_db import database_url
 
     return database_url(ROOT / ".data")
 
@@ -132,7 +132,7 @@ def measure() -> None:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mes.settings")
     django.setup()
-    from batches.management.commands.seed_demo import Command as SeedDemo
+    from demo.management.commands.seed_demo import Command as SeedDemo
 
     SeedDemo().seed_master_data()
     port = _free_port()
@@ -168,9 +168,9 @@ def measure() -> None:
 
 
 def _run(base_url: str) -> None:
-    from batches.station_http import StationHTTP
+    from demo.station_http import StationHTTP
     from lines.models import Station
-    from lines.services import issue_station_token
+    from stations.services import issue_station_token
 
     stacker = Station.objects.get(code="PR-STK-1")
     token = issue_station_token(stacker, by="bench")
@@ -262,14 +262,14 @@ def _result(serial: str, event_id: str) -> dict:
 
 @functools.cache
 def _stacking_readings() -> dict[str, float]:
-    from batches.demo_data import nominal_stacking_readings
     from batches.models import CellDesign
+    from demo.demo_data import nominal_stacking_readings
 
     return nominal_stacking_readings(CellDesign.objects.get(code=DESIGN))
 
 
 def _post_all(base_url: str, token: str, requests: list[list[dict]]) -> None:
-    from batches.station_http import StationHTTP
+    from demo.station_http import StationHTTP
 
     queue = list(reversed(requests))
     lock = threading.Lock()
@@ -298,7 +298,7 @@ def _wait_processed(prefix: str, total: int) -> None:
     The poll asks only for a pending row, through the inbox's pending index: counting the done
     ones would scan the whole inbox twenty times a second (5 ms at 20,000 rows, more as the runs
     add rows) on the CPUs the measured pipeline needs."""
-    from batches.models import InboxEntry
+    from stations.models import InboxEntry
 
     rows = InboxEntry.objects.filter(event_id__startswith=prefix)
     deadline = time.monotonic() + 900
@@ -449,12 +449,13 @@ def _cycler_file(rows: int) -> None:
     from django.db import transaction
     from django.utils import timezone
 
-    from batches import ingestion
-    from batches.demo_data import READINGS
-    from batches.models import Cell, InboxEntry
+    from batches.models import Cell
     from batches.services import StepResult, record_step
     from bench.bench_cycler import write_formation_csv
+    from demo.demo_data import READINGS
     from lines.models import Station
+    from stations import intake
+    from stations.models import InboxEntry
 
     cell = Cell.objects.select_related("batch__design").get(serial=_cells(1)[0])
     for code in ("PR-STK-1", "PR-PRS-1"):  # bring the cell to formation
@@ -475,7 +476,7 @@ def _cycler_file(rows: int) -> None:
         generated.replace(target)
     started = time.perf_counter()
     with transaction.atomic():
-        ingestion.accept_cycler_file(
+        intake.accept_cycler_file(
             former,
             event_id=f"file-{target.stem}",
             cell_serial=cell.serial,

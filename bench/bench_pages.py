@@ -46,7 +46,7 @@ def main() -> None:
 
 
 def _embedded_url() -> str:
-    from mes.embedded_db import database_url
+    from core.embedded_db import database_url
 
     return database_url(ROOT / ".data")
 
@@ -84,18 +84,12 @@ def add_cells(quantity: int):
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from batches.demo_data import READINGS
-    from batches.models import (
-        Batch,
-        CellDesign,
-        Consumption,
-        InboxEntry,
-        Measurement,
-        ProcessRun,
-    )
+    from batches.models import Batch, CellDesign, Consumption, Measurement, ProcessRun
     from batches.services import create_batch, hold_batch
+    from demo.demo_data import READINGS
     from lines.models import Line, Route, Station
     from lines.services import active_recipe_version
+    from stations.models import InboxEntry
 
     line = Line.objects.get(code="yokohama")
     route = Route.objects.get(line=line, code="pilot")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
+from core.errors import DomainError
 from lines.models import (
     Equipment,
     Line,
@@ -12,10 +13,8 @@ from lines.models import (
     RouteStep,
     Station,
     StationStateChange,
-    StationToken,
 )
-from lines.services import release_recipe_version, revoke_station_token
-from mes.errors import DomainError
+from lines.services import release_recipe_version
 
 
 class StationInline(admin.TabularInline):
@@ -109,20 +108,3 @@ class RecipeVersionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return obj is None or obj.status == RecipeVersion.Status.DRAFT
-
-
-@admin.action(description="Revoke the selected tokens")
-def revoke_tokens(modeladmin, request, queryset) -> None:
-    for token in queryset:
-        revoke_station_token(token, by=request.user)
-
-
-@admin.register(StationToken)
-class StationTokenAdmin(admin.ModelAdmin):
-    list_display = ("station", "prefix", "created_at", "revoked_at")
-    list_filter = ("station__line", "revoked_at")
-    readonly_fields = ("station", "key_hash", "prefix", "created_at", "revoked_at")
-    actions = [revoke_tokens]
-
-    def has_add_permission(self, request) -> bool:
-        return False  # issued with `manage.py station_token`, which shows the token once

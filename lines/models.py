@@ -295,19 +295,3 @@ def _frozen_parameters(version_id: int, released_at: datetime) -> dict[str, Reci
     # Keyed by the release time too: an id used again once the tables were emptied (a demo
     # reset) names another version, released at another moment.
     return {p.name: p for p in RecipeParameter.objects.filter(version_id=version_id)}
-
-
-class StationToken(models.Model):
-    """A station's API credential, stored only as a SHA-256 hash; revocable."""
-
-    station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="tokens")
-    key_hash = models.CharField(max_length=64, unique=True)
-    prefix = models.CharField(max_length=8, help_text="First characters, to tell tokens apart")
-    created_at = models.DateTimeField(auto_now_add=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"{self.station.code} {self.prefix}…"

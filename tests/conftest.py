@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group, User
 
-from batches.management.commands.seed_demo import Command as SeedDemo
 from batches.models import Batch, CellDesign
 from batches.services import create_batch
+from demo.management.commands.seed_demo import Command as SeedDemo
 from lines.models import Line, Route, Station
 
 
@@ -84,8 +84,8 @@ def record():
 
     from django.utils import timezone
 
-    from batches.demo_data import READINGS
     from batches.services import StepResult, record_step
+    from demo.demo_data import READINGS
 
     def _record(cell, station, *, upset: str = "", measurements=None, defects=None, **fields):
         data = READINGS[station.kind](cell.batch.design, random.Random(cell.serial), upset=upset)

@@ -27,7 +27,7 @@ def admin_client_for(client, db):
         "lines/route",
         "lines/recipe",
         "lines/recipeversion",
-        "lines/stationtoken",
+        "stations/stationtoken",
         "lines/stationstatechange",
         "batches/celldesign",
         "batches/materiallot",
@@ -69,10 +69,10 @@ def test_adding_a_hold_rule_in_the_admin_supersedes_the_version_in_force(admin_c
     response = admin_client_for.post(url, form)
     assert response.status_code == 302
     versions = dict(
-        HoldRule.objects.filter(code="batch_insulation_failures").values_list("version", "active")
+        HoldRule.objects.filter(code="batch_insulation_failures").values_list("version", "in_force")
     )
     assert versions == {1: False, 2: True}
-    assert HoldRule.objects.get(code="batch_insulation_failures", active=True).parameters == {
+    assert HoldRule.objects.get(code="batch_insulation_failures", in_force=True).parameters == {
         "failures": 3
     }
 

@@ -1,4 +1,4 @@
-"""mes.bulk writes what a save would: field conversions, auto_now_add, JSON, keys."""
+"""core.bulk writes what a save would: field conversions, auto_now_add, JSON, keys."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.utils import timezone
 from audit.models import Event
 from audit.services import record_events
 from batches.models import ProcessRun
-from mes.bulk import copy_objects, execute_bound, update_rows
+from core.bulk import copy_objects, execute_bound, update_rows
 
 
 @pytest.fixture

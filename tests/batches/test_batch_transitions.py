@@ -5,7 +5,7 @@ import pytest
 from audit.models import Event
 from batches.models import Batch, Cell
 from batches.services import cancel_batch, complete_batch, start_batch
-from mes.errors import DomainError
+from core.errors import DomainError
 
 SERVICES = {
     Batch.Status.IN_PROGRESS: lambda batch, by: start_batch(batch, by=by),

@@ -5,8 +5,8 @@ import pytest
 from audit.models import Event
 from batches.models import Cell
 from batches.services import check_track_in, rework_cell, scrap_cell
+from core.errors import DomainError
 from lines.models import RouteStep
-from mes.errors import DomainError
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from batches.energy import BatchEconomics, batch_economics, cell_energy, cost_trends, pooled
+from analytics.energy import BatchEconomics, batch_economics, cell_energy, cost_trends, pooled
 from batches.models import Batch, CellDesign
 from batches.services import create_batch, scrap_cell, start_batch
 from lines.models import Line, Route

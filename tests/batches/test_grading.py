@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 
 from audit.models import Event
-from batches.grading import create_grading_rule_set, regrade_batch, release_grading_rule_set
-from batches.models import CellGrade, GradingRuleSet
-from mes.errors import DomainError
+from core.errors import DomainError
+from quality.grading import create_grading_rule_set, regrade_batch, release_grading_rule_set
+from quality.models import CellGrade, GradingRuleSet
 
 
 def _finish(cell, stations, record, **formation):

@@ -4,8 +4,8 @@ import pytest
 
 from audit.models import Event
 from batches.models import Cell, Hold, HoldRule
-from batches.rules import supersede_hold_rule
-from mes.errors import DomainError
+from core.errors import DomainError
+from quality.services import supersede_hold_rule
 
 
 def _stack_all(batch, station, record, **kw):
@@ -42,7 +42,7 @@ def test_one_insulation_failure_holds_the_cell_two_hold_the_batch(proto_batch, s
 
 
 def test_the_insulation_threshold_is_the_rule_versions_parameter(proto_batch, stations, record):
-    HoldRule.objects.filter(code="batch_insulation_failures").update(active=False)
+    HoldRule.objects.filter(code="batch_insulation_failures").update(in_force=False)
     HoldRule.objects.create(code="batch_insulation_failures", version=2, parameters={"failures": 3})
     cells = list(proto_batch.cells.order_by("position"))
     record(cells[0], stations["PR-STK-1"], upset="insulation")
@@ -83,8 +83,8 @@ def test_one_low_ice_cell_alone_does_not_hold_the_batch(proto_batch, stations, r
     assert not Hold.objects.filter(rule__code="formation_ice_outliers").exists()
 
 
-def test_an_inactive_rule_does_not_fire(proto_batch, stations, record):
-    HoldRule.objects.filter(code="out_of_spec").update(active=False)
+def test_a_retired_rule_does_not_fire(proto_batch, stations, record):
+    HoldRule.objects.filter(code="out_of_spec").update(in_force=False)
     cell = proto_batch.cells.first()
     assert record(cell, stations["PR-STK-1"], upset="misalignment").verdict == "fail"
     assert not Hold.objects.exists()
@@ -97,7 +97,7 @@ def test_new_thresholds_take_effect_as_the_next_version_and_the_old_one_stays(
     proto_batch, stations, record, quality_engineer
 ):
     cells = list(proto_batch.cells.order_by("position"))
-    old = HoldRule.objects.get(code="batch_insulation_failures", active=True)
+    old = HoldRule.objects.get(code="batch_insulation_failures", in_force=True)
     new = supersede_hold_rule(
         "batch_insulation_failures",
         parameters={"failures": 3},
@@ -105,8 +105,8 @@ def test_new_thresholds_take_effect_as_the_next_version_and_the_old_one_stays(
         note="hipot fixture replaced; two failures are noise now",
     )
     old.refresh_from_db()
-    assert (new.version, new.active, new.parameters) == (old.version + 1, True, {"failures": 3})
-    assert (old.active, old.parameters) == (False, {"failures": 2})  # retired, unchanged
+    assert (new.version, new.in_force, new.parameters) == (old.version + 1, True, {"failures": 3})
+    assert (old.in_force, old.parameters) == (False, {"failures": 2})  # retired, unchanged
     trail = Event.objects.get(verb="hold_rule_superseded")
     assert (trail.actor, trail.subject, trail.data["retired"]) == (
         quality_engineer.username,
@@ -135,11 +135,11 @@ def test_new_thresholds_take_effect_as_the_next_version_and_the_old_one_stays(
 def test_thresholds_the_rule_cannot_read_are_refused_and_nothing_changes(
     plant, quality_engineer, code, parameters, problem
 ):
-    before = list(HoldRule.objects.values_list("code", "version", "active"))
+    before = list(HoldRule.objects.values_list("code", "version", "in_force"))
     with pytest.raises(DomainError) as refused:
         supersede_hold_rule(code, parameters=parameters, by=quality_engineer, note="tuning")
     assert refused.value.code == "invalid" and set(refused.value.errors) == {problem}
-    assert list(HoldRule.objects.values_list("code", "version", "active")) == before
+    assert list(HoldRule.objects.values_list("code", "version", "in_force")) == before
 
 
 def test_a_new_version_needs_a_reason_and_a_known_rule(plant, quality_engineer):

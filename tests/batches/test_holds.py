@@ -6,7 +6,7 @@ from django.db import IntegrityError
 from audit.models import Event
 from batches.models import Cell, Hold, MaterialLot
 from batches.services import hold_batch, hold_cell, hold_lot, release_hold
-from mes.errors import DomainError
+from core.errors import DomainError
 
 
 def test_a_batch_hold_covers_every_cell_and_records_who_and_why(proto_batch, line_engineer):

@@ -4,7 +4,8 @@ import pytest
 from django.apps import apps
 from django.core.management import call_command
 
-from batches.models import Batch, Hold, InboxEntry
+from batches.models import Batch, Hold
+from stations.models import InboxEntry
 
 
 def _row_counts() -> dict[str, int]:

@@ -11,12 +11,12 @@ import urllib.request
 import pytest
 from django.utils import timezone
 
-from batches.demo_data import READINGS
 from batches.models import Batch, CellDesign, Hold
 from batches.services import create_batch
+from core.roles import sync_roles
+from demo.demo_data import READINGS
 from lines.models import Line, Route, Station
-from lines.services import issue_station_token
-from mes.roles import sync_roles
+from stations.services import issue_station_token
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

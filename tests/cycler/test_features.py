@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from batches.cycler import (
+from formation.cycler import (
     CyclerData,
     downsample_curve,
     formation_features,

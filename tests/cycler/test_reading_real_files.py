@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from batches.cycler import formation_features, half_cycles, read_cycler_file
+from formation.cycler import formation_features, half_cycles, read_cycler_file
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cycler"
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"sample folder {DATA} is absent")

@@ -12,8 +12,8 @@ from rest_framework.test import APIClient
 
 from batches.models import Batch, CellDesign
 from batches.services import create_batch, hold_batch
+from core.roles import sync_roles
 from lines.models import Line, Route
-from mes.roles import sync_roles
 
 
 @pytest.fixture(autouse=True)

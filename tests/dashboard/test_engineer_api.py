@@ -43,7 +43,7 @@ def test_a_bad_personal_token_is_401(plant, api_as):
 
 
 def test_a_station_token_is_not_accepted(plant, stations, api_as):
-    from lines.services import issue_station_token
+    from stations.services import issue_station_token
 
     key = issue_station_token(stations["PR-STK-1"], by="test")
     client = api_as(None)

@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 
 from batches.models import HoldRule
+from quality.rules.registry import RULES
 
 
 def _panel(html: str, code: str) -> str:
@@ -15,7 +16,7 @@ def _panel(html: str, code: str) -> str:
 
 def test_every_rule_is_listed_with_its_version_in_force(plant, signed_in, operator):
     html = signed_in(operator).get(reverse("hold-rules")).content.decode()
-    for code in HoldRule.Code.values:
+    for code in RULES:
         assert "v1</span>" in _panel(html, code), code
     insulation = _panel(html, "batch_insulation_failures")
     assert "<code>failures</code> 2" in insulation  # an operator sees the thresholds, no form
@@ -33,7 +34,7 @@ def test_quality_puts_new_thresholds_in_force_as_the_next_version(
     assert response.redirect_chain[-1][0].endswith("#rule-formation_ice_outliers")
     html = response.content.decode()
     assert "formation_ice_outliers v2 is in force." in html
-    new = HoldRule.objects.get(code="formation_ice_outliers", active=True)
+    new = HoldRule.objects.get(code="formation_ice_outliers", in_force=True)
     assert (new.version, new.parameters) == (2, {"sigma": 3.5, "cells": 3})  # min_cells: default
     panel = _panel(html, "formation_ice_outliers")
     assert "retired" in panel and "cells=3, sigma=3.5" in panel

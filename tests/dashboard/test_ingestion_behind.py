@@ -10,9 +10,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from batches import ingestion
-from batches.messages import StationResultIn
-from batches.models import InboxEntry
+from stations import intake
+from stations.models import InboxEntry
+from stations.schema import StationResultIn
 
 HEALTH = "/api/v1/health/ingestion"
 
@@ -30,7 +30,7 @@ def arrived(proto_batch, stations):
             "occurred_at": timezone.now().isoformat(),
             "measurements": {"layer_count": 20.0},
         }
-        accepted = ingestion.accept_results(
+        accepted = intake.accept_results(
             stations["PR-STK-1"], [msgspec.convert(result, StationResultIn)]
         )
         (pk,) = accepted.entry_ids

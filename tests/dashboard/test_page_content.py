@@ -7,15 +7,17 @@ import re
 from django.urls import reverse
 from django.utils import timezone
 
+from analytics import selectors as figures
 from batches import selectors
 from batches.models import Hold
 from batches.services import hold_lot
+from lines.selectors import recipe_histories
 from lines.services import set_station_state
 
 
 def test_home_counts_started_failed_and_first_pass_yield_per_line(worked_batch):
     worked_batch(10)
-    proto, yokohama = sorted(selectors.line_summaries(), key=lambda s: s.line.code)
+    proto, yokohama = sorted(figures.line_summaries(), key=lambda s: s.line.code)
     assert proto.line.code == "proto"
     assert (proto.today.started, proto.today.failed, proto.today.worked) == (10, 1, 10)
     assert proto.today.first_pass_yield == 0.9
@@ -27,7 +29,7 @@ def test_home_counts_started_failed_and_first_pass_yield_per_line(worked_batch):
 
 def test_home_shows_stations_down(plant, stations, signed_in, operator):
     set_station_state(stations["YK-PRS-1"], state="down", by="test", reason="hydraulics")
-    summary = next(s for s in selectors.line_summaries() if s.line.code == "yokohama")
+    summary = next(s for s in figures.line_summaries() if s.line.code == "yokohama")
     assert summary.stations_down == 1
     page = signed_in(operator).get(reverse("home")).content.decode()
     assert "Yokohama pilot line" in page and "Prototype line" in page
@@ -39,7 +41,7 @@ def test_the_line_view_shows_each_station_state_queue_and_last_result(
     cell = proto_batch.cells.get(position=1)
     record(cell, stations["PR-STK-1"])
     set_station_state(stations["PR-PRS-1"], state="maintenance", by="test", reason="seal")
-    flow = selectors.wip_by_station(proto_batch.line)
+    flow = figures.wip_by_station(proto_batch.line)
     assert [step.kind for step in flow] == ["stacking", "pressing", "formation", "aging"]
     stacking, pressing = flow[0], flow[1]
     assert (stacking.waiting, pressing.waiting) == (9, 1)
@@ -109,7 +111,7 @@ def test_the_lot_view_lists_where_each_cell_is_now(worked_batch, signed_in, line
 def test_the_recipe_page_shows_what_changed_between_versions(plant, signed_in, operator):
     history = dict(
         (recipe.station_kind, versions)
-        for recipe, versions in selectors.recipe_histories(line="proto")
+        for recipe, versions in recipe_histories(line="proto")
     )
     latest, first = history["pressing"]
     assert latest.version.version == 2 and first.version.version == 1
@@ -152,7 +154,7 @@ def test_labels_carry_each_serial_in_an_inline_qr_code(proto_batch, signed_in, o
 def test_the_qr_code_decodes_to_the_serial(proto_batch):
     import segno
 
-    from batches.templatetags.mes_tags import qr_svg
+    from dashboard.templatetags.mes_tags import qr_svg
 
     serial = f"{proto_batch.code}-0001"
     expected = segno.make(serial, error="m", micro=False).svg_inline(
@@ -176,7 +178,7 @@ def test_the_holds_queue_lists_open_holds_oldest_first_with_rule_or_person(
 def test_age_reads_compactly():
     from datetime import timedelta
 
-    from batches.templatetags.mes_tags import age
+    from dashboard.templatetags.mes_tags import age
 
     now = timezone.now()
     assert age(now - timedelta(seconds=30)) in ("30 s", "31 s")

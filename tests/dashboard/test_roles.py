@@ -1,10 +1,10 @@
-"""Roles are defined once (mes.roles.ROLES) and the database follows them."""
+"""Roles are defined once (core.roles.ROLES) and the database follows them."""
 
 from __future__ import annotations
 
 from django.contrib.auth.models import Group
 
-from mes.roles import ROLES, sync_roles
+from core.roles import ROLES, sync_roles
 
 
 def test_each_group_has_exactly_its_roles_permissions(db):
@@ -36,10 +36,10 @@ def test_who_may_do_what(operator, line_engineer, quality_engineer, outsider, db
     assert not may(quality_engineer, "batches.add_batch")
     assert not may(outsider, "batches.view_batch")
     # Everyone sees the station results not applied; engineers may send rejected ones again.
-    assert may(operator, "batches.view_inboxentry") and not may(operator, "batches.requeue_result")
-    assert may(line_engineer, "batches.requeue_result")
-    assert may(quality_engineer, "batches.requeue_result")
-    assert not may(outsider, "batches.view_inboxentry")
+    assert may(operator, "stations.view_inboxentry") and not may(operator, "stations.requeue_result")
+    assert may(line_engineer, "stations.requeue_result")
+    assert may(quality_engineer, "stations.requeue_result")
+    assert not may(outsider, "stations.view_inboxentry")
     # Quality puts new hold-rule thresholds in force.
     assert may(quality_engineer, "batches.supersede_holdrule")
     assert not may(line_engineer, "batches.supersede_holdrule")

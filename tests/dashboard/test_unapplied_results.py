@@ -14,21 +14,21 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import Event
-from batches import ingestion
-from batches.demo_data import nominal_stacking_readings
-from batches.ingestion import requeue_rejected
-from batches.messages import StationResultIn
-from batches.models import InboxEntry
 from batches.services import hold_cell, release_hold
-from mes.errors import DomainError
+from core.errors import DomainError
+from demo.demo_data import nominal_stacking_readings
+from stations import intake, worker
+from stations.intake import requeue_rejected
+from stations.models import InboxEntry
+from stations.schema import StationResultIn
 
 
 def _send(station, *results: dict) -> None:
     """Results through the intake and the worker's service, as a station's request would."""
-    accepted = ingestion.accept_results(
+    accepted = intake.accept_results(
         station, [msgspec.convert(r, StationResultIn) for r in results]
     )
-    ingestion.process_entries(accepted.entry_ids)
+    worker.process_entries(accepted.entry_ids)
 
 
 def _result(event_id: str, serial: str, measurements: dict) -> dict:
@@ -184,7 +184,7 @@ def test_a_rejected_result_sent_again_once_its_hold_is_released_is_applied(
         "stk-held",
     )
     assert (trail.data["station"], trail.data["rejected"]) == ("PR-STK-1", "on_hold")
-    ingestion.process_entries([entry.pk])
+    worker.process_entries([entry.pk])
     entry.refresh_from_db()
     assert entry.status == "processed" and entry.run.cell.serial == entry.cell_serial
     assert entry.run.step.station_kind == "stacking"
@@ -195,7 +195,7 @@ def test_a_result_sent_again_while_its_cause_remains_is_rejected_again(
 ):
     entry, _ = rejected_on_hold
     requeue_rejected([entry.pk], by=line_engineer, reason="try again")
-    ingestion.process_entries([entry.pk])
+    worker.process_entries([entry.pk])
     entry.refresh_from_db()
     assert (entry.status, entry.reason_code, entry.attempts) == ("rejected", "on_hold", 1)
     assert Event.objects.filter(verb="result_requeued", subject="stk-held").count() == 1

@@ -12,11 +12,12 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from batches import ingestion
-from batches.demo_data import READINGS
-from batches.models import Cell, InboxEntry
+from batches.models import Cell
+from demo.demo_data import READINGS
 from lines.models import Station
-from lines.services import issue_station_token
+from stations import worker
+from stations.models import InboxEntry
+from stations.services import issue_station_token
 
 RESULTS_URL = "/api/v1/station/results"
 
@@ -99,7 +100,7 @@ def process_pending() -> Callable[[], dict[str, int]]:
         ids = list(
             InboxEntry.objects.filter(status=InboxEntry.Status.PENDING).values_list("id", flat=True)
         )
-        return ingestion.process_entries(ids)
+        return worker.process_entries(ids)
 
     return run
 

@@ -9,10 +9,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from batches import ingestion
-from batches.models import Batch, CellDesign, InboxEntry, Measurement, ProcessRun
+from batches.models import Batch, CellDesign, Measurement, ProcessRun
 from batches.services import create_batch
 from lines.models import Line, Route
+from stations import worker
+from stations.models import InboxEntry
 
 POISON = 4242.4242  # a value the test trigger below makes PostgreSQL refuse
 
@@ -64,8 +65,8 @@ def test_a_task_takes_along_its_lines_fresh_rows_and_their_tasks_then_do_nothing
     station_client("YK-STK-1").post_results(result_for(other_line.cells.get(), "stacking"))
     ids = list(InboxEntry.objects.order_by("id").values_list("id", flat=True))
 
-    assert ingestion.process_entries(ids[:1])["applied"] == 3
-    assert ingestion.process_entries(ids[1:3])["applied"] == 0  # their own tasks: done already
+    assert worker.process_entries(ids[:1])["applied"] == 3
+    assert worker.process_entries(ids[1:3])["applied"] == 0  # their own tasks: done already
     assert InboxEntry.objects.get(pk=ids[3]).status == "pending"  # another line's row waits
     assert ProcessRun.objects.filter(cell__in=cells[:3]).count() == 3
 
@@ -80,7 +81,7 @@ def test_a_row_the_database_refuses_costs_only_that_row(
         result_for(cells[2], "stacking", event_id="C"),
     )
     ids = list(InboxEntry.objects.order_by("id").values_list("id", flat=True))
-    counts = ingestion.process_entries(ids)
+    counts = worker.process_entries(ids)
     assert (counts["applied"], counts["retry"]) == (2, 1)
     refused = InboxEntry.objects.get(event_id="B")
     assert (refused.status, refused.reason_code, refused.run_id) == ("pending", "retrying", None)
@@ -99,12 +100,12 @@ def test_a_row_the_database_keeps_refusing_is_rejected_after_the_retries(
 ):
     station_client("PR-STK-1").post_results(poisoned(result_for(cells[0], "stacking")))
     row = InboxEntry.objects.get()
-    for _ in range(ingestion.MAX_RETRIES_AFTER_ERROR - 1):
-        assert ingestion.process_entries([row.pk])["retry"] == 1
-    assert ingestion.process_entries([row.pk])["rejected"] == 1
+    for _ in range(worker.MAX_RETRIES_AFTER_ERROR - 1):
+        assert worker.process_entries([row.pk])["retry"] == 1
+    assert worker.process_entries([row.pk])["rejected"] == 1
     row.refresh_from_db()
     assert (row.status, row.reason_code) == ("rejected", "processing_error")
-    assert row.attempts == ingestion.MAX_RETRIES_AFTER_ERROR
+    assert row.attempts == worker.MAX_RETRIES_AFTER_ERROR
     assert not ProcessRun.objects.exists()
 
 
@@ -113,10 +114,10 @@ def test_a_row_refused_once_applies_when_the_database_accepts_it_again(
 ):
     station_client("PR-STK-1").post_results(poisoned(result_for(cells[0], "stacking")))
     row = InboxEntry.objects.get()
-    assert ingestion.process_entries([row.pk])["retry"] == 1
+    assert worker.process_entries([row.pk])["retry"] == 1
     with connection.cursor() as cursor:
         cursor.execute("DROP TRIGGER test_refuse_poison ON batches_measurement")
-    assert ingestion.process_entries([row.pk])["applied"] == 1
+    assert worker.process_entries([row.pk])["applied"] == 1
     assert Measurement.objects.filter(value=POISON, run__cell=cells[0]).exists()
 
 
@@ -130,7 +131,7 @@ def test_a_task_locks_only_inbox_rows_and_cells_never_the_stations(
         stacker.post_results(result_for(cell, "stacking"))
     first = InboxEntry.objects.order_by("id").first()
     with CaptureQueriesContext(connection) as queries:
-        assert ingestion.process_entries([first.pk])["applied"] == 3
+        assert worker.process_entries([first.pk])["applied"] == 3
     locking = [q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"]]
     assert locking, "the task locks its rows"
     for sql in locking:
@@ -147,10 +148,10 @@ def test_a_wake_up_task_that_cannot_take_all_fresh_rows_wakes_another(
     for cell in cells[:3]:
         stacker.post_results(result_for(cell, "stacking"))
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        counts = ingestion.process_entries([], line_code="proto")
+        counts = worker.process_entries([], line_code="proto")
     assert counts["applied"] == 2  # a chunk's worth, taken along
     assert len(callbacks) == 1  # the wake-up for the row it left
     assert InboxEntry.objects.filter(status="pending").count() == 1
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        assert ingestion.process_entries([], line_code="proto")["applied"] == 1
+        assert worker.process_entries([], line_code="proto")["applied"] == 1
     assert callbacks == []  # it took them all: no further wake-up

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from batches.models import InboxEntry
+from stations.models import InboxEntry
 
 URL = "/api/v1/station/cycler-files"
 CONTENT = b"time_s,voltage_v,current_a\n0,3.1,0.5\n1,3.2,0.5\n"

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from batches.cycler import read_cycler_file
-from batches.models import Curve, InboxEntry
+from batches.models import Curve
+from formation.cycler import read_cycler_file
+from stations.models import InboxEntry
 
 SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cycler"
 URL = "/api/v1/station/cycler-files"

@@ -18,12 +18,13 @@ import pytest
 from django.db.models import Count
 from django.utils import timezone
 
-from batches.demo_data import nominal_stacking_readings
-from batches.models import Batch, CellDesign, InboxEntry, ProcessRun
+from batches.models import Batch, CellDesign, ProcessRun
 from batches.services import create_batch
-from batches.station_http import StationHTTP
+from demo.demo_data import nominal_stacking_readings
+from demo.station_http import StationHTTP
 from lines.models import Line, Route, Station
-from lines.services import issue_station_token
+from stations.models import InboxEntry
+from stations.services import issue_station_token
 from tests.ingestion import processes
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]

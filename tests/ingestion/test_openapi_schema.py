@@ -8,8 +8,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from batches.api.station_views import RESULT_EXAMPLE
-from batches.messages import decode_results
+from stations.api.views import RESULT_EXAMPLE
+from stations.schema import decode_results
 
 STATION_PATHS = {
     "/api/v1/station",

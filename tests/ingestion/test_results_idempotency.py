@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from batches.models import InboxEntry, ProcessRun
+from batches.models import ProcessRun
+from stations.models import InboxEntry
 
 
 @pytest.fixture

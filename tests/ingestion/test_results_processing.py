@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from audit.models import Event
-from batches import ingestion
-from batches.models import Cell, Curve, InboxEntry, Measurement, ProcessRun
+from batches.models import Cell, Curve, Measurement, ProcessRun
 from batches.services import hold_cell, scrap_cell
+from stations import worker
+from stations.models import InboxEntry
 
 
 @pytest.fixture
@@ -111,8 +112,8 @@ def test_processing_rejects_an_unknown_material_lot_without_a_trace(
 def test_processing_a_redelivered_task_changes_nothing(stacker, cells, result_for):
     stacker.post_results(result_for(cells[0], "stacking", event_id="E-1"))
     ids = [entry("E-1").pk]
-    assert ingestion.process_entries(ids)["applied"] == 1
-    assert ingestion.process_entries(ids) == dict.fromkeys(
+    assert worker.process_entries(ids)["applied"] == 1
+    assert worker.process_entries(ids) == dict.fromkeys(
         ["applied", "rejected", "waiting", "retry", "skipped"], 0
     )
     assert ProcessRun.objects.count() == 1
@@ -174,7 +175,7 @@ def test_processing_derives_peak_pressure_and_dwell_from_the_pressure_curve(
 def test_pressing_features_count_only_time_at_98_percent_of_peak():
     t_s = [0, 1, 2, 3, 4, 5, 6]
     pressure = [0, 100, 99, 50, 100, 98, 0]
-    assert ingestion.pressing_features(t_s, pressure) == {
+    assert worker.pressing_features(t_s, pressure) == {
         "peak_pressure_mpa": 100.0,
         "dwell_s": 4.0,  # from t=1,2 and t=4,5; the dip at t=3 is not dwell
     }
@@ -196,7 +197,7 @@ def test_processing_the_last_step_completes_the_cell(
 
 
 def test_aging_self_discharge_k_is_computed_from_the_two_ocv_checks():
-    from batches.ingestion import aging_features
+    from stations.worker import aging_features
 
     # 3.9000 V then 3.8972 V seven days later: 2.8 mV in 7 days is 0.4 mV/day.
     assert aging_features({"ocv1_v": 3.9, "ocv2_v": 3.8972, "ocv_interval_days": 7.0}) == {

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from batches.models import InboxEntry
+from stations.models import InboxEntry
 from tests.ingestion.conftest import RESULTS_URL
 
 

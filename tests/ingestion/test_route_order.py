@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from batches import ingestion
-from batches.models import Cell, InboxEntry, ProcessRun
+from batches.models import Cell, ProcessRun
+from stations import worker
+from stations.models import InboxEntry
 
 
 @pytest.fixture
@@ -23,14 +24,14 @@ def test_pressing_before_stacking_waits_then_both_apply_in_route_order(
 ):
     stacker, presser = station_client("PR-STK-1"), station_client("PR-PRS-1")
     presser.post_results(result_for(cells[0], "pressing", event_id="P-1", occurred_at=later(60)))
-    assert ingestion.process_entries([row("P-1").pk])["waiting"] == 1
+    assert worker.process_entries([row("P-1").pk])["waiting"] == 1
     pressing = presser.status_of("P-1").json()
     assert (pressing["status"], pressing["reason_code"]) == ("pending", "waiting")
     assert not ProcessRun.objects.exists()
 
     stacker.post_results(result_for(cells[0], "stacking", event_id="S-1", occurred_at=later(0)))
     # The task for the stacking result applies it, then the pressing result that waited for it.
-    assert ingestion.process_entries([row("S-1").pk])["applied"] == 2
+    assert worker.process_entries([row("S-1").pk])["applied"] == 2
     runs = list(ProcessRun.objects.filter(cell=cells[0]).order_by("id"))
     assert [r.step.station_kind for r in runs] == ["stacking", "pressing"]
     assert presser.status_of("P-1").json()["status"] == "processed"
@@ -48,7 +49,7 @@ def test_results_of_one_request_out_of_route_order_apply_in_route_order(
     presser.post_results(result_for(cells[0], "pressing", event_id="P-1"))
     stacker.post_results(result_for(cells[0], "stacking", event_id="S-1"))
     ids = list(InboxEntry.objects.order_by("id").values_list("id", flat=True))
-    counts = ingestion.process_entries(ids)
+    counts = worker.process_entries(ids)
     assert counts["applied"] == 3 and counts["waiting"] == 0
     kinds = ProcessRun.objects.filter(cell=cells[0]).order_by("id")
     assert [r.step.station_kind for r in kinds] == ["stacking", "pressing", "formation"]

@@ -8,7 +8,8 @@ from collections import Counter
 import pytest
 from django.core.management import call_command
 
-from batches.models import Cell, InboxEntry, ProcessRun
+from batches.models import Cell, ProcessRun
+from stations.models import InboxEntry
 from tests.ingestion import processes
 from tests.ingestion.test_fault_tolerance import shared_broker_url
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from batches.models import InboxEntry
 from batches.services import hold_cell, scrap_cell
+from stations.models import InboxEntry
 
 TRACK_IN = "/api/v1/station/track-in"
 

@@ -12,9 +12,8 @@ from rest_framework.response import Response
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
-from batches.models import InboxEntry
-from lines.models import StationToken
-from lines.services import hash_token, revoke_station_token
+from stations.models import InboxEntry, StationToken
+from stations.services import hash_token, revoke_station_token
 from tests.ingestion.conftest import RESULTS_URL
 
 STATION_ENDPOINTS = [

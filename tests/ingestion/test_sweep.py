@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from batches import ingestion
-from batches.models import InboxEntry
+from stations import sweep, worker
+from stations.models import InboxEntry
 
 
 def test_sweep_reenqueues_only_rows_pending_too_long(
@@ -17,20 +17,20 @@ def test_sweep_reenqueues_only_rows_pending_too_long(
     cells = list(proto_batch.cells.all())
     stacker.post_results(result_for(cells[2], "stacking", event_id="DONE"))
     # (Processed before the others arrive: a task takes along its line's other fresh rows.)
-    ingestion.process_entries([InboxEntry.objects.get(event_id="DONE").pk])
+    worker.process_entries([InboxEntry.objects.get(event_id="DONE").pk])
     stacker.post_results(result_for(cells[0], "stacking", event_id="OLD"))
     stacker.post_results(result_for(cells[1], "stacking", event_id="NEW"))
     InboxEntry.objects.update(enqueued_at=timezone.now() - timedelta(minutes=10))
     InboxEntry.objects.filter(event_id="NEW").update(enqueued_at=timezone.now())
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        assert ingestion.sweep_pending(older_than=timedelta(minutes=2)) == 1
+        assert sweep.sweep_pending(older_than=timedelta(minutes=2)) == 1
     assert len(callbacks) == 1  # one enqueue for the one line
     old = InboxEntry.objects.get(event_id="OLD")
     assert old.enqueued_at > timezone.now() - timedelta(minutes=1)
     # Swept once, it is not swept again until it has been pending that long once more.
     with django_capture_on_commit_callbacks(execute=False):
-        assert ingestion.sweep_pending(older_than=timedelta(minutes=2)) == 0
+        assert sweep.sweep_pending(older_than=timedelta(minutes=2)) == 0
 
 
 def test_sweep_re_enqueues_cycler_rows_left_pending(
@@ -46,7 +46,7 @@ def test_sweep_re_enqueues_cycler_rows_left_pending(
     )
     InboxEntry.objects.update(enqueued_at=timezone.now() - timedelta(hours=1))
     with django_capture_on_commit_callbacks(execute=False):
-        assert ingestion.sweep_pending(older_than=timedelta(minutes=2)) == 1
+        assert sweep.sweep_pending(older_than=timedelta(minutes=2)) == 1
 
 
 def test_results_are_enqueued_only_after_commit(

@@ -10,12 +10,13 @@ import pytest
 from django.db.models import Count
 from django.utils import timezone
 
-from batches import ingestion
-from batches.models import CellDesign, InboxEntry, ProcessRun
+from batches.models import CellDesign, ProcessRun
 from batches.services import create_batch
-from batches.station_http import StationHTTP
+from demo.station_http import StationHTTP
 from lines.models import Line, Route, Station
-from lines.services import issue_station_token
+from stations import dispatch
+from stations.models import InboxEntry
+from stations.services import issue_station_token
 from tests.ingestion import processes
 from tests.ingestion.test_fault_tolerance import shared_broker_url, stacking_result
 
@@ -25,7 +26,7 @@ def marks(settings):
     """The wake-up marks on the machine's Redis, under a queue name of this test's own."""
     settings.CELERY_BROKER_URL = shared_broker_url()
     settings.CELERY_TASK_DEFAULT_QUEUE = f"wake-up-test-{time.monotonic_ns()}"
-    wake_ups = ingestion.WakeUps()
+    wake_ups = dispatch.WakeUps()
     yield wake_ups
     for line in ("proto", "yokohama"):
         wake_ups.started(line)
@@ -48,7 +49,7 @@ def test_a_wake_up_mark_expires_so_a_lost_task_costs_seconds_not_results(marks):
 
 def test_without_redis_every_request_sends_its_task(settings):
     settings.CELERY_BROKER_URL = "filesystem://"
-    wake_ups = ingestion.WakeUps()
+    wake_ups = dispatch.WakeUps()
     assert wake_ups.claim("proto") and wake_ups.claim("proto")
 
 

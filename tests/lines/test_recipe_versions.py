@@ -4,6 +4,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
+from core.errors import DomainError
 from lines.models import Recipe, RecipeParameter, RecipeVersion
 from lines.services import (
     active_recipe_version,
@@ -11,7 +12,6 @@ from lines.services import (
     release_recipe_version,
     supersede_recipe,
 )
-from mes.errors import DomainError
 
 PRESSING = {"peak_pressure_mpa": {"unit": "MPa", "target": 500.0, "min": 375.0, "max": 700.0}}
 

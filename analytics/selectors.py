@@ -1,0 +1,198 @@
+"""The dashboards' figures: each line's day and week, and the line as a flow of steps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.utils import timezone
+
+from batches.models import Cell, Hold, ProcessRun
+from lines.models import Line, Station
+from lines.selectors import KIND_ORDER
+from stations.models import InboxEntry
+
+STOPPED = (Station.State.DOWN, Station.State.MAINTENANCE)
+
+
+# ---------------------------------------------------------------- time windows
+
+
+def day_start(now: datetime | None = None) -> datetime:
+    """Local midnight today (the plant's time zone, settings.TIME_ZONE)."""
+    local = timezone.localtime(now)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def week_start(now: datetime | None = None) -> datetime:
+    """Local midnight of this week's Monday."""
+    today = day_start(now)
+    return today - timedelta(days=today.weekday())
+
+
+# ---------------------------------------------------------------- home
+
+
+@dataclass
+class WindowFigures:
+    started: int = 0
+    passed: int = 0
+    failed: int = 0
+    worked: int = 0
+
+    @property
+    def first_pass_yield(self) -> float | None:
+        """Share of the cells worked on in the window that did every step without a failure."""
+        if not self.worked:
+            return None
+        return (self.worked - self.failed) / self.worked
+
+
+@dataclass
+class LineSummary:
+    line: Line
+    today: WindowFigures
+    week: WindowFigures
+    open_holds: int = 0
+    stations_down: int = 0
+    stations: int = 0
+
+
+def line_summaries(now: datetime | None = None) -> list[LineSummary]:
+    """Every line's figures for today and this week; four queries for all lines together.
+
+    started: cells that ran their route's first step; passed: cells that completed their route;
+    failed: cells with a failed run; first-pass yield over the cells worked on.
+    """
+    today, week = day_start(now), week_start(now)
+    since = min(today, week)
+    lines = list(Line.objects.annotate(station_count=Count("stations")).order_by("code"))
+    summaries = {
+        line.pk: LineSummary(line, WindowFigures(), WindowFigures(), stations=line.station_count)
+        for line in lines
+    }
+    in_day = Q(finished_at__gte=today)
+    first_step = Q(step__position=1)
+    failed = Q(verdict=ProcessRun.Verdict.FAIL)
+    runs = (
+        ProcessRun.objects.filter(finished_at__gte=since)
+        .values("station__line_id")
+        .annotate(
+            started_day=Count("cell", distinct=True, filter=first_step & in_day),
+            started_week=Count("cell", distinct=True, filter=first_step),
+            failed_day=Count("cell", distinct=True, filter=failed & in_day),
+            failed_week=Count("cell", distinct=True, filter=failed),
+            worked_day=Count("cell", distinct=True, filter=in_day),
+            worked_week=Count("cell", distinct=True),
+        )
+    )
+    for row in runs:
+        summary = summaries[row["station__line_id"]]
+        for window, name in ((summary.today, "day"), (summary.week, "week")):
+            window.started = row[f"started_{name}"]
+            window.failed = row[f"failed_{name}"]
+            window.worked = row[f"worked_{name}"]
+    completed = (
+        Cell.objects.filter(completed_at__gte=since, status=Cell.Status.COMPLETED)
+        .values("batch__line_id")
+        .annotate(day=Count("id", filter=Q(completed_at__gte=today)), week=Count("id"))
+    )
+    for row in completed:
+        summaries[row["batch__line_id"]].today.passed = row["day"]
+        summaries[row["batch__line_id"]].week.passed = row["week"]
+    for row in (
+        Hold.objects.filter(status=Hold.Status.OPEN)
+        .values("cells__batch__line_id")
+        .annotate(n=Count("id", distinct=True))
+    ):
+        if row["cells__batch__line_id"] in summaries:
+            summaries[row["cells__batch__line_id"]].open_holds = row["n"]
+    for row in Station.objects.filter(state__in=STOPPED).values("line_id").annotate(n=Count("id")):
+        summaries[row["line_id"]].stations_down = row["n"]
+    return [summaries[line.pk] for line in lines]
+
+
+# ---------------------------------------------------------------- line view
+
+
+@dataclass
+class StationStatus:
+    station: Station
+    pending_results: int = 0
+    rejected_today: int = 0
+    last_run: ProcessRun | None = None
+    passed_today: int = 0
+    failed_today: int = 0
+
+
+@dataclass
+class StepWip:
+    """One station kind on the line's flow with the cells waiting for it."""
+
+    kind: str
+    label: str
+    stations: list[StationStatus] = field(default_factory=list)
+    waiting: int = 0
+    held: int = 0
+
+
+def wip_by_station(line: Line, now: datetime | None = None) -> list[StepWip]:
+    """The line as a flow of steps in route order, each with its stations' state, the cells
+    waiting for it (and how many of those are held), results being processed, the last result
+    and today's pass/fail per station. Five queries, whatever the number of cells."""
+    last_run = ProcessRun.objects.filter(station=OuterRef("pk")).order_by("-finished_at", "-id")
+    stations = list(
+        line.stations.annotate(last_run_id=Subquery(last_run.values("id")[:1])).order_by("code")
+    )
+    last_runs = ProcessRun.objects.select_related("cell", "step").in_bulk(
+        [s.last_run_id for s in stations if s.last_run_id]
+    )
+    pending, rejected = InboxEntry.Status.PENDING, InboxEntry.Status.REJECTED
+    inbox = {
+        row["station_id"]: row
+        for row in InboxEntry.objects.filter(station__line=line)
+        .filter(Q(status=pending) | Q(status=rejected, processed_at__gte=day_start(now)))
+        .values("station_id")
+        .annotate(
+            pending=Count("id", filter=Q(status=pending)),
+            rejected=Count("id", filter=Q(status=rejected)),
+        )
+    }
+    today = {
+        row["station_id"]: row
+        for row in ProcessRun.objects.filter(station__line=line, finished_at__gte=day_start(now))
+        .values("station_id")
+        .annotate(
+            passed=Count("id", filter=Q(verdict=ProcessRun.Verdict.PASS)),
+            failed=Count("id", filter=Q(verdict=ProcessRun.Verdict.FAIL)),
+        )
+    }
+    waiting = {
+        row["next_step__station_kind"]: row
+        for row in Cell.objects.filter(batch__line=line, next_step__isnull=False)
+        .with_hold_state()
+        .values("next_step__station_kind")
+        .annotate(total=Count("id"), held_count=Count("id", filter=Q(held=True)))
+    }
+    steps: dict[str, StepWip] = {}
+    for station in stations:
+        step = steps.setdefault(
+            station.kind, StepWip(kind=station.kind, label=station.get_kind_display())
+        )
+        counts, results = today.get(station.pk, {}), inbox.get(station.pk, {})
+        step.stations.append(
+            StationStatus(
+                station=station,
+                pending_results=results.get("pending", 0),
+                rejected_today=results.get("rejected", 0),
+                last_run=last_runs.get(station.last_run_id),
+                passed_today=counts.get("passed", 0),
+                failed_today=counts.get("failed", 0),
+            )
+        )
+    for kind, step in steps.items():
+        row = waiting.get(kind, {})
+        step.waiting = row.get("total", 0) - row.get("held_count", 0)
+        step.held = row.get("held_count", 0)
+    return sorted(steps.values(), key=lambda s: KIND_ORDER.get(s.kind, 99))

@@ -1,0 +1,215 @@
+"""Engineers' API (v1) bodies, per shared/design/API.md: input serializers only validate, the
+views call the services; output serializers read what the selectors loaded (no queries here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from batches.models import Batch, Cell, Consumption, Hold, MaterialLot, MaterialRole, ProcessRun
+from batches.selectors import cell_state
+from lines.models import Line, StationKind
+
+CELL_STATES = [*Cell.Status.values, "on_hold"]
+
+
+# ---------------------------------------------------------------- lines
+
+
+class LineStationSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    kind = serializers.ChoiceField(choices=StationKind.choices)
+    state = serializers.CharField()
+
+
+class RouteSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    steps = serializers.SerializerMethodField(help_text="Station kinds in route order")
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_steps(self, route: Any) -> list[str]:
+        return [step.station_kind for step in route.steps.all()]
+
+
+class LineSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    site = serializers.CharField()
+    stations = LineStationSerializer(many=True)
+    routes = RouteSerializer(many=True)
+    designs = serializers.SerializerMethodField(help_text="Codes of the designs the line makes")
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_designs(self, line: Line) -> list[str]:
+        return self.context.get("designs", {}).get(line.pk, [])
+
+
+# ---------------------------------------------------------------- batches
+
+
+class BatchSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    line = serializers.CharField(source="line.code")
+    design = serializers.CharField(source="design.code")
+    route = serializers.CharField(source="route.code")
+    status = serializers.ChoiceField(choices=Batch.Status.choices)
+    quantity = serializers.IntegerField(source="planned_quantity")
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    completed_at = serializers.DateTimeField(allow_null=True)
+
+
+class BatchCellSerializer(serializers.Serializer):
+    serial = serializers.CharField()
+    status = serializers.SerializerMethodField(help_text="on_hold while an open hold covers it")
+    step = serializers.SerializerMethodField(help_text="The next route step; null when done")
+
+    @extend_schema_field(serializers.ChoiceField(choices=CELL_STATES))
+    def get_status(self, cell: Cell) -> str:
+        return cell_state(cell)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_step(self, cell: Cell) -> str | None:
+        return cell.next_step.station_kind if cell.next_step_id else None
+
+
+class BatchDetailSerializer(BatchSerializer):
+    cells = BatchCellSerializer(many=True, source="api_cells")
+
+
+class BatchCreatedSerializer(BatchSerializer):
+    cells = serializers.ListField(
+        child=serializers.CharField(), source="api_serials", help_text="Serials, in order"
+    )
+
+
+class BatchCreateSerializer(serializers.Serializer):
+    """The request body of POST /api/v1/batches; codes are resolved by the view."""
+
+    line = serializers.SlugField(max_length=30)
+    design = serializers.SlugField(max_length=40)
+    route = serializers.SlugField(max_length=40)
+    quantity = serializers.IntegerField(min_value=1, max_value=10000)
+    material_lots = serializers.DictField(
+        child=serializers.SlugField(max_length=50),
+        required=False,
+        help_text="ROLE: LOT-CODE, lots planned for the batch",
+    )
+
+    def validate_material_lots(self, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(MaterialRole.values))
+        if unknown:
+            raise serializers.ValidationError(f"Unknown material roles: {', '.join(unknown)}.")
+        return value
+
+
+# ---------------------------------------------------------------- holds
+
+
+class HoldSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    scope = serializers.ChoiceField(choices=Hold.Scope.choices)
+    target = serializers.CharField()
+    reason = serializers.CharField()
+    status = serializers.ChoiceField(choices=Hold.Status.choices)
+    opened_by = serializers.CharField(
+        source="opened_by_label", help_text="A username, or rule:<code>@v<version>"
+    )
+    opened_at = serializers.DateTimeField()
+    disposition = serializers.CharField(help_text="release, rework or scrap; empty while open")
+    disposition_reason = serializers.CharField()
+    closed_by = serializers.SerializerMethodField()
+    closed_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_closed_by(self, hold: Hold) -> str | None:
+        return hold.closed_by.get_username() if hold.closed_by_id else None
+
+
+class HoldRequestSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=1000)
+
+
+class ReleaseRequestSerializer(serializers.Serializer):
+    disposition = serializers.ChoiceField(choices=Hold.Disposition.choices)
+    reason = serializers.CharField(max_length=1000)
+
+
+# ---------------------------------------------------------------- cells
+
+
+class MeasurementSerializer(serializers.Serializer):
+    value = serializers.FloatField()
+    unit = serializers.CharField()
+    min = serializers.FloatField(allow_null=True)
+    max = serializers.FloatField(allow_null=True)
+    in_spec = serializers.BooleanField(allow_null=True, help_text="null: recorded, not judged")
+
+
+class RunSerializer(serializers.Serializer):
+    step = serializers.CharField(source="step.station_kind")
+    station = serializers.CharField(source="station.code")
+    recipe_version = serializers.IntegerField(source="recipe_version.version")
+    verdict = serializers.ChoiceField(choices=ProcessRun.Verdict.values)
+    equipment = serializers.CharField(source="equipment_ref")
+    operator = serializers.CharField()
+    finished_at = serializers.DateTimeField()
+    measurements = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.DictField(child=MeasurementSerializer()))
+    def get_measurements(self, run: ProcessRun) -> dict[str, dict]:
+        return {m.name: MeasurementSerializer(m).data for m in run.measurements.all()}
+
+
+class CellDetailSerializer(serializers.Serializer):
+    serial = serializers.CharField()
+    batch = serializers.CharField(source="batch.code")
+    status = serializers.SerializerMethodField(help_text="on_hold while an open hold covers it")
+    step = serializers.SerializerMethodField(help_text="The next route step; null when done")
+    grade = serializers.CharField()
+    genealogy = serializers.SerializerMethodField(help_text="ROLE: LOT-CODE")
+    runs = RunSerializer(many=True, source="api_runs")
+
+    @extend_schema_field(serializers.ChoiceField(choices=CELL_STATES))
+    def get_status(self, cell: Cell) -> str:
+        return cell_state(cell)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_step(self, cell: Cell) -> str | None:
+        return cell.next_step.station_kind if cell.next_step_id else None
+
+    @extend_schema_field(serializers.DictField(child=serializers.CharField()))
+    def get_genealogy(self, cell: Cell) -> dict[str, str]:
+        consumptions: list[Consumption] = cell.api_genealogy
+        # One lot per role in practice; should a role have two, the last consumed names it.
+        return {c.role: c.lot.code for c in consumptions}
+
+
+# ---------------------------------------------------------------- lots
+
+
+class LotSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    role = serializers.ChoiceField(choices=MaterialRole.choices)
+    status = serializers.ChoiceField(choices=MaterialLot.Status.choices)
+    material = serializers.CharField()
+    supplier = serializers.CharField()
+    supplier_lot = serializers.CharField()
+    parent = serializers.SerializerMethodField(help_text="The roll this sheet lot was cut from")
+    quantity = serializers.DecimalField(max_digits=14, decimal_places=4)
+    unit = serializers.CharField()
+    received_at = serializers.DateTimeField()
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_parent(self, lot: MaterialLot) -> str | None:
+        return lot.parent.code if lot.parent_id else None
+
+
+class LotDetailSerializer(LotSerializer):
+    cells = serializers.ListField(
+        child=serializers.CharField(),
+        source="api_cells",
+        help_text="Serials of every cell that consumed the lot",
+    )

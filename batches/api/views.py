@@ -1,0 +1,219 @@
+"""Engineers' API (v1): session or personal token (never station tokens), the role permissions of
+core.roles, reads through batches.selectors and every change through batches.services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from batches import selectors
+from batches.api import serializers as s
+from batches.models import Batch, Cell, CellDesign, Hold, MaterialLot, MaterialRole
+from batches.services import create_batch, hold_batch, release_hold
+from core import roles
+from core.api import EngineerAPIView, EngineerListView, engineer_errors
+from core.errors import DomainError, NotFound
+from lines.models import Line, Route
+
+# ---------------------------------------------------------------- lines
+
+
+class LineListView(EngineerListView):
+    permissions = {"GET": roles.VIEW_LINES}
+    serializer_class = s.LineSerializer
+
+    def get_queryset(self) -> QuerySet:
+        return selectors.lines_with_master_data()
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "designs": selectors.designs_by_line()}
+
+
+# ---------------------------------------------------------------- batches
+
+
+class BatchFilter(django_filters.FilterSet):
+    line = django_filters.CharFilter(field_name="line__code", help_text="Line code")
+    status = django_filters.ChoiceFilter(choices=Batch.Status.choices)
+
+    class Meta:
+        model = Batch
+        fields = ["line", "status"]
+
+
+class BatchListView(EngineerListView):
+    permissions = {"GET": roles.VIEW_BATCHES, "POST": roles.CREATE_BATCH}
+    serializer_class = s.BatchSerializer
+    filterset_class = BatchFilter
+
+    def get_queryset(self) -> QuerySet:
+        return selectors.batch_list()
+
+    @extend_schema(
+        request=s.BatchCreateSerializer,
+        responses={201: s.BatchCreatedSerializer, **engineer_errors(400, 401, 403)},
+        description="Plan a batch and create its cells (serials `<batch code>-<position>`).",
+    )
+    def post(self, request: Request) -> Response:
+        body = s.BatchCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        line = _by_code(Line.objects.all(), "line", data["line"])
+        batch = create_batch(
+            line=line,
+            design=_by_code(CellDesign.objects.all(), "design", data["design"]),
+            route=_by_code(Route.objects.filter(line=line), "route", data["route"]),
+            quantity=data["quantity"],
+            material_lots=data.get("material_lots") or {},
+            by=request.user,
+        )
+        batch = selectors.batch_detail(batch.code)
+        batch.api_serials = list(batch.cells.order_by("position").values_list("serial", flat=True))
+        return Response(s.BatchCreatedSerializer(batch).data, status=status.HTTP_201_CREATED)
+
+
+def _by_code(queryset: QuerySet, field: str, code: str) -> Any:
+    """A code in a request body that names nothing is bad input (400 on that field), not a 404."""
+    found = queryset.filter(code=code).first()
+    if found is None:
+        raise DomainError(
+            "invalid",
+            "The request is not valid.",
+            status=400,
+            errors={field: [f"No {field} {code}."]},
+        )
+    return found
+
+
+class BatchDetailView(EngineerAPIView):
+    permissions = {"GET": roles.VIEW_BATCHES}
+
+    @extend_schema(responses={200: s.BatchDetailSerializer, **engineer_errors(401, 403, 404)})
+    def get(self, request: Request, code: str) -> Response:
+        batch = _or_404(selectors.batch_detail, Batch, code)
+        batch.api_cells = selectors.batch_cells_for_api(batch)
+        return Response(s.BatchDetailSerializer(batch).data)
+
+
+class BatchHoldView(EngineerAPIView):
+    permissions = {"POST": roles.HOLD}
+
+    @extend_schema(
+        request=s.HoldRequestSerializer,
+        responses={201: s.HoldSerializer, **engineer_errors(400, 401, 403, 404)},
+        description="Hold every cell of the batch; the next station's track-in refuses them.",
+    )
+    def post(self, request: Request, code: str) -> Response:
+        batch = _get(Batch, code=code)
+        body = s.HoldRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        hold = hold_batch(batch, by=request.user, reason=body.validated_data["reason"])
+        return Response(s.HoldSerializer(_hold(hold.pk)).data, status=status.HTTP_201_CREATED)
+
+
+def _or_404(select: Any, model: type, code: str) -> Any:
+    """`select(code)`, or 404 with the contract's error code."""
+    try:
+        return select(code)
+    except model.DoesNotExist:
+        raise NotFound("not_found", f"No {model._meta.verbose_name} {code}.") from None
+
+
+def _get(model: type, **lookup: Any) -> Any:
+    return _or_404(lambda _: model.objects.get(**lookup), model, next(iter(lookup.values())))
+
+
+def _hold(pk: int) -> Hold:
+    return selectors.holds_with_details(Hold.objects.filter(pk=pk)).get()
+
+
+# ---------------------------------------------------------------- cells
+
+
+class CellDetailView(EngineerAPIView):
+    permissions = {"GET": roles.VIEW_CELLS}
+
+    @extend_schema(responses={200: s.CellDetailSerializer, **engineer_errors(401, 403, 404)})
+    def get(self, request: Request, serial: str) -> Response:
+        cell = _or_404(selectors.cell_detail, Cell, serial)
+        cell.api_genealogy = selectors.genealogy_of(cell)
+        cell.api_runs = selectors.runs_of(cell, with_curves=False)
+        return Response(s.CellDetailSerializer(cell).data)
+
+
+# ---------------------------------------------------------------- lots
+
+
+class LotFilter(django_filters.FilterSet):
+    role = django_filters.ChoiceFilter(choices=MaterialRole.choices)
+    status = django_filters.ChoiceFilter(choices=MaterialLot.Status.choices)
+
+    class Meta:
+        model = MaterialLot
+        fields = ["role", "status"]
+
+
+class LotListView(EngineerListView):
+    permissions = {"GET": roles.VIEW_LOTS}
+    serializer_class = s.LotSerializer
+    filterset_class = LotFilter
+
+    def get_queryset(self) -> QuerySet:
+        return selectors.lot_list()
+
+
+class LotDetailView(EngineerAPIView):
+    permissions = {"GET": roles.VIEW_LOTS}
+
+    @extend_schema(responses={200: s.LotDetailSerializer, **engineer_errors(401, 403, 404)})
+    def get(self, request: Request, code: str) -> Response:
+        lot = _or_404(selectors.lot_detail, MaterialLot, code)
+        lot.api_cells = selectors.lot_cell_serials(lot)
+        return Response(s.LotDetailSerializer(lot).data)
+
+
+# ---------------------------------------------------------------- holds
+
+
+class HoldFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=Hold.Status.choices)
+
+    class Meta:
+        model = Hold
+        fields = ["status"]
+
+
+class HoldListView(EngineerListView):
+    permissions = {"GET": roles.VIEW_HOLDS}
+    serializer_class = s.HoldSerializer
+    filterset_class = HoldFilter
+
+    def get_queryset(self) -> QuerySet:
+        return selectors.holds_list()
+
+
+class HoldReleaseView(EngineerAPIView):
+    permissions = {"POST": roles.DISPOSITION}
+
+    @extend_schema(
+        request=s.ReleaseRequestSerializer,
+        responses={200: s.HoldSerializer, **engineer_errors(400, 401, 403, 404, 409)},
+        description="Close an open hold with quality's disposition for its cells.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        hold = _get(Hold, pk=pk)
+        body = s.ReleaseRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        release_hold(
+            hold,
+            by=request.user,
+            disposition=body.validated_data["disposition"],
+            reason=body.validated_data["reason"],
+        )
+        return Response(s.HoldSerializer(_hold(hold.pk)).data)

@@ -1,0 +1,95 @@
+"""The API's error format: every 4xx/5xx body is {"code", "detail", "errors"}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, generics, serializers, status
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from core.errors import DomainError
+
+# DRF's own codes mapped to the contract's machine codes.
+_CODES = {
+    "not_authenticated": "not_authenticated",
+    "authentication_failed": "not_authenticated",
+    "parse_error": "invalid",
+    "invalid": "invalid",
+    "unsupported_media_type": "unsupported_format",
+    "throttled": "throttled",
+    "permission_denied": "permission_denied",
+    "not_found": "not_found",
+    "method_not_allowed": "method_not_allowed",
+}
+
+
+def error_body(code: str, detail: str, errors: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"code": code, "detail": detail, "errors": errors or {}}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DomainError):
+        return Response(error_body(exc.code, exc.detail, exc.errors), status=exc.status)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        response.data = error_body("invalid", "The request is not valid.", errors)
+        response.status_code = status.HTTP_400_BAD_REQUEST
+        return response
+    detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+    drf_code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
+    code = _CODES.get(drf_code if isinstance(drf_code, str) else "invalid", "error")
+    response.data = error_body(code, str(detail))
+    return response
+
+
+# ---------------------------------------------------------------- the engineers' API
+
+
+class ApiErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Machine code: invalid, not_found, permission_denied, …")
+    detail = serializers.CharField(help_text="A human sentence")
+    errors = serializers.DictField(child=serializers.JSONField(), help_text="Field errors")
+
+
+ENGINEER_ERRORS = {
+    code: OpenApiResponse(ApiErrorSerializer, description=text)
+    for code, text in {
+        400: "invalid: field errors under `errors`; or a service's code (unknown_lot, reason_required)",
+        401: "not_authenticated",
+        403: "permission_denied: the user's roles do not allow it",
+        404: "not_found",
+        409: "a forbidden transition (invalid_transition) or another business rule",
+    }.items()
+}
+
+
+def engineer_errors(*codes: int) -> dict[int, OpenApiResponse]:
+    return {code: ENGINEER_ERRORS[code] for code in codes}
+
+
+class RolePermission(BasePermission):
+    """The view's `permissions` maps an HTTP method to the permission it needs (core.roles)."""
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        needed = view.permissions.get(request.method, view.permissions.get("GET"))
+        return bool(
+            request.user and request.user.is_authenticated and request.user.has_perm(needed)
+        )
+
+
+class EngineerAPIView(APIView):
+    # Session or personal token, as settings.REST_FRAMEWORK says; never a station token.
+    permission_classes = [RolePermission]
+    permissions: dict[str, str] = {}
+
+
+class EngineerListView(EngineerAPIView, generics.ListAPIView):
+    pass

@@ -1,0 +1,87 @@
+"""Roles, defined once: which group may do what. `sync_roles()` makes the database match.
+
+Pages and the engineers' API both check these permissions (never group names), so a person's
+rights come from their groups through Django's ordinary `user.has_perm`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth.decorators import login_required, permission_required
+
+# Custom permissions the dashboard checks; (app label, model, codename) -> description.
+# They are created here rather than declared in a model's Meta so that no migration is needed.
+CUSTOM_PERMISSIONS: dict[tuple[str, str, str], str] = {
+    ("batches", "hold", "hold_cells"): "Can hold batches, lots and cells",
+    ("batches", "hold", "disposition_hold"): "Can disposition holds (release, rework, scrap)",
+    ("stations", "inboxentry", "requeue_result"): "Can send rejected station results again",
+    ("batches", "holdrule", "supersede_holdrule"): "Can put new hold-rule thresholds in force",
+}
+
+# The permissions in full "app_label.codename" form, for has_perm and the views.
+VIEW_LINES = "lines.view_line"
+VIEW_RECIPES = "lines.view_recipe"
+VIEW_BATCHES = "batches.view_batch"
+VIEW_CELLS = "batches.view_cell"
+VIEW_LOTS = "batches.view_materiallot"
+VIEW_HOLDS = "batches.view_hold"
+VIEW_STATION_RESULTS = "stations.view_inboxentry"
+CREATE_BATCH = "batches.add_batch"
+HOLD = "batches.hold_cells"
+DISPOSITION = "batches.disposition_hold"
+REQUEUE = "stations.requeue_result"
+SET_HOLD_RULES = "batches.supersede_holdrule"
+
+_VIEWING = {
+    VIEW_LINES,
+    VIEW_RECIPES,
+    VIEW_BATCHES,
+    VIEW_CELLS,
+    VIEW_LOTS,
+    VIEW_HOLDS,
+    VIEW_STATION_RESULTS,
+}
+
+# group -> permissions. Everyone who works on the line sees everything; acting is narrower.
+ROLES: dict[str, set[str]] = {
+    "operator": set(_VIEWING),
+    "line_engineer": _VIEWING | {CREATE_BATCH, HOLD, REQUEUE},
+    "quality_engineer": _VIEWING | {HOLD, DISPOSITION, REQUEUE, SET_HOLD_RULES},
+    "admin": _VIEWING | {CREATE_BATCH, HOLD, DISPOSITION, REQUEUE, SET_HOLD_RULES},
+}
+
+
+def sync_roles(**_signal_kwargs: Any) -> None:
+    """Create the custom permissions and groups and set each group's permissions to ROLES.
+
+    Idempotent; runs after every migrate (post_migrate, see core.apps), also after the test
+    runner flushes the tables of a transactional test.
+    """
+    from django.contrib.auth.models import Group, Permission
+    from django.contrib.contenttypes.models import ContentType
+
+    for (app_label, model, codename), name in CUSTOM_PERMISSIONS.items():
+        content_type, _ = ContentType.objects.get_or_create(app_label=app_label, model=model)
+        Permission.objects.get_or_create(
+            content_type=content_type, codename=codename, defaults={"name": name}
+        )
+    for group_name, perms in ROLES.items():
+        group, _ = Group.objects.get_or_create(name=group_name)
+        wanted = []
+        for perm in sorted(perms):
+            app_label, codename = perm.split(".")
+            wanted.append(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+        group.permissions.set(wanted)
+
+
+def page_permission(perm: str) -> Callable:
+    """Pages: an anonymous visitor goes to the sign-in page; a signed-in one without `perm` gets 403."""
+
+    def decorate(view: Callable) -> Callable:
+        return login_required(permission_required(perm, raise_exception=True)(view))
+
+    return decorate

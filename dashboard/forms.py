@@ -1,0 +1,62 @@
+"""Forms of the dashboard's actions: each only validates input; the views call the services."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from django import forms
+
+from batches.models import Hold
+from lines.models import RouteStep
+from stations.models import InboxEntry
+
+
+class ReasonForm(forms.Form):
+    """Hold or scrap: every action on cells records why (the audit trail needs it)."""
+
+    reason = forms.CharField(max_length=1000, strip=True)
+
+
+class DispositionForm(ReasonForm):
+    disposition = forms.ChoiceField(choices=Hold.Disposition.choices)
+
+
+class ReworkForm(ReasonForm):
+    step = forms.ModelChoiceField(queryset=RouteStep.objects.none(), to_field_name="station_kind")
+
+    def __init__(self, *args, route_steps, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["step"].queryset = route_steps
+
+
+class RequeueForm(ReasonForm):
+    """Rejected station results to send to the workers again (the service takes only those
+    still rejected)."""
+
+    entries = forms.ModelMultipleChoiceField(queryset=InboxEntry.objects.only("id"))
+
+
+class ThresholdsForm(ReasonForm):
+    """New thresholds for one rule: a field per threshold it reads; one left empty takes the
+    rule's default. The service checks the values as the rule reads them."""
+
+    def __init__(self, *args, thresholds: Mapping[str, type], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name, kind in thresholds.items():
+            field = forms.IntegerField if kind is int else forms.FloatField
+            self.fields[name] = field(required=False)
+        self.thresholds = list(thresholds)
+
+    def parameters(self) -> dict[str, int | float]:
+        return {
+            name: self.cleaned_data[name]
+            for name in self.thresholds
+            if self.cleaned_data[name] is not None
+        }
+
+
+def first_error(form: forms.Form) -> str:
+    """One readable sentence for a flash message: 'reason: This field is required.'"""
+    for name, errors in form.errors.items():
+        return f"{name}: {errors[0]}" if name != "__all__" else errors[0]
+    return "The form is not valid."

@@ -1,0 +1,38 @@
+"""The dashboard's pages."""
+
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from dashboard.views import batches, holds, lines, stations
+
+urlpatterns = [
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", lines.home, name="home"),
+    path("live/lines", lines.home_lines, name="home-lines"),
+    path("lines/<slug:code>/", lines.line_detail, name="line"),
+    path("lines/<slug:code>/live/stations", lines.line_stations, name="line-stations"),
+    path("lines/<slug:code>/live/batches", lines.line_batches, name="line-batches"),
+    path("lines/<slug:code>/live/holds", lines.line_holds, name="line-holds"),
+    path("recipes/", lines.recipes, name="recipes"),
+    path("batches/", batches.batch_list, name="batches"),
+    path("batches/<slug:code>/", batches.batch_detail, name="batch"),
+    path("batches/<slug:code>/hold", batches.batch_hold, name="batch-hold"),
+    path("batches/<slug:code>/labels/", batches.batch_labels, name="batch-labels"),
+    path("cells/<slug:serial>/", batches.cell_detail, name="cell"),
+    path("cells/<slug:serial>/hold", batches.cell_hold, name="cell-hold"),
+    path("cells/<slug:serial>/scrap", batches.cell_scrap, name="cell-scrap"),
+    path("cells/<slug:serial>/rework", batches.cell_rework, name="cell-rework"),
+    path("lots/", batches.lot_list, name="lots"),
+    path("lots/<slug:code>/", batches.lot_detail, name="lot"),
+    path("lots/<slug:code>/hold", batches.lot_hold, name="lot-hold"),
+    path("search/", batches.search, name="search"),
+    path("holds/", holds.hold_queue, name="holds"),
+    path("holds/rules/", holds.hold_rules, name="hold-rules"),
+    path(
+        "holds/rules/<slug:code>/supersede", holds.hold_rule_supersede, name="hold-rule-supersede"
+    ),
+    path("holds/<int:pk>/disposition", holds.hold_disposition, name="hold-disposition"),
+    path("station-results/", stations.unapplied_results, name="unapplied-results"),
+    path("station-results/requeue", stations.requeue_results, name="requeue-results"),
+]

@@ -1,0 +1,239 @@
+"""Pages of batches, cells and lots, and the search: read through selectors, act through services."""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from analytics.energy import TARGET_AFTER, TARGET_FY2028, batch_economics
+from batches import selectors
+from batches.models import Batch, Cell, Hold, MaterialLot, MaterialRole
+from batches.services import (
+    hold_batch,
+    hold_cell,
+    hold_lot,
+    rework_cell,
+    scrap_cell,
+)
+from core import roles
+from dashboard.forms import (
+    ReasonForm,
+    ReworkForm,
+)
+from dashboard.views.common import act, page_of, query_without_page
+from lines.models import Line
+
+CELLS_PER_PAGE = 50
+LABELS_PER_SHEET = 40  # 5 x 8 labels on an A4 sheet
+
+
+# ---------------------------------------------------------------- batches
+
+
+@roles.page_permission(roles.VIEW_BATCHES)
+def batch_list(request: HttpRequest) -> HttpResponse:
+    line, status = request.GET.get("line", ""), request.GET.get("status", "")
+    batches = selectors.batch_list(line=line, status=status)
+    return render(
+        request,
+        "batches/batch_list.html",
+        {
+            "page": page_of(request, batches),
+            "query": query_without_page(request),
+            "lines": Line.objects.all(),
+            "statuses": Batch.Status.choices,
+            "line_filter": line,
+            "status_filter": status,
+        },
+    )
+
+
+@roles.page_permission(roles.VIEW_BATCHES)
+def batch_detail(request: HttpRequest, code: str) -> HttpResponse:
+    try:
+        batch = selectors.batch_detail(code)
+    except Batch.DoesNotExist:
+        raise Http404(f"No batch {code}") from None
+    filters = {name: request.GET.get(name, "") for name in ("status", "step", "grade")}
+    cells = selectors.batch_cells(batch, **filters)
+    holds = list(selectors.holds_of_batch(batch))
+    return render(
+        request,
+        "batches/batch_detail.html",
+        {
+            "batch": batch,
+            "progress": selectors.progress_of([batch])[0],
+            "page": page_of(request, cells, CELLS_PER_PAGE),
+            "query": query_without_page(request),
+            "filters": filters,
+            "cell_statuses": [*Cell.Status.choices, ("on_hold", "On hold")],
+            "grades": selectors.grades_of(batch),
+            "holds": holds,
+            "open_holds": [h for h in holds if h.status == Hold.Status.OPEN],
+            "timeline": selectors.batch_timeline(batch, holds),
+            "dispositions": Hold.Disposition.choices,
+            "economics": batch_economics(batch),
+            "targets": (TARGET_FY2028, TARGET_AFTER),
+        },
+    )
+
+
+@roles.page_permission(roles.HOLD)
+@require_POST
+def batch_hold(request: HttpRequest, code: str) -> HttpResponse:
+    batch = get_object_or_404(Batch, code=code)
+    return act(
+        request,
+        ReasonForm(request.POST),
+        lambda data: hold_batch(batch, by=request.user, reason=data["reason"]),
+        f"Batch {batch.code} is on hold: none of its cells can be tracked in.",
+        reverse("batch", args=[batch.code]),
+    )
+
+
+@roles.page_permission(roles.VIEW_BATCHES)
+def batch_labels(request: HttpRequest, code: str) -> HttpResponse:
+    batch = get_object_or_404(Batch.objects.select_related("design", "line"), code=code)
+    cells = batch.cells.order_by("position").only("serial", "position", "batch_id")
+    return render(
+        request,
+        "batches/labels.html",
+        {"batch": batch, "page": page_of(request, cells, LABELS_PER_SHEET)},
+    )
+
+
+# ---------------------------------------------------------------- cells
+
+
+@roles.page_permission(roles.VIEW_CELLS)
+def cell_detail(request: HttpRequest, serial: str) -> HttpResponse:
+    try:
+        cell = selectors.cell_detail(serial)
+    except Cell.DoesNotExist:
+        raise Http404(f"No cell {serial}") from None
+    runs = selectors.runs_of(cell)
+    charts = [selectors.curve_chart(curve) for run in runs for curve in run.curves.all()]
+    return render(
+        request,
+        "batches/cell_detail.html",
+        {
+            "cell": cell,
+            "state": selectors.cell_state(cell),
+            "genealogy": selectors.genealogy_of(cell),
+            "runs": runs,
+            "charts": charts,
+            "holds": selectors.holds_of_cell(cell),
+            "events": selectors.cell_events(cell),
+            "route_steps": cell.batch.route.steps.all(),
+        },
+    )
+
+
+def _cell(serial: str) -> Cell:
+    return get_object_or_404(Cell.objects.select_related("batch__route"), serial=serial)
+
+
+@roles.page_permission(roles.HOLD)
+@require_POST
+def cell_hold(request: HttpRequest, serial: str) -> HttpResponse:
+    cell = _cell(serial)
+    return act(
+        request,
+        ReasonForm(request.POST),
+        lambda data: hold_cell(cell, by=request.user, reason=data["reason"]),
+        f"Cell {cell.serial} is on hold.",
+        reverse("cell", args=[cell.serial]),
+    )
+
+
+@roles.page_permission(roles.DISPOSITION)
+@require_POST
+def cell_scrap(request: HttpRequest, serial: str) -> HttpResponse:
+    cell = _cell(serial)
+    return act(
+        request,
+        ReasonForm(request.POST),
+        lambda data: scrap_cell(cell, by=request.user, reason=data["reason"]),
+        f"Cell {cell.serial} is scrapped.",
+        reverse("cell", args=[cell.serial]),
+    )
+
+
+@roles.page_permission(roles.DISPOSITION)
+@require_POST
+def cell_rework(request: HttpRequest, serial: str) -> HttpResponse:
+    cell = _cell(serial)
+    form = ReworkForm(request.POST, route_steps=cell.batch.route.steps.all())
+    return act(
+        request,
+        form,
+        lambda data: rework_cell(cell, step=data["step"], by=request.user, reason=data["reason"]),
+        f"Cell {cell.serial} goes back to {form.cleaned_data.get('step') if form.is_valid() else ''}.",
+        reverse("cell", args=[cell.serial]),
+    )
+
+
+# ---------------------------------------------------------------- lots
+
+
+@roles.page_permission(roles.VIEW_LOTS)
+def lot_list(request: HttpRequest) -> HttpResponse:
+    role, status = request.GET.get("role", ""), request.GET.get("status", "")
+    return render(
+        request,
+        "batches/lot_list.html",
+        {
+            "page": page_of(request, selectors.lot_list(role=role, status=status)),
+            "query": query_without_page(request),
+            "roles": MaterialRole.choices,
+            "statuses": MaterialLot.Status.choices,
+            "role_filter": role,
+            "status_filter": status,
+        },
+    )
+
+
+@roles.page_permission(roles.VIEW_LOTS)
+def lot_detail(request: HttpRequest, code: str) -> HttpResponse:
+    try:
+        lot = selectors.lot_detail(code)
+    except MaterialLot.DoesNotExist:
+        raise Http404(f"No lot {code}") from None
+    return render(
+        request,
+        "batches/lot_detail.html",
+        {
+            "lot": lot,
+            "children": lot.children.order_by("code"),
+            "counts": selectors.lot_consumer_counts(lot),
+            "page": page_of(request, selectors.lot_consumers(lot), CELLS_PER_PAGE),
+            "query": query_without_page(request),
+            "holds": selectors.holds_with_details(lot.holds.all()).order_by("-opened_at"),
+        },
+    )
+
+
+@roles.page_permission(roles.HOLD)
+@require_POST
+def lot_hold(request: HttpRequest, code: str) -> HttpResponse:
+    lot = get_object_or_404(MaterialLot, code=code)
+    return act(
+        request,
+        ReasonForm(request.POST),
+        lambda data: hold_lot(lot, by=request.user, reason=data["reason"]),
+        f"Lot {lot.code} and every cell that consumed it are on hold.",
+        reverse("lot", args=[lot.code]),
+    )
+
+
+# ---------------------------------------------------------------- search
+
+
+@roles.page_permission(roles.VIEW_CELLS)
+def search(request: HttpRequest) -> HttpResponse:
+    results = selectors.search(request.GET.get("q", ""))
+    if results.exact_url:
+        return redirect(results.exact_url)
+    return render(request, "batches/search.html", {"results": results})

@@ -1,0 +1,105 @@
+"""The holds queue with its dispositions, and the hold rules' thresholds."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from batches import selectors
+from batches.models import Hold
+from batches.services import (
+    release_hold,
+)
+from core import roles
+from core.errors import DomainError
+from dashboard.forms import (
+    DispositionForm,
+    ThresholdsForm,
+    first_error,
+)
+from dashboard.views.common import act, back_to, page_of, query_without_page
+from quality import selectors as quality_selectors
+from quality.rules import rule_thresholds
+from quality.rules.registry import RULES
+from quality.services import supersede_hold_rule
+
+# ---------------------------------------------------------------- holds
+
+
+@roles.page_permission(roles.VIEW_HOLDS)
+def hold_queue(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", Hold.Status.OPEN)
+    if status not in Hold.Status.values:
+        status = ""
+    return render(
+        request,
+        "batches/hold_queue.html",
+        {
+            "page": page_of(request, selectors.holds_list(status=status)),
+            "query": query_without_page(request),
+            "status_filter": status,
+            "dispositions": Hold.Disposition.choices,
+        },
+    )
+
+
+@roles.page_permission(roles.VIEW_HOLDS)
+def hold_rules(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "batches/hold_rules.html", {"histories": quality_selectors.hold_rule_histories()}
+    )
+
+
+@roles.page_permission(roles.SET_HOLD_RULES)
+@require_POST
+def hold_rule_supersede(request: HttpRequest, code: str) -> HttpResponse:
+    if code not in RULES:
+        raise Http404(f"No hold rule {code}")
+    form = ThresholdsForm(request.POST, thresholds=rule_thresholds(code))
+    return act(
+        request,
+        form,
+        lambda data: supersede_hold_rule(
+            code, parameters=form.parameters(), by=request.user, note=data["reason"]
+        ),
+        lambda new: f"{code} v{new.version} is in force.",
+        f"{reverse('hold-rules')}#rule-{code}",
+    )
+
+
+@roles.page_permission(roles.DISPOSITION)
+@require_POST
+def hold_disposition(request: HttpRequest, pk: int) -> HttpResponse:
+    """Close a hold with a disposition. From the queue (htmx) it answers with the hold's row,
+    closed or with the error; from a page it redirects back."""
+    hold = get_object_or_404(Hold, pk=pk)
+    form = DispositionForm(request.POST)
+    error = ""
+    if not form.is_valid():
+        error = first_error(form)
+    else:
+        try:
+            release_hold(
+                hold,
+                by=request.user,
+                disposition=form.cleaned_data["disposition"],
+                reason=form.cleaned_data["reason"],
+            )
+        except DomainError as refused:
+            error = refused.detail
+    if request.headers.get("HX-Request"):
+        hold = selectors.holds_with_details(Hold.objects.filter(pk=pk)).get()
+        return render(
+            request,
+            "batches/_hold_row.html",
+            # 200 even with an error: htmx swaps only successful responses into the row.
+            {"hold": hold, "error": error, "dispositions": Hold.Disposition.choices},
+        )
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, f"Hold {hold.pk} closed: {form.cleaned_data['disposition']}.")
+    return redirect(back_to(request, reverse("holds")))

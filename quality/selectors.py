@@ -1,0 +1,39 @@
+"""Reads of quality's rules: every hold rule with its versions and what each opened."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.db.models import Count
+
+from batches.models import HoldRule
+from quality.rules import rule_thresholds
+from quality.rules.registry import RULES
+
+# ---------------------------------------------------------------- hold rules
+
+
+@dataclass
+class HoldRuleHistory:
+    code: str
+    label: str
+    thresholds: list[str]  # the names its check reads
+    versions: list[HoldRule]  # newest first, each with `holds_opened`
+
+    @property
+    def in_force(self) -> HoldRule | None:
+        return next((v for v in self.versions if v.in_force), None)
+
+
+def hold_rule_histories() -> list[HoldRuleHistory]:
+    """Every rule the code knows, with its versions and the holds each opened. One query."""
+    versions: dict[str, list[HoldRule]] = defaultdict(list)
+    for version in HoldRule.objects.annotate(holds_opened=Count("holds")).order_by(
+        "code", "-version"
+    ):
+        versions[version.code].append(version)
+    return [
+        HoldRuleHistory(code, rule.label, list(rule_thresholds(code)), versions[code])
+        for code, rule in sorted(RULES.items())
+    ]

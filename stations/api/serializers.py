@@ -1,0 +1,187 @@
+"""Serializers of the station API.
+
+Results are validated by msgspec (batches/messages.py) for speed; the serializers for them here
+only document the shape in the OpenAPI schema, and tests/ingestion/test_openapi_schema.py checks
+that examples valid for msgspec are valid for the schema too. The small bodies (track-in, state)
+are validated by these serializers directly.
+"""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from lines.models import Station
+from stations.models import InboxEntry
+
+DEFECTS = ["short", "insulation_fail", "misalignment", "crack", "delamination", "other"]
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Machine code, e.g. invalid, unknown_cell, wrong_step")
+    detail = serializers.CharField(help_text="A human sentence")
+    errors = serializers.DictField(
+        child=serializers.JSONField(), help_text="Field errors; per-index under `results`"
+    )
+
+
+class ParameterSerializer(serializers.Serializer):
+    unit = serializers.CharField(allow_blank=True)
+    target = serializers.FloatField(allow_null=True)
+    min = serializers.FloatField(allow_null=True, help_text="Inclusive; null: no lower limit")
+    max = serializers.FloatField(allow_null=True, help_text="Inclusive; null: no upper limit")
+
+
+class RecipeSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    version = serializers.IntegerField()
+    parameters = serializers.DictField(child=ParameterSerializer())
+
+
+class StationSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    kind = serializers.CharField()
+    line = serializers.CharField()
+    state = serializers.ChoiceField(choices=Station.State.values)
+    recipe = RecipeSerializer(allow_null=True, help_text="The active recipe version to run")
+
+
+class TrackInSerializer(serializers.Serializer):
+    cell = serializers.CharField(max_length=50, help_text="The cell's serial")
+
+
+class TrackInResponseSerializer(serializers.Serializer):
+    cell = serializers.CharField()
+    batch = serializers.CharField()
+    step = serializers.CharField(help_text="The station kind of the step to do now")
+    recipe = RecipeSerializer()
+
+
+class CurveSerializer(serializers.Serializer):
+    t_s = serializers.ListField(child=serializers.FloatField(), help_text="Seconds from start")
+    values = serializers.ListField(child=serializers.FloatField(), help_text="Same length as t_s")
+    unit = serializers.CharField(required=False, max_length=20)
+
+
+class StationResultSerializer(serializers.Serializer):
+    event_id = serializers.CharField(
+        max_length=100,
+        help_text="Unique per station; the idempotency key: a repeat is a duplicate",
+    )
+    cell = serializers.CharField(max_length=50)
+    occurred_at = serializers.DateTimeField(help_text="RFC 3339 with an offset")
+    verdict = serializers.ChoiceField(
+        choices=["pass", "fail"], required=False, allow_null=True, help_text="The equipment's own"
+    )
+    measurements = serializers.DictField(
+        child=serializers.FloatField(), required=False, help_text="Names as in the recipe"
+    )
+    curves = serializers.DictField(child=CurveSerializer(), required=False)
+    material_lots = serializers.DictField(
+        child=serializers.CharField(max_length=50), required=False, help_text="ROLE: LOT-CODE"
+    )
+    equipment = serializers.CharField(
+        max_length=60, required=False, help_text="Press cycle, vessel load or fixture id"
+    )
+    defects = serializers.ListField(child=serializers.ChoiceField(choices=DEFECTS), required=False)
+
+
+class ResultsRequestSerializer(serializers.Serializer):
+    results = serializers.ListField(child=StationResultSerializer(), min_length=1, max_length=1000)
+
+
+class ResultsAcceptedSerializer(serializers.Serializer):
+    accepted = serializers.IntegerField(help_text="Results stored now")
+    duplicates = serializers.IntegerField(help_text="Repeats of results stored before")
+
+
+class ViolationSerializer(serializers.Serializer):
+    parameter = serializers.CharField()
+    value = serializers.FloatField(allow_null=True)
+    min = serializers.FloatField(allow_null=True)
+    max = serializers.FloatField(allow_null=True)
+    problem = serializers.CharField(help_text="out_of_spec, missing or unknown_parameter")
+
+
+class ResultStatusSerializer(serializers.Serializer):
+    event_id = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["result", "cycler_file"])
+    status = serializers.ChoiceField(choices=["pending", "processed", "rejected"])
+    reason = serializers.CharField(allow_blank=True)
+    reason_code = serializers.CharField(
+        allow_blank=True, help_text="Machine code of the reason, e.g. wrong_step, waiting"
+    )
+    outcome = serializers.ChoiceField(choices=["pass", "fail"], allow_null=True)
+    violations = ViolationSerializer(many=True)
+    received_at = serializers.DateTimeField()
+    processed_at = serializers.DateTimeField(allow_null=True)
+
+
+class StateSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=Station.State.values)
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    occurred_at = serializers.DateTimeField(
+        required=False, help_text="RFC 3339 with an offset; now when left out"
+    )
+
+    def validate_occurred_at(self, value):
+        raw = self.initial_data.get("occurred_at", "")
+        if isinstance(raw, str) and not _has_offset(raw):
+            raise serializers.ValidationError("The time needs an offset (Z or +09:00).")
+        return value
+
+
+def _has_offset(text: str) -> bool:
+    tail = text.strip()[-6:]
+    return text.strip().endswith(("Z", "z")) or tail[0] in "+-" and ":" in tail
+
+
+class StateAcceptedSerializer(serializers.Serializer):
+    state = serializers.CharField()
+    occurred_at = serializers.DateTimeField()
+
+
+class CyclerFileSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="The raw cycler file, up to 512 MiB")
+    cell = serializers.CharField(max_length=50)
+    event_id = serializers.CharField(max_length=100)
+    format = serializers.CharField(
+        required=False, max_length=20, help_text="mpr, nda, ndax, arbin, maccor, csv; else detected"
+    )
+
+
+# ---------------------------------------------------------------- station results not applied
+
+
+class UnappliedResultSerializer(serializers.Serializer):
+    station = serializers.CharField(source="station.code")
+    line = serializers.CharField(source="station.line.code")
+    event_id = serializers.CharField()
+    cell = serializers.CharField(
+        source="cell_serial", help_text="The serial as the station sent it"
+    )
+    kind = serializers.ChoiceField(choices=InboxEntry.Kind.choices)
+    status = serializers.ChoiceField(
+        choices=[InboxEntry.Status.REJECTED, InboxEntry.Status.PENDING]
+    )
+    reason_code = serializers.CharField(
+        help_text="Why rejected (unknown_cell, wrong_step, on_hold, ...) or still pending "
+        "(waiting, retrying; empty while queued)"
+    )
+    reason = serializers.CharField()
+    attempts = serializers.IntegerField()
+    received_at = serializers.DateTimeField()
+    processed_at = serializers.DateTimeField(allow_null=True, help_text="When it was rejected")
+
+
+class ResultRefSerializer(serializers.Serializer):
+    station = serializers.CharField(max_length=40)
+    event_id = serializers.CharField(max_length=100)
+
+
+class RequeueRequestSerializer(serializers.Serializer):
+    results = serializers.ListField(child=ResultRefSerializer(), min_length=1, max_length=1000)
+    reason = serializers.CharField(max_length=1000)
+
+
+class RequeueResponseSerializer(serializers.Serializer):
+    requeued = serializers.IntegerField(help_text="Results sent again (those still rejected)")

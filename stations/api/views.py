@@ -1,0 +1,367 @@
+"""Station API views: authenticate the station, validate the shape, call one service, reply."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.core.files.uploadhandler import FileUploadHandler
+from django.http import HttpRequest
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from batches.models import Cell
+from batches.services import check_track_in
+from core.errors import DomainError, NotFound
+from lines.models import RecipeVersion, Station
+from lines.services import active_recipe_version, set_station_state
+from stations import intake
+from stations.api import serializers as s
+from stations.auth import IsStation, StationIdentity, StationTokenAuthentication
+from stations.models import InboxEntry
+from stations.schema import MAX_CYCLER_FILE_BYTES, MAX_RESULTS_BODY_BYTES, decode_results
+
+ERRORS = {
+    code: OpenApiResponse(s.ErrorSerializer, description=text)
+    for code, text in {
+        400: "invalid: the body's shape is wrong (per-index errors under errors.results)",
+        401: "not_authenticated: missing, unknown or revoked token",
+        404: "unknown_cell, or not_found",
+        409: "wrong_step, wrong_station, on_hold, scrapped, event_id_reused",
+        413: "payload_too_large",
+        415: "unsupported_format",
+    }.items()
+}
+
+RESULT_EXAMPLE = {
+    "event_id": "PR-PRS-1-000123",
+    "cell": "PROTO-250101-01-0001",
+    "occurred_at": "2025-01-01T09:30:00+09:00",
+    "verdict": "pass",
+    "measurements": {"peak_pressure_mpa": 501.2, "dwell_s": 300.5, "temperature_c": 60.1},
+    "curves": {"pressure": {"t_s": [0.0, 0.1, 0.2], "values": [0.0, 1.7, 3.3], "unit": "MPa"}},
+    "equipment": "PR-CIP-1-cycle-42",
+    "defects": [],
+}
+
+
+def _errors(*codes: int) -> dict[int, OpenApiResponse]:
+    return {code: ERRORS[code] for code in codes}
+
+
+def recipe_body(version: RecipeVersion) -> dict[str, Any]:
+    return {
+        "name": version.recipe.name,
+        "version": version.version,
+        "parameters": version.parameters_dict(),
+    }
+
+
+class StationView(APIView):
+    """Base of the station endpoints: station token only, JSON only."""
+
+    authentication_classes = [StationTokenAuthentication]
+    permission_classes = [IsStation]
+    renderer_classes = [JSONRenderer]
+    parser_classes = [JSONParser]
+
+    def station(self, request: Request) -> Station:
+        identity: StationIdentity = request.user
+        return identity.station
+
+
+class StationDetailView(StationView):
+    @extend_schema(
+        tags=["station"],
+        summary="This station and the recipe version it should run",
+        responses={200: s.StationSerializer, **_errors(401)},
+    )
+    def get(self, request: Request) -> Response:
+        station = self.station(request)
+        try:
+            recipe = recipe_body(active_recipe_version(station))
+        except DomainError:
+            recipe = None  # no released recipe for this station kind yet
+        return Response(
+            {
+                "code": station.code,
+                "kind": station.kind,
+                "line": station.line.code,
+                "state": station.state,
+                "recipe": recipe,
+            }
+        )
+
+
+class TrackInView(StationView):
+    @extend_schema(
+        tags=["station"],
+        summary="Interlock: may this cell be processed here now?",
+        request=s.TrackInSerializer,
+        responses={200: s.TrackInResponseSerializer, **_errors(400, 401, 404, 409, 415)},
+    )
+    def post(self, request: Request) -> Response:
+        station = self.station(request)
+        serializer = s.TrackInSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        serial = serializer.validated_data["cell"]
+        cell = (
+            Cell.objects.select_related("batch__route", "next_step").filter(serial=serial).first()
+        )
+        if cell is None:
+            raise NotFound("unknown_cell", f"No cell {serial}.")
+        step = check_track_in(cell, station)
+        return Response(
+            {
+                "cell": cell.serial,
+                "batch": cell.batch.code,
+                "step": step.station_kind,
+                "recipe": recipe_body(active_recipe_version(station)),
+            }
+        )
+
+
+def read_capped_body(request: HttpRequest, limit: int) -> bytes:
+    """The request body, refused with 413 before reading it when it is larger than `limit`.
+
+    A declared Content-Length over the limit is refused without reading a byte. A chunked body
+    (no Content-Length; Django would read it as empty) is read from the WSGI stream up to the
+    limit and refused as soon as it passes it, so it is never held whole in memory.
+    """
+    too_large = DomainError(
+        "payload_too_large",
+        f"The body is larger than {limit // (1024 * 1024)} MiB; send fewer results per request.",
+        status=413,
+    )
+    declared = request.META.get("CONTENT_LENGTH") or ""
+    if declared:
+        try:
+            length = int(declared)
+        except ValueError:
+            raise DomainError("invalid", "Content-Length is not a number.", status=400) from None
+        if length > limit:
+            raise too_large
+        return request.body
+    if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        stream, parts, size = request.META["wsgi.input"], [], 0
+        while chunk := stream.read(64 * 1024):
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            parts.append(chunk)
+        return b"".join(parts)
+    return request.body
+
+
+def _require_json(request: Request) -> None:
+    content_type = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise DomainError(
+            "unsupported_format",
+            f"Send results as application/json, not {content_type or 'no content type'}.",
+            status=415,
+        )
+
+
+class ResultsView(StationView):
+    @extend_schema(
+        tags=["station"],
+        summary="Send 1 to 1000 results (stored before the reply, processed by workers)",
+        request=s.ResultsRequestSerializer,
+        responses={202: s.ResultsAcceptedSerializer, **_errors(400, 401, 409, 413, 415)},
+        examples=[
+            OpenApiExample("One pressing result", value={"results": [RESULT_EXAMPLE]}),
+            OpenApiExample("Accepted", value={"accepted": 1, "duplicates": 0}, response_only=True),
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        station = self.station(request)
+        _require_json(request)
+        # Read and validate here, not through DRF's parser: the size cap must apply before the
+        # body is read, and msgspec validates 1000 results in a fraction of a serializer's time.
+        results = decode_results(read_capped_body(request._request, MAX_RESULTS_BODY_BYTES))
+        accepted = intake.accept_results(station, results)
+        return Response(
+            {"accepted": accepted.accepted, "duplicates": accepted.duplicates},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+class ResultStatusView(StationView):
+    @extend_schema(
+        tags=["station"],
+        summary="The processing status of one of this station's results or cycler files",
+        responses={200: s.ResultStatusSerializer, **_errors(401, 404)},
+    )
+    def get(self, request: Request, event_id: str) -> Response:
+        entry = (
+            InboxEntry.objects.filter(station=self.station(request), event_id=event_id)
+            .only(
+                "event_id",
+                "kind",
+                "status",
+                "reason",
+                "reason_code",
+                "outcome",
+                "violations",
+                "received_at",
+                "processed_at",
+            )
+            .first()
+        )
+        if entry is None:  # another station's event looks the same as one never sent
+            raise NotFound("not_found", f"This station never sent event {event_id}.")
+        return Response(
+            {
+                "event_id": entry.event_id,
+                "kind": entry.kind,
+                "status": entry.status,
+                "reason": entry.reason,
+                "reason_code": entry.reason_code,
+                "outcome": entry.outcome or None,
+                "violations": entry.violations,
+                "received_at": entry.received_at,
+                "processed_at": entry.processed_at,
+            }
+        )
+
+
+class StateView(StationView):
+    @extend_schema(
+        tags=["station"],
+        summary="Report the station's state (running, idle, down, maintenance)",
+        request=s.StateSerializer,
+        responses={202: s.StateAcceptedSerializer, **_errors(400, 401, 415)},
+    )
+    def post(self, request: Request) -> Response:
+        station = self.station(request)
+        serializer = s.StateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        station = set_station_state(
+            station,
+            state=data["state"],
+            by=request.user.actor,
+            reason=data.get("reason", ""),
+            occurred_at=data.get("occurred_at"),
+        )
+        return Response(
+            {"state": data["state"], "occurred_at": station.state_since},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+class StreamedCyclerFile(UploadedFile):
+    """A cycler file written straight to MEDIA_ROOT while it arrived, with its sha256."""
+
+    def __init__(self, path: Path, name: str, size: int, sha256: str) -> None:
+        super().__init__(file=None, name=name, size=size)
+        self.path = path
+        self.sha256 = sha256
+
+
+class CyclerFileUploadHandler(FileUploadHandler):
+    """Streams the upload to disk under MEDIA_ROOT, hashing each chunk as it passes: a 512 MiB
+    file is never in memory and never read twice."""
+
+    chunk_size = 1024 * 1024
+
+    def new_file(self, *args: Any, **kwargs: Any) -> None:
+        super().new_file(*args, **kwargs)
+        incoming = Path(settings.MEDIA_ROOT) / "cycler" / "incoming"
+        incoming.mkdir(parents=True, exist_ok=True)
+        self.file = tempfile.NamedTemporaryFile(dir=incoming, delete=False, suffix=".part")
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
+        self.size += len(raw_data)
+        if self.size > MAX_CYCLER_FILE_BYTES:
+            self.discard()
+            raise DomainError(
+                "payload_too_large", "A cycler file may be at most 512 MiB.", status=413
+            )
+        self.sha256.update(raw_data)
+        self.file.write(raw_data)
+        return None  # consumed: no later handler keeps a copy
+
+    def file_complete(self, file_size: int) -> StreamedCyclerFile:
+        self.file.flush()
+        os.fsync(self.file.fileno())  # durable before the 202
+        self.file.close()
+        return StreamedCyclerFile(
+            Path(self.file.name), self.file_name, self.size, self.sha256.hexdigest()
+        )
+
+    def upload_interrupted(self) -> None:
+        self.discard()
+
+    def discard(self) -> None:
+        if getattr(self, "file", None) is not None:
+            self.file.close()
+            Path(self.file.name).unlink(missing_ok=True)
+
+
+FORMATS_BY_SUFFIX = {".mpr": "mpr", ".nda": "nda", ".ndax": "ndax", ".csv": "csv"}
+
+
+class CyclerFileView(StationView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        tags=["station"],
+        summary="Upload a formation cycler file (processed like a result)",
+        request={"multipart/form-data": s.CyclerFileSerializer},
+        responses={202: s.ResultsAcceptedSerializer, **_errors(400, 401, 409, 413, 415)},
+    )
+    def post(self, request: Request) -> Response:
+        station = self.station(request)
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        if declared > MAX_CYCLER_FILE_BYTES + 1024 * 1024:  # the file plus the form's few fields
+            raise DomainError(
+                "payload_too_large", "A cycler file may be at most 512 MiB.", status=413
+            )
+        if not request.META.get("CONTENT_TYPE", "").startswith("multipart/form-data"):
+            raise DomainError(
+                "unsupported_format", "Upload cycler files as multipart/form-data.", status=415
+            )
+        request._request.upload_handlers = [CyclerFileUploadHandler(request._request)]
+        serializer = s.CyclerFileSerializer(data=request.data)
+        upload = request.FILES.get("file")
+        try:
+            serializer.is_valid(raise_exception=True)
+            data = serializer.validated_data
+            file_format = data.get("format") or FORMATS_BY_SUFFIX.get(
+                Path(upload.name).suffix.lower(), ""
+            )
+            target = Path(settings.MEDIA_ROOT) / "cycler" / station.code / upload.sha256
+            target.parent.mkdir(parents=True, exist_ok=True)
+            upload.path.replace(target)  # same file system: an atomic rename, no copy
+            upload.path = target
+            accepted = intake.accept_cycler_file(
+                station,
+                event_id=data["event_id"],
+                cell_serial=data["cell"],
+                file_format=file_format,
+                path=target,
+                sha256=upload.sha256,
+                size=upload.size,
+                original_name=upload.name,
+            )
+        finally:
+            if isinstance(upload, StreamedCyclerFile) and upload.path.parent.name == "incoming":
+                upload.path.unlink(missing_ok=True)  # refused before it was stored
+        return Response(
+            {"accepted": accepted.accepted, "duplicates": accepted.duplicates},
+            status=status.HTTP_202_ACCEPTED,
+        )

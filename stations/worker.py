@@ -1,0 +1,349 @@
+"""The workers' side of ingestion: inbox rows applied to the cells' record.
+
+`process_entries` (run by stations.tasks) applies pending rows with
+`batches.services.record_steps`, the one place the business rules live, and marks each row
+processed, rejected or still pending.
+
+Route order: a result for a step ahead of the cell's next step (pressing before stacking) is not
+an error; it stays pending and is applied right after the earlier step's result, in the same
+transaction when they are processed together, else by whichever task applies that earlier result
+(it re-reads the pending rows of the cells it moved).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from batches.models import Cell, ProcessRun
+from batches.services import StepContext, StepInput, StepResult, record_steps
+from core.bulk import update_rows
+from core.errors import DomainError
+from formation.bridge import cycler_file_result
+from formation.cycler import CyclerFileRejected
+from lines.models import Station
+from stations.dispatch import enqueue_per_line, wake_up
+from stations.models import InboxEntry, PendingReason
+
+logger = logging.getLogger(__name__)
+
+# An unexpected database error (a deadlock with an engineer's hold, a lost connection) leaves the
+# row pending for a retry; after this many such retries it is rejected so it cannot loop forever.
+MAX_RETRIES_AFTER_ERROR = 10
+
+# Dwell at peak: the time the pressure curve spends at or above this share of its peak.
+DWELL_SHARE_OF_PEAK = 0.98
+
+
+def pressing_features(t_s: Sequence[float], pressure: Sequence[float]) -> dict[str, float]:
+    """Peak pressure and dwell at peak from a pressure curve.
+
+    Dwell is the time at or above 98 % of the peak: the sum of the sample intervals whose starting
+    sample is at or above that level (a left Riemann sum), so a dip below it during the hold is
+    not counted, and ramp and release count only while within 2 % of the peak.
+    """
+    t = np.asarray(t_s, dtype=float)
+    p = np.asarray(pressure, dtype=float)
+    if p.size == 0:
+        return {}
+    peak = float(p.max())
+    at_peak = p[:-1] >= DWELL_SHARE_OF_PEAK * peak
+    dwell = float(np.diff(t)[at_peak].sum()) if p.size > 1 else 0.0
+    return {"peak_pressure_mpa": round(peak, 3), "dwell_s": round(dwell, 3)}
+
+
+def aging_features(measurements: dict[str, float]) -> dict[str, float]:
+    """Self-discharge K from the two OCV checks, in mV/day, positive for a falling voltage:
+    K = (OCV1 - OCV2) x 1000 / days, so the recipe's max (0.5 mV/day) rejects a fast drop."""
+    try:
+        ocv1, ocv2 = measurements["ocv1_v"], measurements["ocv2_v"]
+        days = measurements["ocv_interval_days"]
+    except KeyError:
+        return {}
+    if days <= 0:
+        return {}
+    return {"k_mv_per_day": round((ocv1 - ocv2) * 1000 / days, 4)}
+
+
+def step_result_of(entry: InboxEntry) -> StepResult:
+    """The inbox row's result as record_step takes it, with pressing features derived from the
+    pressure curve where the station did not send them."""
+    payload = entry.payload
+    measurements = dict(payload.get("measurements", {}))
+    curves = payload.get("curves", {})
+    pressure = curves.get("pressure")
+    if entry.station.kind == "pressing" and pressure is not None:
+        derived = pressing_features(pressure["t_s"], pressure["values"])
+        for name, value in derived.items():
+            measurements.setdefault(name, value)
+    if entry.station.kind == "aging":
+        for name, value in aging_features(measurements).items():
+            measurements.setdefault(name, value)
+    return StepResult(
+        occurred_at=entry.occurred_at,
+        measurements=measurements,
+        verdict=payload.get("verdict") or "",
+        equipment_ref=payload.get("equipment", ""),
+        defects=payload.get("defects", []),
+        curves=curves,
+        material_lots=payload.get("material_lots", {}),
+        event_id=entry.event_id,
+    )
+
+
+APPLIED, REJECTED, WAITING, RETRY, SKIPPED = "applied", "rejected", "waiting", "retry", "skipped"
+
+
+def process_entries(entry_ids: Sequence[int], *, line_code: str | None = None) -> dict[str, int]:
+    """Apply pending inbox rows; rows another task holds or that are done already are skipped,
+    so a redelivered task does nothing. A wake-up task (`line_code`) also takes along its line's
+    fresh rows, and wakes another task if it could not take them all.
+
+    One transaction for the task: a crash leaves every row either applied or still pending. The
+    rows are applied together (record_steps writes many results in a few statements); if the
+    database refuses something, the chunk is rolled back and applied again one row at a time,
+    each in its own savepoint, so one row's trouble costs only that row.
+    """
+    counts = dict.fromkeys((APPLIED, REJECTED, WAITING, RETRY, SKIPPED), 0)
+    with transaction.atomic():
+        entries = _with_stations(list(_pending().filter(id__any=entry_ids)))
+        lines = {e.station.line.code for e in entries} | ({line_code} if line_code else set())
+        room = settings.INGEST_TASK_CHUNK - len(entries)
+        if room > 0 and lines:
+            # A task is also a wake-up call for its lines: it takes along fresh rows whose own
+            # tasks have not run yet (they then find them done and end at once), so a stream of
+            # single-result requests is applied many results per transaction, not one.
+            along = _with_stations(
+                list(
+                    _pending()
+                    .filter(
+                        reason_code="",
+                        station_id__in=Station.objects.filter(line__code__in=lines).values("id"),
+                    )
+                    .exclude(id__any=[e.pk for e in entries])
+                    .order_by("id")[:room]
+                )
+            )
+            entries += along
+            if line_code and len(along) == room:
+                wake_up(line_code)  # there may be more
+        if not entries:
+            return counts
+        entries.sort(key=_as_they_happened)
+        done: dict[int, InboxEntry] = {}
+        try:
+            with transaction.atomic():
+                _apply_entries(entries, _lock_cells(entries), done)
+        except DatabaseError as error:
+            logger.warning(
+                "Applying %d inbox rows together failed (%s); one by one", len(entries), error
+            )
+            done = {}
+            entries = _with_stations(
+                list(InboxEntry.objects.filter(id__any=[e.pk for e in entries]))
+            )
+            entries.sort(key=_as_they_happened)
+            for entry in entries:
+                if entry.pk not in done:
+                    _apply_alone(entry, done)
+        update_rows(
+            list(done.values()),
+            [
+                "status",
+                "reason_code",
+                "reason",
+                "outcome",
+                "violations",
+                "run",
+                "attempts",
+                "processed_at",
+            ],
+        )
+        for entry in done.values():
+            counts[_state_of(entry)] += 1
+        enqueue_per_line(
+            [e for e in done.values() if e.reason_code == PendingReason.RETRYING], countdown=2
+        )
+    return counts
+
+
+def _as_they_happened(entry: InboxEntry) -> tuple:
+    """Sort key: in the order the results happened (cycler files, which carry no time, last)."""
+    return (entry.occurred_at is None, entry.occurred_at or entry.received_at, entry.pk)
+
+
+def _pending() -> QuerySet[InboxEntry]:
+    """Pending rows, locked for this transaction; rows another task holds are skipped.
+
+    Only the inbox rows are locked (OF self): a filter through the station would otherwise lock
+    the station rows too, and every intake commit checks its rows' station key against them.
+    The sweep's enqueued_at is left unread: Django parses each time in Python (~4 us).
+    """
+    return (
+        InboxEntry.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(status=InboxEntry.Status.PENDING)
+        .defer("enqueued_at")
+    )
+
+
+def _with_stations(entries: list[InboxEntry]) -> list[InboxEntry]:
+    """The rows with their stations and lines: one instance per station, not one per row."""
+    stations = Station.objects.select_related("line").in_bulk({e.station_id for e in entries})
+    for entry in entries:
+        entry.station = stations[entry.station_id]
+    return entries
+
+
+def _lock_cells(entries: Sequence[InboxEntry]) -> dict[str, Cell]:
+    # Lock the cells up front and in id order: two tasks touching the same cells queue up
+    # instead of deadlocking, and a row's "waiting" decision is made under the cell's lock.
+    return {
+        cell.serial: cell
+        for cell in Cell.objects.select_for_update()
+        .filter(serial__any={e.cell_serial for e in entries})
+        .order_by("id")
+    }
+
+
+def _apply_alone(entry: InboxEntry, done: dict[int, InboxEntry]) -> None:
+    """Apply one row (and rows that waited for it) in a savepoint; a database error rolls them
+    back and leaves this row pending for a retry."""
+    was_retrying, attempts = entry.reason_code == PendingReason.RETRYING, entry.attempts + 1
+    applied: dict[int, InboxEntry] = {}
+    try:
+        with transaction.atomic():
+            _apply_entries([entry], _lock_cells([entry]), applied, exclude=done)
+    except DatabaseError as error:
+        entry.status, entry.run = InboxEntry.Status.PENDING, None
+        entry.outcome, entry.violations = "", []
+        entry.attempts, entry.processed_at = attempts, None
+        if was_retrying and attempts >= MAX_RETRIES_AFTER_ERROR:
+            _reject(entry, "processing_error", f"Could not be applied: {error}")
+        else:
+            logger.warning("Inbox row %s left pending after a database error: %s", entry.pk, error)
+            entry.reason_code, entry.reason = PendingReason.RETRYING, f"Retrying after: {error}"
+        done[entry.pk] = entry
+        return
+    done.update(applied)
+
+
+def _apply_entries(
+    entries: Sequence[InboxEntry],
+    cells: dict[str, Cell],
+    done: dict[int, InboxEntry],
+    exclude: Iterable[int] = (),
+) -> None:
+    """Apply rows in order (see the module's note on route order); each row ends in `done`,
+    applied, rejected or waiting. Rows in `exclude` are dealt with already."""
+    context = StepContext(cells.values())
+    todo = list(entries)
+    while todo:
+        ready: list[tuple[InboxEntry, StepInput]] = []
+        for entry in todo:
+            entry.attempts += 1
+            done[entry.pk] = entry
+            cell = cells.get(entry.cell_serial)
+            if cell is None:
+                _reject(entry, "unknown_cell", f"No cell {entry.cell_serial}.")
+                continue
+            try:
+                if entry.kind == InboxEntry.Kind.CYCLER_FILE:
+                    result = _cycler_file_result(entry)
+                else:
+                    result = step_result_of(entry)
+            except CyclerFileRejected as error:  # a file that cannot be trusted as data
+                _reject(entry, error.check, error.detail)
+                continue
+            by = f"station:{entry.station.code}"
+            ready.append((entry, StepInput(cell, entry.station, result, by)))
+        outcomes = record_steps([item for _, item in ready], context)
+        waiting, moved = [], set()
+        for (entry, item), outcome in zip(ready, outcomes, strict=True):
+            if not isinstance(outcome, DomainError):
+                _applied(entry, outcome)
+                moved.add(entry.cell_serial)
+            elif outcome.code == "wrong_step" and _waits_for_earlier_step(item, context):
+                entry.reason_code = PendingReason.WAITING
+                entry.reason = f"Waiting for the result of an earlier step: {outcome.detail}"
+                waiting.append(entry)
+            else:
+                _reject(entry, outcome.code, outcome.detail)
+        if not moved:
+            return
+        # Rows of the cells just moved that wait for them: ours, then those another task found
+        # waiting (it decided so under the cell's lock, so its decision is committed by now).
+        others = _with_stations(
+            list(
+                _pending()
+                .filter(
+                    kind=InboxEntry.Kind.RESULT,
+                    reason_code=PendingReason.WAITING,
+                    cell_serial__any=moved,
+                )
+                .exclude(id__any=[*done, *exclude])
+                .order_by("occurred_at", "id")
+            )
+        )
+        todo = [e for e in waiting if e.cell_serial in moved] + others
+
+
+def _cycler_file_result(entry: InboxEntry) -> StepResult:
+    read = cycler_file_result(
+        entry.payload,
+        event_id=entry.event_id,
+        occurred_at=entry.occurred_at or entry.received_at,
+    )
+    # Which parser, at which version, read the file: kept beside its sha256 on the inbox row.
+    entry.payload = {
+        **entry.payload,
+        "parser": read.parser,
+        "detected_format": read.detected_format,
+    }
+    InboxEntry.objects.filter(pk=entry.pk).update(payload=entry.payload)
+    return read.result
+
+
+def _applied(entry: InboxEntry, run: ProcessRun) -> None:
+    entry.status = InboxEntry.Status.PROCESSED
+    entry.reason_code, entry.reason = "", ""
+    entry.outcome = run.verdict
+    entry.violations = run.violations
+    entry.run = run
+    entry.processed_at = timezone.now()
+
+
+def _state_of(entry: InboxEntry) -> str:
+    if entry.status == InboxEntry.Status.PROCESSED:
+        return APPLIED
+    if entry.status == InboxEntry.Status.REJECTED:
+        return REJECTED
+    return RETRY if entry.reason_code == PendingReason.RETRYING else WAITING
+
+
+def _reject(entry: InboxEntry, code: str, reason: str) -> str:
+    entry.status = InboxEntry.Status.REJECTED
+    entry.reason_code, entry.reason = code, reason
+    entry.processed_at = timezone.now()
+    return REJECTED
+
+
+def _waits_for_earlier_step(item: StepInput, context: StepContext) -> bool:
+    """True when the station's step lies ahead of the cell's next step on its route: the result
+    arrived before the one for the step in between, so it waits rather than being refused.
+
+    Asked after record_steps has applied the whole list, when the cell may have moved on to the
+    very step this result is for (the earlier step's result came later in the list): that counts
+    as ahead too, and the next round applies it."""
+    cell, station = item.cell, item.station
+    if cell.next_step_id is None or cell.batch.line_id != station.line_id:
+        return False
+    return any(
+        step.station_kind == station.kind and step.position >= cell.next_step.position
+        for step in context.route_steps(cell.batch.route_id)
+    )
