@@ -3,10 +3,17 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
 COPY pyproject.toml ./
-COPY mes ./mes
+COPY core ./core
+COPY audit ./audit
 COPY lines ./lines
 COPY batches ./batches
-COPY audit ./audit
+COPY stations ./stations
+COPY quality ./quality
+COPY formation ./formation
+COPY analytics ./analytics
+COPY dashboard ./dashboard
+COPY demo ./demo
+COPY mes ./mes
 RUN pip install --no-cache-dir .
 COPY . .
 RUN DJANGO_DEBUG=0 DJANGO_SECRET_KEY=build-only DATABASE_URL=postgresql://build@localhost/build \

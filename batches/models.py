@@ -199,7 +199,9 @@ class BatchMaterial(models.Model):
 class CellQuerySet(models.QuerySet):
     def with_hold_state(self) -> CellQuerySet:
         """Annotate `held`: an open hold covers the cell (holds are the one source of truth)."""
-        open_holds = Hold.cells.through.objects.filter(cell=OuterRef("pk"), hold__status="open")
+        open_holds = Hold.cells.through.objects.filter(
+            cell=OuterRef("pk"), hold__status=Hold.Status.OPEN
+        )
         return self.annotate(held=Exists(open_holds))
 
     def on_hold(self) -> CellQuerySet:

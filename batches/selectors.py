@@ -423,7 +423,7 @@ def latest_measurements(
     latest: dict[int, dict[str, float]] = {}
     rows = Measurement.objects.filter(run__cell_id__in=list(cell_ids), name__in=list(names))
     if passed_only:
-        rows = rows.filter(run__verdict="pass")
+        rows = rows.filter(run__verdict=ProcessRun.Verdict.PASS)
     rows = rows.order_by("run__cell_id", "name", "run__finished_at", "run_id").values_list(
         "run__cell_id", "name", "value"
     )

@@ -36,7 +36,7 @@ from batches.models import (
 from core.bulk import copy_objects, copy_rows, update_rows
 from core.errors import DomainError, check_transition, require_reason
 from lines.judging import Reading, judge
-from lines.models import Line, RecipeVersion, Route, RouteStep, Station
+from lines.models import Line, RecipeVersion, Route, RouteStep, Station, StationKind
 from lines.services import active_recipe_version
 
 # ---------------------------------------------------------------- batches
@@ -761,6 +761,6 @@ def _default_rework_step(hold: Hold, cell: Cell) -> RouteStep | None:
         return hold.run.step
     steps = _route_steps(cell)
     if hold.scope == Hold.Scope.PRESS_CYCLE:
-        return next((s for s in steps if s.station_kind == "pressing"), None)
+        return next((s for s in steps if s.station_kind == StationKind.PRESSING), None)
     last = cell.runs.order_by("-finished_at", "-id").select_related("step").first()
     return last.step if last else None

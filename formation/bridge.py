@@ -14,8 +14,8 @@ from django.conf import settings
 
 from batches.services import StepResult
 from formation.cycler import (
-    FORMATS,
     downsample_curve,
+    format_named,
     formation_features,
     read_cycler_file,
     voltage_capacity_curve,
@@ -37,10 +37,9 @@ def cycler_file_result(
     payload: Mapping[str, Any], *, event_id: str, occurred_at: datetime
 ) -> CyclerFileResult:
     """Read the uploaded file that `payload` (an upload's stored fields) names."""
-    # A format the station names in our words is used; anything else is detected from the content.
-    stated = payload.get("format")
+    # A format the station named is used; without one it is detected from the content.
     data = read_cycler_file(
-        Path(settings.MEDIA_ROOT) / payload["path"], format=stated if stated in FORMATS else None
+        Path(settings.MEDIA_ROOT) / payload["path"], format=format_named(payload.get("format", ""))
     )
     features = formation_features(data)
     features.pop("rows", None)

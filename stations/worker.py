@@ -27,7 +27,7 @@ from core.bulk import update_rows
 from core.errors import DomainError
 from formation.bridge import cycler_file_result
 from formation.cycler import CyclerFileRejected
-from lines.models import Station
+from lines.models import Station, StationKind
 from stations.dispatch import enqueue_per_line, wake_up
 from stations.models import InboxEntry, PendingReason
 
@@ -78,11 +78,11 @@ def step_result_of(entry: InboxEntry) -> StepResult:
     measurements = dict(payload.get("measurements", {}))
     curves = payload.get("curves", {})
     pressure = curves.get("pressure")
-    if entry.station.kind == "pressing" and pressure is not None:
+    if entry.station.kind == StationKind.PRESSING and pressure is not None:
         derived = pressing_features(pressure["t_s"], pressure["values"])
         for name, value in derived.items():
             measurements.setdefault(name, value)
-    if entry.station.kind == "aging":
+    if entry.station.kind == StationKind.AGING:
         for name, value in aging_features(measurements).items():
             measurements.setdefault(name, value)
     return StepResult(

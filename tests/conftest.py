@@ -10,6 +10,8 @@ from batches.services import create_batch
 from demo.management.commands.seed_demo import Command as SeedDemo
 from lines.models import Line, Route, Station
 
+pytest_plugins = ["tests.fixtures.stations", "tests.fixtures.pages"]
+
 
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):

@@ -19,11 +19,21 @@ from .features import (
     half_cycles,
     voltage_capacity_curve,
 )
-from .readers import FORMATS, detect_format, read_cycler_file
+from .readers import (
+    FORMAT_ALIASES,
+    FORMAT_BY_SUFFIX,
+    FORMATS,
+    detect_format,
+    format_named,
+    read_cycler_file,
+)
 
 __all__ = [
     "CHECKS",
     "FORMATS",
+    "FORMAT_ALIASES",
+    "FORMAT_BY_SUFFIX",
+    "format_named",
     "CyclerData",
     "CyclerFileRejected",
     "HalfCycle",

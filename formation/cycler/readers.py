@@ -33,7 +33,24 @@ from .features import current_state, half_cycle_runs
 from .text import TEXT_PARSER, classify_text, decode, read_text_export
 
 FORMATS = ("biologic_mpr", "neware_nda", "neware_ndax", "arbin_csv", "maccor_txt", "csv")
+# The short names equipment sends with an upload, for the formats above.
+FORMAT_ALIASES = {
+    "mpr": "biologic_mpr",
+    "nda": "neware_nda",
+    "ndax": "neware_ndax",
+    "arbin": "arbin_csv",
+    "maccor": "maccor_txt",
+}
+# A file's suffix says its format only where the suffix is the vendor's own (a .csv or .txt may
+# hold any text export: those are detected from the content).
+FORMAT_BY_SUFFIX = {".mpr": "biologic_mpr", ".nda": "neware_nda", ".ndax": "neware_ndax"}
 TEXT_FORMATS = frozenset({"arbin_csv", "maccor_txt", "csv"})
+
+
+def format_named(name: str) -> str | None:
+    """The format an upload names (ours or a short name), or None for one we do not know."""
+    return name if name in FORMATS else FORMAT_ALIASES.get(name)
+
 
 MPR_MAGIC = b"BIO-LOGIC MODULAR FILE\x1a"  # galvani.BioLogic.MPR_MAGIC starts with this
 NDA_MAGIC = b"NEWARE"  # fastnda.nda checks these six bytes

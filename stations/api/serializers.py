@@ -1,6 +1,6 @@
 """Serializers of the station API.
 
-Results are validated by msgspec (batches/messages.py) for speed; the serializers for them here
+Results are validated by msgspec (stations/schema.py) for speed; the serializers for them here
 only document the shape in the OpenAPI schema, and tests/ingestion/test_openapi_schema.py checks
 that examples valid for msgspec are valid for the schema too. The small bodies (track-in, state)
 are validated by these serializers directly.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from formation.cycler import FORMAT_ALIASES, FORMATS
 from lines.models import Station
 from stations.models import InboxEntry
 
@@ -144,8 +145,11 @@ class CyclerFileSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="The raw cycler file, up to 512 MiB")
     cell = serializers.CharField(max_length=50)
     event_id = serializers.CharField(max_length=100)
-    format = serializers.CharField(
-        required=False, max_length=20, help_text="mpr, nda, ndax, arbin, maccor, csv; else detected"
+    format = serializers.ChoiceField(
+        choices=[*FORMATS, *FORMAT_ALIASES],
+        required=False,
+        help_text="The file's format (short names: mpr, nda, ndax, arbin, maccor); without it, the "
+        "format is detected from the content",
     )
 
 

@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 from batches.models import Cell
 from batches.services import check_track_in
 from core.errors import DomainError, NotFound
+from formation.cycler import FORMAT_BY_SUFFIX, format_named
 from lines.models import RecipeVersion, Station
 from lines.services import active_recipe_version, set_station_state
 from stations import intake
@@ -312,9 +313,6 @@ class CyclerFileUploadHandler(FileUploadHandler):
             Path(self.file.name).unlink(missing_ok=True)
 
 
-FORMATS_BY_SUFFIX = {".mpr": "mpr", ".nda": "nda", ".ndax": "ndax", ".csv": "csv"}
-
-
 class CyclerFileView(StationView):
     parser_classes = [MultiPartParser]
 
@@ -341,8 +339,11 @@ class CyclerFileView(StationView):
         try:
             serializer.is_valid(raise_exception=True)
             data = serializer.validated_data
-            file_format = data.get("format") or FORMATS_BY_SUFFIX.get(
-                Path(upload.name).suffix.lower(), ""
+            named = data.get("format")
+            file_format = (
+                format_named(named)
+                if named
+                else FORMAT_BY_SUFFIX.get(Path(upload.name).suffix.lower(), "")
             )
             target = Path(settings.MEDIA_ROOT) / "cycler" / station.code / upload.sha256
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,21 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 
 from audit.models import Event
-from batches.models import Batch, Cell, CellDesign, Consumption, Hold, MaterialLot
+from batches.models import Batch, Cell, CellDesign, Consumption, Hold, MaterialLot, MaterialRole
+from batches.services import StepResult, record_step
+from lines.models import StationKind
+from tests.factories import (
+    CellDesignFactory,
+    MaterialLotFactory,
+    StationFactory,
+    planned_batch,
+    released_recipe,
+)
+
+
+@pytest.fixture
+def batch(db) -> Batch:
+    return planned_batch(quantity=2)
 
 
 def _refused(match: str, action) -> None:
@@ -18,28 +32,28 @@ def _refused(match: str, action) -> None:
         action()
 
 
-def test_cell_serials_and_batch_codes_are_unique(proto_batch):
-    cell = proto_batch.cells.first()
+def test_cell_serials_and_batch_codes_are_unique(batch):
+    cell = batch.cells.first()
     _refused(
         "serial",
         lambda: Cell.objects.create(
-            serial=cell.serial, batch=proto_batch, position=99, next_step=cell.next_step
+            serial=cell.serial, batch=batch, position=99, next_step=cell.next_step
         ),
     )
     _refused(
         "code",
         lambda: Batch.objects.create(
-            code=proto_batch.code,
-            line=proto_batch.line,
-            design=proto_batch.design,
-            route=proto_batch.route,
+            code=batch.code,
+            line=batch.line,
+            design=batch.design,
+            route=batch.route,
             planned_quantity=1,
         ),
     )
 
 
-def test_a_cell_on_its_route_must_know_its_next_step(proto_batch):
-    cell = proto_batch.cells.first()
+def test_a_cell_on_its_route_must_know_its_next_step(batch):
+    cell = batch.cells.first()
     _refused(
         "next_step_matches_status", lambda: Cell.objects.filter(pk=cell.pk).update(next_step=None)
     )
@@ -49,10 +63,10 @@ def test_a_cell_on_its_route_must_know_its_next_step(proto_batch):
     )
 
 
-def test_batch_quantities_are_bounded(proto_batch):
+def test_batch_quantities_are_bounded(batch):
     _refused(
         "quantity_in_range",
-        lambda: Batch.objects.filter(pk=proto_batch.pk).update(planned_quantity=0),
+        lambda: Batch.objects.filter(pk=batch.pk).update(planned_quantity=0),
     )
 
 
@@ -64,24 +78,22 @@ def test_batch_quantities_are_bounded(proto_batch):
         ({"voltage_min_v": 4.3}, "voltage_window_ordered"),
     ],
 )
-def test_cell_design_figures_are_checked(plant, change, constraint):
-    _refused(constraint, lambda: CellDesign.objects.filter(code="SSB-5AH-P1").update(**change))
+def test_cell_design_figures_are_checked(db, change, constraint):
+    design = CellDesignFactory()
+    _refused(constraint, lambda: CellDesign.objects.filter(pk=design.pk).update(**change))
 
 
-def test_lot_quantities_and_costs_cannot_be_negative(plant):
+def test_lot_quantities_and_costs_cannot_be_negative(db):
+    lot = MaterialLotFactory()
     _refused(
-        "quantity_and_cost",
-        lambda: MaterialLot.objects.filter(code="SE-2611-01").update(unit_cost=-1),
+        "quantity_and_cost", lambda: MaterialLot.objects.filter(pk=lot.pk).update(unit_cost=-1)
     )
-    _refused(
-        "quantity_and_cost",
-        lambda: MaterialLot.objects.filter(code="SE-2611-01").update(quantity=-5),
-    )
+    _refused("quantity_and_cost", lambda: MaterialLot.objects.filter(pk=lot.pk).update(quantity=-5))
 
 
-def test_consumed_quantities_are_positive(proto_batch):
-    lot = MaterialLot.objects.get(code="SE-2611-01")
-    cell = proto_batch.cells.first()
+def test_consumed_quantities_are_positive(batch):
+    lot = MaterialLotFactory(role=MaterialRole.ELECTROLYTE)
+    cell = batch.cells.first()
     _refused(
         "quantity_positive",
         lambda: Consumption.objects.create(
@@ -90,8 +102,8 @@ def test_consumed_quantities_are_positive(proto_batch):
     )
 
 
-def test_holds_need_a_reason_an_opener_and_a_disposition_when_closed(proto_batch, line_engineer):
-    base = {"scope": "batch", "target": proto_batch.code, "batch": proto_batch}
+def test_holds_need_a_reason_an_opener_and_a_disposition_when_closed(batch, line_engineer):
+    base = {"scope": "batch", "target": batch.code, "batch": batch}
     _refused(
         "reason_required", lambda: Hold.objects.create(**base, reason="", opened_by=line_engineer)
     )
@@ -103,22 +115,27 @@ def test_holds_need_a_reason_an_opener_and_a_disposition_when_closed(proto_batch
     )
 
 
-def test_history_is_protected_from_deletion(proto_batch, stations, record):
-    cell = proto_batch.cells.first()
-    run = record(cell, stations["PR-STK-1"], material_lots={"electrolyte": "SE-2611-01"})
-    for doomed in (
-        cell,
-        stations["PR-STK-1"],
-        run.recipe_version.recipe,
-        MaterialLot.objects.get(code="SE-2611-01"),
-    ):
+def test_history_is_protected_from_deletion(batch):
+    cell = batch.cells.first()
+    stacker = StationFactory(line=batch.line, kind=StationKind.STACKING)
+    limits = {"unit": "um", "target": 500.0, "min": 450.0, "max": 550.0}
+    recipe = released_recipe(batch.line, StationKind.STACKING, {"stack_thickness_um": limits})
+    lot = batch.planned_materials.get(role=MaterialRole.ELECTROLYTE).lot
+    result = StepResult(
+        occurred_at=timezone.now(),
+        measurements={"stack_thickness_um": 501.0},
+        material_lots={MaterialRole.ELECTROLYTE: lot.code},
+    )
+    run = record_step(cell, stacker, result, by="station:test")
+    assert run.recipe_version.recipe == recipe and run.consumptions.get().lot == lot
+    for doomed in (cell, stacker, recipe, lot):
         with pytest.raises((ProtectedError, IntegrityError)), transaction.atomic():
             doomed.delete()
     assert Cell.objects.filter(pk=cell.pk).exists()
 
 
-def test_the_audit_trail_is_append_only(proto_batch):
-    event = Event.objects.filter(subject=proto_batch.code).first()
+def test_the_audit_trail_is_append_only(batch):
+    event = Event.objects.filter(subject=batch.code).first()
     _refused("append-only", lambda: Event.objects.filter(pk=event.pk).update(reason="edited"))
     _refused("append-only", lambda: Event.objects.filter(pk=event.pk).delete())
     assert Event.objects.filter(pk=event.pk, reason="").exists()

@@ -110,8 +110,7 @@ def test_the_lot_view_lists_where_each_cell_is_now(worked_batch, signed_in, line
 
 def test_the_recipe_page_shows_what_changed_between_versions(plant, signed_in, operator):
     history = dict(
-        (recipe.station_kind, versions)
-        for recipe, versions in recipe_histories(line="proto")
+        (recipe.station_kind, versions) for recipe, versions in recipe_histories(line="proto")
     )
     latest, first = history["pressing"]
     assert latest.version.version == 2 and first.version.version == 1

@@ -36,7 +36,9 @@ def test_who_may_do_what(operator, line_engineer, quality_engineer, outsider, db
     assert not may(quality_engineer, "batches.add_batch")
     assert not may(outsider, "batches.view_batch")
     # Everyone sees the station results not applied; engineers may send rejected ones again.
-    assert may(operator, "stations.view_inboxentry") and not may(operator, "stations.requeue_result")
+    assert may(operator, "stations.view_inboxentry") and not may(
+        operator, "stations.requeue_result"
+    )
     assert may(line_engineer, "stations.requeue_result")
     assert may(quality_engineer, "stations.requeue_result")
     assert not may(outsider, "stations.view_inboxentry")

@@ -3,36 +3,53 @@ from __future__ import annotations
 import pytest
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
+from django.utils import timezone
 
+from batches.services import StepResult, record_step
 from core.errors import DomainError
-from lines.models import Recipe, RecipeParameter, RecipeVersion
+from lines.models import Recipe, RecipeParameter, RecipeVersion, Station, StationKind
 from lines.services import (
     active_recipe_version,
     create_recipe_version,
     release_recipe_version,
     supersede_recipe,
 )
+from tests.factories import StationFactory, planned_batch, released_recipe
 
 PRESSING = {"peak_pressure_mpa": {"unit": "MPa", "target": 500.0, "min": 375.0, "max": 700.0}}
+FIRST = {
+    "peak_pressure_mpa": {"unit": "MPa", "target": 450.0, "min": 350.0, "max": 650.0},
+    "dwell_s": {"unit": "s", "target": 300.0, "min": 240.0, "max": 420.0},
+}
+IN_FORCE = {**FIRST, "dwell_s": {"unit": "s", "target": 300.0, "min": 270.0, "max": 360.0}}
 
 
 @pytest.fixture
-def pressing_recipe(plant) -> Recipe:
-    return Recipe.objects.get(line__code="proto", station_kind="pressing")
+def press(db) -> Station:
+    return StationFactory(kind=StationKind.PRESSING)
+
+
+@pytest.fixture
+def pressing_recipe(press, line_engineer) -> Recipe:
+    """A pressing recipe with a superseded first version and a second one in force."""
+    recipe = released_recipe(press.line, StationKind.PRESSING, FIRST)
+    supersede_recipe(recipe, by=line_engineer, parameters=IN_FORCE, note="tighter dwell")
+    return recipe
 
 
 def test_superseding_releases_the_new_version_and_keeps_the_old_one(
-    pressing_recipe, line_engineer, stations
+    pressing_recipe, line_engineer, press
 ):
-    before = active_recipe_version(stations["PR-PRS-1"])
+    before = active_recipe_version(press)
     new = supersede_recipe(
         pressing_recipe, by=line_engineer, parameters=PRESSING, note="narrower window"
     )
     before.refresh_from_db()
     assert new.version == before.version + 1
     assert new.status == "released" and before.status == "superseded"
-    assert active_recipe_version(stations["PR-PRS-1"]) == new
-    assert before.parameters.count() > 1  # the old version's parameters are untouched
+    assert active_recipe_version(press) == new
+    # the old version's parameters are untouched
+    assert {p.name: p.as_limits() for p in before.parameters.all()} == IN_FORCE
 
 
 def test_a_draft_is_editable_until_released(pressing_recipe, line_engineer):
@@ -74,13 +91,16 @@ def test_releasing_a_version_that_is_not_a_draft_is_refused(pressing_recipe, lin
     assert refused.value.code == "invalid_transition"
 
 
-def test_a_process_run_keeps_the_version_it_ran_under(
-    proto_batch, stations, record, pressing_recipe, line_engineer
-):
-    cell = proto_batch.cells.first()
-    record(cell, stations["PR-STK-1"])
-    run = record(cell, stations["PR-PRS-1"], equipment_ref="L1")
+def test_a_process_run_keeps_the_version_it_ran_under(press, pressing_recipe, line_engineer):
+    cell = planned_batch(line=press.line, kinds=[StationKind.PRESSING]).cells.first()
+    pressed = StepResult(
+        occurred_at=timezone.now(),
+        measurements={"peak_pressure_mpa": 505.0, "dwell_s": 301.0},
+        equipment_ref="L1",
+    )
+    run = record_step(cell, press, pressed, by="station:test")
     old = run.recipe_version
+    assert old == pressing_recipe.versions.get(status="released")
     supersede_recipe(pressing_recipe, by=line_engineer, parameters=PRESSING, note="v next")
     run.refresh_from_db()
     assert run.recipe_version == old
@@ -104,8 +124,6 @@ def test_parameter_limits_must_be_ordered(pressing_recipe, line_engineer, limits
 
 def test_one_released_version_per_recipe(pressing_recipe):
     draft = RecipeVersion.objects.create(recipe=pressing_recipe, version=99)
-    from django.utils import timezone
-
     with pytest.raises(IntegrityError, match="one_released_per_recipe"), transaction.atomic():
         RecipeVersion.objects.filter(pk=draft.pk).update(
             status="released", released_at=timezone.now()
@@ -113,9 +131,8 @@ def test_one_released_version_per_recipe(pressing_recipe):
 
 
 def test_released_parameters_are_read_once_a_process_and_a_new_release_is_seen(
-    pressing_recipe, line_engineer, stations, django_assert_num_queries
+    pressing_recipe, line_engineer, press, django_assert_num_queries
 ):
-    press = stations["PR-PRS-1"]
     before = active_recipe_version(press).parameters_by_name
     with django_assert_num_queries(1):  # which version is active; its parameters are kept
         assert active_recipe_version(press).parameters_by_name == before

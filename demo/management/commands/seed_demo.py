@@ -11,7 +11,15 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from batches.models import Batch, CellDesign, DesignMaterial, HoldRule, MaterialLot, ProcessRun
+from batches.models import (
+    Batch,
+    CellDesign,
+    DesignMaterial,
+    Hold,
+    HoldRule,
+    MaterialLot,
+    ProcessRun,
+)
 from batches.services import StepResult, create_batch, record_step
 from demo.demo_data import readings_for
 from lines.models import Equipment, Line, Recipe, Route, RouteStep, Station
@@ -537,7 +545,7 @@ class Command(BaseCommand):
                 if (
                     cell.next_step is None
                     or cell.next_step.station_kind != kind
-                    or cell.holds.filter(status="open").exists()
+                    or cell.holds.filter(status=Hold.Status.OPEN).exists()
                 ):
                     continue
                 data = readings_for(kind, design, rng, upset_rate=upset_rate)

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from stations.models import InboxEntry
-from tests.ingestion.conftest import RESULTS_URL
+from tests.fixtures.stations import RESULTS_URL
 
 
 @pytest.fixture

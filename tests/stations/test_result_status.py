@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.ingestion.conftest import RESULTS_URL
+from tests.fixtures.stations import RESULTS_URL
 
 
 def test_result_status_reads_a_pending_result(station_client, proto_batch, result_for):

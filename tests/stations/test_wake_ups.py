@@ -17,14 +17,14 @@ from lines.models import Line, Route, Station
 from stations import dispatch
 from stations.models import InboxEntry
 from stations.services import issue_station_token
-from tests.ingestion import processes
-from tests.ingestion.test_fault_tolerance import shared_broker_url, stacking_result
+from tests import processes
+from tests.stations.test_fault_tolerance import stacking_result
 
 
 @pytest.fixture
 def marks(settings):
     """The wake-up marks on the machine's Redis, under a queue name of this test's own."""
-    settings.CELERY_BROKER_URL = shared_broker_url()
+    settings.CELERY_BROKER_URL = processes.shared_broker_url()
     settings.CELERY_TASK_DEFAULT_QUEUE = f"wake-up-test-{time.monotonic_ns()}"
     wake_ups = dispatch.WakeUps()
     yield wake_ups
@@ -65,7 +65,7 @@ def test_single_result_requests_from_many_threads_are_all_applied_once(plant, tm
         by="test",
     )
     serials = list(batch.cells.order_by("position").values_list("serial", flat=True))
-    stack = processes.Stack(shared_broker_url(), tmp_path)
+    stack = processes.Stack(processes.shared_broker_url(), tmp_path)
     # No sweep within the test: every row must be applied by the tasks the intake sent.
     stack.env["INGEST_PENDING_AFTER_SECONDS"] = "3600"
     try:

@@ -10,15 +10,14 @@ from django.core.management import call_command
 
 from batches.models import Cell, ProcessRun
 from stations.models import InboxEntry
-from tests.ingestion import processes
-from tests.ingestion.test_fault_tolerance import shared_broker_url
+from tests import processes
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
 
 def test_simulate_line_moves_cells_through_every_step(plant, tmp_path):
     """Every result is also sent again under a new event id: no cell gets a step twice."""
-    broker = shared_broker_url()
+    broker = processes.shared_broker_url()
     stack = processes.Stack(broker, tmp_path)
     out = io.StringIO()
     try:

@@ -12,15 +12,19 @@ from audit.models import Event
 from audit.services import record_events
 from batches.models import ProcessRun
 from core.bulk import copy_objects, execute_bound, update_rows
+from lines.models import StationKind
+from tests.factories import StationFactory, planned_batch, released_recipe
 
 
 @pytest.fixture
-def stacked(proto_batch):
-    cell = proto_batch.cells.order_by("position").first()
-    step = cell.next_step
-    version = step.route.line.recipes.get(station_kind="stacking").versions.get(status="released")
-    station = step.route.line.stations.get(kind="stacking")
-    return cell, step, station, version
+def stacked(db):
+    """A cell about to be stacked, its step, a stacking station and the recipe version it runs."""
+    cell = planned_batch(quantity=1).cells.get()
+    line = cell.batch.line
+    limits = {"unit": "um", "target": 500.0, "min": 450.0, "max": 550.0}
+    recipe = released_recipe(line, StationKind.STACKING, {"stack_thickness_um": limits})
+    station = StationFactory(line=line, kind=StationKind.STACKING)
+    return cell, cell.next_step, station, recipe.versions.get()
 
 
 def _run(stacked, **fields):

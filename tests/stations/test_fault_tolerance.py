@@ -8,7 +8,6 @@ something mid-burst, and counts by event_id afterwards.
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
 import time
@@ -25,21 +24,13 @@ from demo.station_http import StationHTTP
 from lines.models import Line, Route, Station
 from stations.models import InboxEntry
 from stations.services import issue_station_token
-from tests.ingestion import processes
+from tests import processes
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
 CELLS = 1000
 EARLY_PRESSING = 200
 PER_REQUEST = 50
-
-
-def shared_broker_url() -> str:
-    # CI and the development machine run Redis at 127.0.0.1:6379 (ARCHITECTURE.md).
-    url = os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/1"
-    if not url.startswith("redis://") or not processes.redis_reachable(url):
-        pytest.skip(f"needs a running Redis at {url} (set CELERY_BROKER_URL)")
-    return url
 
 
 def needs_redis_server() -> None:
@@ -185,7 +176,7 @@ def processed_count() -> int:
 
 
 def test_nothing_is_lost_when_a_worker_child_is_killed_mid_task(batch, stack_on):
-    broker = shared_broker_url()
+    broker = processes.shared_broker_url()
     stack = stack_on(broker)
     sender = Sender(stack.base_url, burst(batch))
     sender.start()
@@ -199,7 +190,7 @@ def test_nothing_is_lost_when_a_worker_child_is_killed_mid_task(batch, stack_on)
 
 
 def test_nothing_is_lost_when_the_whole_worker_is_killed(batch, stack_on):
-    broker = shared_broker_url()
+    broker = processes.shared_broker_url()
     stack = stack_on(broker)
     sender = Sender(stack.base_url, burst(batch))
     sender.start()

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psutil
+import pytest
 from django.db import connection
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
@@ -189,3 +190,12 @@ def _group_alive(process: subprocess.Popen) -> bool:
         except (ProcessLookupError, psutil.NoSuchProcess):
             continue
     return False
+
+
+def shared_broker_url() -> str:
+    """The Redis the tests share (a database of its own per run), or skip the test."""
+    # CI and the development machine run Redis at 127.0.0.1:6379 (ARCHITECTURE.md).
+    url = os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/1"
+    if not url.startswith("redis://") or not redis_reachable(url):
+        pytest.skip(f"needs a running Redis at {url} (set CELERY_BROKER_URL)")
+    return url

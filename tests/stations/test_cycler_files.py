@@ -40,12 +40,30 @@ def test_cycler_file_is_stored_untouched_with_its_sha256_until_a_worker_parses_i
     row = InboxEntry.objects.get()
     sha256 = hashlib.sha256(CONTENT).hexdigest()
     assert (row.kind, row.status) == ("cycler_file", "pending")
-    assert row.payload["sha256"] == sha256 and row.payload["format"] == "csv"
+    # A .csv may hold any vendor's text export: its format is detected when it is read.
+    assert row.payload["sha256"] == sha256 and row.payload["format"] == ""
     stored = Path(media_root) / row.payload["path"]
     assert stored.read_bytes() == CONTENT
     assert not list((Path(media_root) / "cycler" / "incoming").iterdir())
     status = former.status_of("F-1").json()
     assert (status["status"], status["kind"]) == ("pending", "cycler_file")
+
+
+@pytest.mark.parametrize(
+    ("named", "stored"),
+    [("arbin", "arbin_csv"), ("mpr", "biologic_mpr"), ("maccor_txt", "maccor_txt")],
+)
+def test_a_named_format_is_stored_in_the_readers_words(former, media_root, named, stored):
+    assert upload(former, format=named).status_code == 202
+    assert InboxEntry.objects.get().payload["format"] == stored
+
+
+def test_an_unknown_format_is_refused_and_nothing_is_stored(former, media_root):
+    response = upload(former, format="xlsx")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid" and "format" in response.json()["errors"]
+    assert not InboxEntry.objects.exists()
+    assert not [f for f in (Path(media_root) / "cycler").rglob("*") if f.is_file()]
 
 
 def test_cycler_file_sent_again_is_a_duplicate(former):

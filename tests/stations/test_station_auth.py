@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from stations.models import InboxEntry, StationToken
 from stations.services import hash_token, revoke_station_token
-from tests.ingestion.conftest import RESULTS_URL
+from tests.fixtures.stations import RESULTS_URL
 
 STATION_ENDPOINTS = [
     ("get", "/api/v1/station"),
