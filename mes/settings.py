@@ -141,6 +141,7 @@ SPECTACULAR_SETTINGS = {
     # Several models have a `status`; name each choice set after its model in the schema.
     "ENUM_NAME_OVERRIDES": {
         "BatchStatusEnum": "batches.models.Batch.Status",
+        "CyclerFormatEnum": "formation.cycler.FORMAT_NAMES",
         "CellStatusEnum": "batches.api.serializers.CELL_STATES",
         "HoldStatusEnum": "batches.models.Hold.Status",
         "LotStatusEnum": "batches.models.MaterialLot.Status",

@@ -22,6 +22,7 @@ from .features import (
 from .readers import (
     FORMAT_ALIASES,
     FORMAT_BY_SUFFIX,
+    FORMAT_NAMES,
     FORMATS,
     detect_format,
     format_named,
@@ -33,6 +34,7 @@ __all__ = [
     "FORMATS",
     "FORMAT_ALIASES",
     "FORMAT_BY_SUFFIX",
+    "FORMAT_NAMES",
     "format_named",
     "CyclerData",
     "CyclerFileRejected",

@@ -41,6 +41,8 @@ FORMAT_ALIASES = {
     "arbin": "arbin_csv",
     "maccor": "maccor_txt",
 }
+# Every name an upload may give a format.
+FORMAT_NAMES = (*FORMATS, *FORMAT_ALIASES)
 # A file's suffix says its format only where the suffix is the vendor's own (a .csv or .txt may
 # hold any text export: those are detected from the content).
 FORMAT_BY_SUFFIX = {".mpr": "biologic_mpr", ".nda": "neware_nda", ".ndax": "neware_ndax"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from formation.cycler import FORMAT_ALIASES, FORMATS
+from formation.cycler import FORMAT_NAMES
 from lines.models import Station
 from stations.models import InboxEntry
 
@@ -146,7 +146,7 @@ class CyclerFileSerializer(serializers.Serializer):
     cell = serializers.CharField(max_length=50)
     event_id = serializers.CharField(max_length=100)
     format = serializers.ChoiceField(
-        choices=[*FORMATS, *FORMAT_ALIASES],
+        choices=FORMAT_NAMES,
         required=False,
         help_text="The file's format (short names: mpr, nda, ndax, arbin, maccor); without it, the "
         "format is detected from the content",
