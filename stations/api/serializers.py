@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from batches.models import ProcessRun
 from formation.cycler import FORMAT_NAMES
 from lines.models import Station
 from stations.models import InboxEntry
@@ -71,7 +72,10 @@ class StationResultSerializer(serializers.Serializer):
     cell = serializers.CharField(max_length=50)
     occurred_at = serializers.DateTimeField(help_text="RFC 3339 with an offset")
     verdict = serializers.ChoiceField(
-        choices=["pass", "fail"], required=False, allow_null=True, help_text="The equipment's own"
+        choices=ProcessRun.Verdict.values,
+        required=False,
+        allow_null=True,
+        help_text="The equipment's own",
     )
     measurements = serializers.DictField(
         child=serializers.FloatField(), required=False, help_text="Names as in the recipe"
@@ -105,13 +109,13 @@ class ViolationSerializer(serializers.Serializer):
 
 class ResultStatusSerializer(serializers.Serializer):
     event_id = serializers.CharField()
-    kind = serializers.ChoiceField(choices=["result", "cycler_file"])
-    status = serializers.ChoiceField(choices=["pending", "processed", "rejected"])
+    kind = serializers.ChoiceField(choices=InboxEntry.Kind.values)
+    status = serializers.ChoiceField(choices=InboxEntry.Status.values)
     reason = serializers.CharField(allow_blank=True)
     reason_code = serializers.CharField(
         allow_blank=True, help_text="Machine code of the reason, e.g. wrong_step, waiting"
     )
-    outcome = serializers.ChoiceField(choices=["pass", "fail"], allow_null=True)
+    outcome = serializers.ChoiceField(choices=ProcessRun.Verdict.values, allow_null=True)
     violations = ViolationSerializer(many=True)
     received_at = serializers.DateTimeField()
     processed_at = serializers.DateTimeField(allow_null=True)
