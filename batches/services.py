@@ -201,7 +201,8 @@ def _locked_batch(batch: Batch) -> Batch:
 
 class StepContext:
     """What applying station results reads besides the results themselves: route steps, active
-    recipe versions, the cells' open holds, bills of materials, lots and the active hold rules.
+    recipe versions, the cells' open holds, bills of materials, lots, and what the hooks read once
+    for the whole chunk (the hold rules in force).
 
     Read once for a chunk of results rather than once per result. Holds are read again after
     anything that may have opened one (StepContext.refresh_holds). The cells get their batches

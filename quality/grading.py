@@ -52,7 +52,7 @@ def grade_for(
     return NOT_GOOD, reasons
 
 
-def active_rule_set(design: CellDesign) -> GradingRuleSet | None:
+def released_rule_set(design: CellDesign) -> GradingRuleSet | None:
     return design.grading_rule_sets.filter(status=GradingRuleSet.Status.RELEASED).first()
 
 
@@ -139,8 +139,8 @@ def grade_cells(cells: list[Cell], *, rule_set: GradingRuleSet, by: Any) -> list
 
 
 def grade_completed_cell(cell: Cell, *, by: Any) -> CellGrade | None:
-    """Grade a cell that has just finished its route with its design's active rule set, if any."""
-    rule_set = active_rule_set(cell.batch.design)
+    """Grade a cell that has just finished its route with its design's released rule set, if any."""
+    rule_set = released_rule_set(cell.batch.design)
     if rule_set is None:
         return None
     return grade_cells([cell], rule_set=rule_set, by=by)[0]

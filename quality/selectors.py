@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 from django.db.models import Count
 
-from batches.models import HoldRule
-from quality.rules import rule_thresholds
+from batches.models import Hold, HoldRule
 from quality.rules.registry import RULES
 
 # ---------------------------------------------------------------- hold rules
@@ -18,7 +17,8 @@ from quality.rules.registry import RULES
 class HoldRuleHistory:
     code: str
     label: str
-    thresholds: list[str]  # the names its check reads
+    holds: str  # what a firing holds, as people read it
+    thresholds: dict[str, int | float]  # the names its check reads, with their defaults
     versions: list[HoldRule]  # newest first, each with `holds_opened`
 
     @property
@@ -34,6 +34,12 @@ def hold_rule_histories() -> list[HoldRuleHistory]:
     ):
         versions[version.code].append(version)
     return [
-        HoldRuleHistory(code, rule.label, list(rule_thresholds(code)), versions[code])
+        HoldRuleHistory(
+            code=code,
+            label=rule.label,
+            holds=Hold.Scope(rule.holds).label,
+            thresholds={name: t.default for name, t in rule.thresholds.items()},
+            versions=versions[code],
+        )
         for code, rule in sorted(RULES.items())
     ]

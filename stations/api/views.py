@@ -11,7 +11,6 @@ from typing import Any
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
-from django.http import HttpRequest
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -23,6 +22,7 @@ from rest_framework.views import APIView
 from batches.models import Cell
 from batches.services import check_track_in
 from core.errors import DomainError, NotFound
+from core.http import read_capped_body
 from formation.cycler import FORMAT_BY_SUFFIX, format_named
 from lines.models import RecipeVersion, Station
 from lines.services import active_recipe_version, set_station_state
@@ -132,38 +132,6 @@ class TrackInView(StationView):
         )
 
 
-def read_capped_body(request: HttpRequest, limit: int) -> bytes:
-    """The request body, refused with 413 before reading it when it is larger than `limit`.
-
-    A declared Content-Length over the limit is refused without reading a byte. A chunked body
-    (no Content-Length; Django would read it as empty) is read from the WSGI stream up to the
-    limit and refused as soon as it passes it, so it is never held whole in memory.
-    """
-    too_large = DomainError(
-        "payload_too_large",
-        f"The body is larger than {limit // (1024 * 1024)} MiB; send fewer results per request.",
-        status=413,
-    )
-    declared = request.META.get("CONTENT_LENGTH") or ""
-    if declared:
-        try:
-            length = int(declared)
-        except ValueError:
-            raise DomainError("invalid", "Content-Length is not a number.", status=400) from None
-        if length > limit:
-            raise too_large
-        return request.body
-    if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
-        stream, parts, size = request.META["wsgi.input"], [], 0
-        while chunk := stream.read(64 * 1024):
-            size += len(chunk)
-            if size > limit:
-                raise too_large
-            parts.append(chunk)
-        return b"".join(parts)
-    return request.body
-
-
 def _require_json(request: Request) -> None:
     content_type = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
     if content_type != "application/json":
@@ -190,7 +158,11 @@ class ResultsView(StationView):
         _require_json(request)
         # Read and validate here, not through DRF's parser: the size cap must apply before the
         # body is read, and msgspec validates 1000 results in a fraction of a serializer's time.
-        results = decode_results(read_capped_body(request._request, MAX_RESULTS_BODY_BYTES))
+        results = decode_results(
+            read_capped_body(
+                request._request, MAX_RESULTS_BODY_BYTES, advice="send fewer results per request"
+            )
+        )
         accepted = intake.accept_results(station, results)
         return Response(
             {"accepted": accepted.accepted, "duplicates": accepted.duplicates},
