@@ -2,15 +2,11 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
-from batches.models import (
-    Batch,
-    CellDesign,
-    DesignMaterial,
-    Hold,
-    MaterialLot,
-)
-from batches.services import hold_batch, hold_lot, start_batch
+from audit.admin import AuditedAdmin
+from batches.models import Batch, DesignMaterial, Hold, MaterialLot
+from batches.services import hold_batch, hold_lot, set_lot_status, start_batch
 from core.errors import DomainError
+from lines.models import CellDesign
 
 
 class DesignMaterialInline(admin.TabularInline):
@@ -19,7 +15,7 @@ class DesignMaterialInline(admin.TabularInline):
 
 
 @admin.register(CellDesign)
-class CellDesignAdmin(admin.ModelAdmin):
+class CellDesignAdmin(AuditedAdmin):
     list_display = (
         "code",
         "name",
@@ -53,8 +49,23 @@ def hold_lots(modeladmin, request, queryset) -> None:
     )
 
 
+def _set_status(status: str, description: str):
+    @admin.action(description=description)
+    def action(modeladmin, request, queryset) -> None:
+        _run(
+            modeladmin,
+            request,
+            queryset,
+            lambda lot: set_lot_status(lot, status, by=request.user, reason="Set in the admin"),
+            f"now {MaterialLot.Status(status).label.lower()}",
+        )
+
+    action.__name__ = f"set_{status}"
+    return action
+
+
 @admin.register(MaterialLot)
-class MaterialLotAdmin(admin.ModelAdmin):
+class MaterialLotAdmin(AuditedAdmin):
     list_display = (
         "code",
         "role",
@@ -69,7 +80,18 @@ class MaterialLotAdmin(admin.ModelAdmin):
     list_filter = ("role", "status", "supplier")
     search_fields = ("code", "supplier_lot", "material")
     raw_id_fields = ("parent",)
-    actions = [hold_lots]
+    actions = [
+        hold_lots,
+        _set_status(MaterialLot.Status.RELEASED, "Release the selected lots for use"),
+        _set_status(MaterialLot.Status.QUARANTINE, "Quarantine the selected lots"),
+        _set_status(MaterialLot.Status.REJECTED, "Reject the selected lots"),
+        _set_status(MaterialLot.Status.CONSUMED, "Mark the selected lots used up"),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A lot's status changes through its service (the actions), which checks the move
+        # and records it; a new lot may start in any status (incoming inspection).
+        return ("status",) if obj is not None else ()
 
 
 @admin.action(description="Start the selected batches")

@@ -8,16 +8,28 @@ caller's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from batches.models import Cell, ProcessRun
+    from batches.models import Cell, MaterialLot, ProcessRun
     from batches.services import StepContext
 
-# A step hook looks at a run just staged (nothing written yet, no query needed for most runs) and
-# returns what must follow once the run is written, or None when it has nothing to do.
-AfterStep = Callable[["ProcessRun", "StepContext"], Callable[[], Any] | None]
+
+@dataclass(frozen=True)
+class StepApplied:
+    """A result just judged and staged: its run (not written yet), the lots it consumed by role,
+    and the chunk's context (what is read once for many results)."""
+
+    run: ProcessRun
+    lots: Mapping[str, MaterialLot]
+    context: StepContext
+
+
+# A step hook looks at a step just staged (no query needed for most runs) and returns what must
+# follow once the run is written, or None when it has nothing to do.
+AfterStep = Callable[[StepApplied], Callable[[], Any] | None]
 RouteCompleted = Callable[..., None]  # (cell, *, by)
 
 _after_step: list[AfterStep] = []
@@ -36,9 +48,9 @@ def on_route_completed(hook: RouteCompleted) -> RouteCompleted:
     return hook
 
 
-def after_step_follow_ups(run: ProcessRun, context: StepContext) -> list[Callable[[], Any]]:
-    """What the registered hooks want done once `run` is written."""
-    return [f for hook in _after_step if (f := hook(run, context)) is not None]
+def after_step_follow_ups(step: StepApplied) -> list[Callable[[], Any]]:
+    """What the registered hooks want done once the step's run is written."""
+    return [f for hook in _after_step if (f := hook(step)) is not None]
 
 
 def route_completed(cell: Cell, *, by: Any) -> None:

@@ -1,15 +1,17 @@
-"""What is made: cell designs, material lots, batches, cells, and every record of their making."""
+"""What is made: material lots, batches, cells, and every record of their making."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
 
-from lines.models import Line, RecipeVersion, Route, RouteStep, Station
+from lines.models import CellDesign, Line, RecipeVersion, Route, RouteStep, Station
 
 
 class MaterialRole(models.TextChoices):
@@ -18,52 +20,6 @@ class MaterialRole(models.TextChoices):
     ANODE = "anode", "Anode"
     CURRENT_COLLECTOR = "current_collector", "Current collector"
     POUCH = "pouch", "Pouch laminate"
-
-
-class CellDesign(models.Model):
-    """A cell design: what a batch makes, with the nominal figures the recipes judge against."""
-
-    code = models.SlugField(max_length=40, unique=True)
-    name = models.CharField(max_length=100)
-    nominal_capacity_ah = models.FloatField()
-    nominal_voltage_v = models.FloatField()
-    layer_count = models.PositiveSmallIntegerField()
-    target_mass_g = models.FloatField()
-    length_mm = models.FloatField()
-    width_mm = models.FloatField()
-    thickness_mm = models.FloatField()
-    voltage_min_v = models.FloatField(help_text="Lower end of the formation voltage window")
-    voltage_max_v = models.FloatField(help_text="Upper end of the formation voltage window")
-
-    class Meta:
-        ordering = ["code"]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(nominal_capacity_ah__gt=0)
-                & Q(nominal_voltage_v__gt=0)
-                & Q(layer_count__gt=0)
-                & Q(target_mass_g__gt=0)
-                & Q(length_mm__gt=0)
-                & Q(width_mm__gt=0)
-                & Q(thickness_mm__gt=0),
-                name="%(app_label)s_%(class)s_figures_positive",
-            ),
-            models.CheckConstraint(
-                condition=Q(voltage_min_v__lt=models.F("voltage_max_v")),
-                name="%(app_label)s_%(class)s_voltage_window_ordered",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return self.name
-
-    @property
-    def nominal_energy_wh(self) -> float:
-        return self.nominal_capacity_ah * self.nominal_voltage_v
-
-    @property
-    def volume_l(self) -> float:
-        return self.length_mm * self.width_mm * self.thickness_mm / 1e6
 
 
 class DesignMaterial(models.Model):
@@ -99,6 +55,14 @@ class MaterialLot(models.Model):
         CONSUMED = "consumed", "Used up"
         REJECTED = "rejected", "Rejected"
 
+    # Only a released lot may be consumed; the others stop a cell that consumes them.
+    TRANSITIONS = {
+        Status.QUARANTINE: {Status.RELEASED, Status.REJECTED},
+        Status.RELEASED: {Status.CONSUMED, Status.QUARANTINE, Status.REJECTED},
+        Status.REJECTED: {Status.QUARANTINE},
+        Status.CONSUMED: {Status.RELEASED},  # counted used up by mistake
+    }
+
     code = models.SlugField(max_length=50, unique=True)
     role = models.CharField(max_length=20, choices=MaterialRole.choices)
     material = models.CharField(max_length=100)
@@ -117,6 +81,9 @@ class MaterialLot(models.Model):
     unit_cost = models.DecimalField(max_digits=12, decimal_places=6, help_text="Cost per unit")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.RELEASED)
     received_at = models.DateTimeField()
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="After this the lot may not be consumed (shelf life)"
+    )
 
     class Meta:
         ordering = ["-received_at", "code"]
@@ -129,6 +96,17 @@ class MaterialLot(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+    def unusable_reason(self, at: datetime) -> str:
+        """Why the lot may not be consumed at `at` (not released, or past its expiry), or "" when
+        it may. A lot on hold stops its consumers through its hold."""
+        if self.status != self.Status.RELEASED:
+            return f"lot {self.code} is {self.get_status_display().lower()}"
+        if self.expires_at is not None and self.expires_at <= at:
+            return (
+                f"lot {self.code} expired on {timezone.localtime(self.expires_at):%Y-%m-%d %H:%M}"
+            )
+        return ""
 
 
 class Batch(models.Model):

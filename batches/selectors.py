@@ -11,14 +11,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.urls import reverse
 
 from audit.models import Event
 from batches.models import (
     Batch,
     Cell,
-    CellDesign,
     Consumption,
     Curve,
     Hold,
@@ -26,7 +27,7 @@ from batches.models import (
     Measurement,
     ProcessRun,
 )
-from lines.models import Line, RouteStep, Station
+from lines.models import CellDesign, Line, RouteStep, Station, StationKind
 
 ACTIVE_BATCH = (Batch.Status.PLANNED, Batch.Status.IN_PROGRESS)
 # A chart of more points than a screen has pixels only costs transfer and drawing time.
@@ -240,12 +241,22 @@ def cell_detail(serial: str) -> Cell:
 
 
 def genealogy_of(cell: Cell) -> list[Consumption]:
-    """The material lots a cell consumed, by role, with the roll each sheet lot was cut from."""
-    return list(
+    """The material lots a cell consumed, by role, each with `ancestry`: the lots it was cut
+    from, the nearest first (a sheet lot's roll, that roll's parent...)."""
+    consumptions = list(
         Consumption.objects.filter(cell=cell)
         .select_related("lot__parent", "run")
         .order_by("role", "recorded_at", "id")
     )
+    consumed = [[c.lot_id for c in consumptions]]
+    above = RawSQL(_LOT_TREE.format(join="lot.id = tree.parent_id"), consumed)
+    lots = {lot.pk: lot for lot in MaterialLot.objects.filter(id__in=above)}
+    for consumption in consumptions:
+        consumption.ancestry, parent = [], consumption.lot.parent_id
+        while parent is not None:
+            consumption.ancestry.append(lots[parent])
+            parent = lots[parent].parent_id
+    return consumptions
 
 
 def runs_of(cell: Cell, *, with_curves: bool = True) -> list[ProcessRun]:
@@ -292,22 +303,23 @@ def lot_detail(code: str) -> MaterialLot:
     return MaterialLot.objects.select_related("parent").get(code=code)
 
 
-def lot_consumers(lot: MaterialLot) -> QuerySet:
-    """Forward genealogy: every cell that consumed the lot, with where it is now."""
+def lot_consumers(tree: LotTree) -> QuerySet:
+    """Forward genealogy: every cell that consumed the lot or a lot cut from it (at any depth),
+    by the lot it consumed, with where it is now."""
     held = open_hold_cells().filter(cell=OuterRef("cell_id"))
     return (
-        Consumption.objects.filter(lot=lot)
-        .select_related("cell__batch__line", "cell__next_step")
+        Consumption.objects.filter(lot_id__in=tree.ids_below)
+        .select_related("cell__batch__line", "cell__next_step", "lot")
         .annotate(held=Exists(held))
         .order_by("cell__batch__code", "cell__position")
     )
 
 
-def lot_consumer_counts(lot: MaterialLot) -> dict[str, int]:
-    """How many of the lot's cells are where, in one query."""
+def lot_consumer_counts(tree: LotTree) -> dict[str, int]:
+    """How many of the cells below the lot are where, in one query."""
     held = open_hold_cells().filter(cell=OuterRef("pk"))
     return (
-        Cell.objects.filter(consumptions__lot=lot)
+        Cell.objects.filter(consumptions__lot_id__in=tree.ids_below)
         .annotate(held=Exists(held))
         .aggregate(
             total=Count("id", distinct=True),
@@ -340,14 +352,65 @@ class SearchResults:
     cells: list[Cell] = field(default_factory=list)
     batches: list[Batch] = field(default_factory=list)
     lots: list[MaterialLot] = field(default_factory=list)
+    press_cycles: list[PressCycle] = field(default_factory=list)
 
     @property
     def found(self) -> bool:
-        return bool(self.cells or self.batches or self.lots)
+        return bool(self.cells or self.batches or self.lots or self.press_cycles)
+
+
+@dataclass(frozen=True)
+class PressCycle:
+    """One load of a press: the cells pressed together, named by the press and the cycle id
+    (the `equipment` of their pressing results)."""
+
+    station: str
+    ref: str
+
+    @property
+    def code(self) -> str:
+        return f"{self.station}:{self.ref}"
+
+    def runs(self) -> QuerySet:
+        """The pressing runs of the cycle, with their cells and where those are now."""
+        held = open_hold_cells().filter(cell=OuterRef("cell_id"))
+        return (
+            ProcessRun.objects.filter(
+                station__code=self.station,
+                station__kind=StationKind.PRESSING,
+                equipment_ref=self.ref,
+            )
+            .select_related("cell__batch", "cell__next_step", "recipe_version__recipe")
+            .prefetch_related("measurements")
+            .annotate(held=Exists(held))
+            .order_by("cell__serial", "finished_at")
+        )
+
+    def holds(self) -> QuerySet:
+        return holds_with_details(
+            Hold.objects.filter(scope=Hold.Scope.PRESS_CYCLE, target=self.code)
+        ).order_by("-opened_at", "-id")
+
+
+def press_cycles_named(query: str, *, limit: int = 20) -> list[PressCycle]:
+    """Press cycles whose id starts with `query`, or the one named "PRESS:CYCLE"."""
+    station, _, ref = query.rpartition(":")
+    runs = ProcessRun.objects.filter(station__kind=StationKind.PRESSING).exclude(equipment_ref="")
+    if station and ref:
+        runs = runs.filter(station__code=station, equipment_ref=ref)
+    else:
+        runs = runs.filter(equipment_ref__startswith=query)
+    rows = (
+        runs.values_list("station__code", "equipment_ref")
+        .distinct()
+        .order_by("equipment_ref", "station__code")[:limit]
+    )
+    return [PressCycle(station, ref) for station, ref in rows]
 
 
 def search(query: str, *, limit: int = 20) -> SearchResults:
-    """Find a cell serial, batch code or lot code: an exact match, else those starting with it."""
+    """Find a cell serial, batch code, lot code or press cycle: an exact match, else those
+    starting with it."""
     query = query.strip()
     results = SearchResults(query=query)
     if not query:
@@ -366,6 +429,11 @@ def search(query: str, *, limit: int = 20) -> SearchResults:
     )
     results.batches = list(Batch.objects.filter(code__istartswith=query)[:limit])
     results.lots = list(MaterialLot.objects.filter(code__istartswith=query)[:limit])
+    results.press_cycles = press_cycles_named(query, limit=limit)
+    if len(results.press_cycles) == 1 and not (results.cells or results.batches or results.lots):
+        cycle = results.press_cycles[0]
+        if query in (cycle.ref, cycle.code):
+            results.exact_url = reverse("press-cycle", args=[cycle.station, cycle.ref])
     return results
 
 
@@ -405,12 +473,28 @@ def batch_cells_for_api(batch: Batch) -> QuerySet:
 
 
 def lot_cell_serials(lot: MaterialLot) -> list[str]:
+    """Every cell that consumed the lot or a lot cut from it, at any depth (one query)."""
+    below = RawSQL(_LOT_TREE.format(join="lot.parent_id = tree.id"), [[lot.pk]])
     return list(
-        Consumption.objects.filter(lot=lot)
+        Consumption.objects.filter(lot_id__in=below)
         .order_by("cell__serial")
         .values_list("cell__serial", flat=True)
         .distinct()
     )
+
+
+def lots_consumed(genealogy: list[Consumption]) -> list[MaterialLot]:
+    """Every lot of a cell's genealogy (genealogy_of), then the lots those were cut from, each
+    once."""
+    lots: dict[int, MaterialLot] = {}
+    for consumption in genealogy:
+        lots.setdefault(consumption.lot_id, consumption.lot)
+    for consumption in genealogy:
+        for above in consumption.ancestry:
+            lots.setdefault(above.pk, above)
+    for lot in lots.values():  # every parent is among them: no query per lot
+        lot.parent_code = lots[lot.parent_id].code if lot.parent_id else None
+    return list(lots.values())
 
 
 # ---------------------------------------------------------------- measurements
@@ -430,3 +514,95 @@ def latest_measurements(
     for cell_id, name, value in rows:
         latest.setdefault(cell_id, {})[name] = value
     return latest
+
+
+# ---------------------------------------------------------------- the lot tree
+
+_LOT_TREE = """
+    WITH RECURSIVE tree(id, parent_id, depth) AS (
+        SELECT id, parent_id, 0 FROM batches_materiallot WHERE id = ANY(%s)
+        UNION ALL
+        SELECT lot.id, lot.parent_id, tree.depth + 1 FROM batches_materiallot lot
+        JOIN tree ON {join}
+        WHERE tree.depth < 50
+    )
+    SELECT DISTINCT id FROM tree
+"""
+
+
+def lot_and_descendant_ids(lot_ids: Iterable[int]) -> list[int]:
+    """The lots and every lot cut from them, at any depth (a roll, its sheets, their pieces)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_LOT_TREE.format(join="lot.parent_id = tree.id"), [list(lot_ids)])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def lot_and_ancestor_ids(lot_ids: Iterable[int]) -> list[int]:
+    """The lots and every lot they were cut from, up to the roll."""
+    with connection.cursor() as cursor:
+        cursor.execute(_LOT_TREE.format(join="lot.id = tree.parent_id"), [list(lot_ids)])
+        return [row[0] for row in cursor.fetchall()]
+
+
+@dataclass
+class LotTree:
+    """A lot with the lots it was cut from (`above`, the roll first) and the lots cut from it
+    (`below`, each with its depth, in tree order: a lot, then the lots cut from it)."""
+
+    lot: MaterialLot
+    above: list[MaterialLot]
+    below: list[tuple[MaterialLot, int]]
+
+    @property
+    def ids_below(self) -> list[int]:
+        """The lot and every lot cut from it: the lots whose consumers it answers for."""
+        return [self.lot.pk, *(lot.pk for lot, _ in self.below)]
+
+    @property
+    def ids_above(self) -> list[int]:
+        """The lot and every lot it was cut from: the lots whose holds stop it."""
+        return [self.lot.pk, *(lot.pk for lot in self.above)]
+
+
+_LOTS_BELOW = """
+    WITH RECURSIVE tree(id, depth) AS (
+        SELECT id, 1 FROM batches_materiallot WHERE parent_id = %s
+        UNION ALL
+        SELECT lot.id, tree.depth + 1 FROM batches_materiallot lot
+        JOIN tree ON lot.parent_id = tree.id WHERE tree.depth < 50
+    )
+    SELECT lot.*, tree.depth FROM tree JOIN batches_materiallot lot USING (id)
+"""
+_LOTS_ABOVE = """
+    WITH RECURSIVE tree(id, depth) AS (
+        SELECT parent_id, 1 FROM batches_materiallot WHERE id = %s AND parent_id IS NOT NULL
+        UNION ALL
+        SELECT lot.parent_id, tree.depth + 1 FROM batches_materiallot lot
+        JOIN tree ON lot.id = tree.id WHERE lot.parent_id IS NOT NULL AND tree.depth < 50
+    )
+    SELECT lot.*, tree.depth FROM tree JOIN batches_materiallot lot USING (id)
+"""
+
+
+def lot_tree(lot: MaterialLot) -> LotTree:
+    """The lot's place in its tree, in two queries."""
+    above = sorted(MaterialLot.objects.raw(_LOTS_ABOVE, [lot.pk]), key=lambda x: -x.depth)
+    children: dict[int, list[MaterialLot]] = defaultdict(list)
+    for child in sorted(MaterialLot.objects.raw(_LOTS_BELOW, [lot.pk]), key=lambda x: x.code):
+        children[child.parent_id].append(child)
+    below: list[tuple[MaterialLot, int]] = []
+
+    def walk(parent_id: int) -> None:
+        for child in children[parent_id]:
+            below.append((child, child.depth))
+            walk(child.pk)
+
+    walk(lot.pk)
+    return LotTree(lot, above, below)
+
+
+def holds_over_lot(tree: LotTree) -> QuerySet:
+    """Holds of the lot and of the lots it was cut from: each stops this lot's cells too."""
+    return holds_with_details(
+        Hold.objects.filter(scope=Hold.Scope.LOT, lot_id__in=tree.ids_above)
+    ).order_by("-opened_at", "-id")

@@ -23,7 +23,6 @@ from batches.models import (
     Batch,
     BatchMaterial,
     Cell,
-    CellDesign,
     Consumption,
     Curve,
     DesignMaterial,
@@ -33,11 +32,22 @@ from batches.models import (
     Measurement,
     ProcessRun,
 )
+from batches.selectors import lot_and_ancestor_ids, lot_and_descendant_ids
 from core.bulk import copy_objects, copy_rows, update_rows
 from core.errors import DomainError, check_transition, require_reason
+from core.locks import lock_names
 from lines.judging import Reading, judge
-from lines.models import Line, RecipeVersion, Route, RouteStep, Station, StationKind
-from lines.services import active_recipe_version
+from lines.models import (
+    CellDesign,
+    Line,
+    Recipe,
+    RecipeVersion,
+    Route,
+    RouteStep,
+    Station,
+    StationKind,
+)
+from lines.selectors import applicable_recipe, version_in_force_at, versions_out_of_draft
 
 # ---------------------------------------------------------------- batches
 
@@ -145,7 +155,9 @@ def _lots_by_role(
     return lots
 
 
-def _set_batch_status(batch: Batch, status: str, *, by: Any, reason: str = "") -> Batch:
+def _set_batch_status(
+    batch: Batch, status: str, *, by: Any, reason: str = "", data: dict | None = None
+) -> Batch:
     check_transition(Batch, batch.status, status)
     now = timezone.now()
     old, batch.status = batch.status, status
@@ -160,7 +172,7 @@ def _set_batch_status(batch: Batch, status: str, *, by: Any, reason: str = "") -
         subject_type="batch",
         subject=batch.code,
         reason=reason,
-        data={"from": old},
+        data={"from": old, **(data or {})},
     )
     return batch
 
@@ -187,9 +199,51 @@ def complete_batch(batch: Batch, *, by: Any) -> Batch:
 def cancel_batch(batch: Batch, *, by: Any, reason: str) -> Batch:
     """Cancel a planned batch that never started; its cells are scrapped unmade."""
     batch = _locked_batch(batch)
-    _set_batch_status(batch, Batch.Status.CANCELLED, by=by, reason=reason)
+    serials = list(batch.cells.order_by("position").values_list("serial", flat=True))
+    _set_batch_status(
+        batch,
+        Batch.Status.CANCELLED,
+        by=by,
+        reason=reason,
+        data={"cells": len(serials), "serials": serials},
+    )
     batch.cells.update(status=Cell.Status.SCRAPPED, next_step=None)
+    record_events(
+        [
+            {
+                "actor": by,
+                "verb": "cell_scrapped",
+                "subject_type": "cell",
+                "subject": serial,
+                "reason": reason,
+                "data": {"from": Cell.Status.PLANNED, "batch_cancelled": batch.code},
+            }
+            for serial in serials
+        ]
+    )
     return batch
+
+
+@transaction.atomic
+def set_lot_status(lot: MaterialLot, status: str, *, by: Any, reason: str) -> MaterialLot:
+    """Move a lot through incoming inspection and use: released, quarantined, rejected or used
+    up. Only a released lot may be consumed; a cell that consumes another is held."""
+    require_reason(reason)
+    lot = MaterialLot.objects.select_for_update().get(pk=lot.pk)
+    if status not in MaterialLot.Status.values:
+        raise DomainError("invalid", f"Unknown lot status {status!r}.", status=400)
+    check_transition(MaterialLot, lot.status, status)
+    old, lot.status = lot.status, status
+    lot.save(update_fields=["status"])
+    record_event(
+        actor=by,
+        verb="lot_status_changed",
+        subject_type="lot",
+        subject=lot.code,
+        reason=reason,
+        data={"from": old, "to": status},
+    )
+    return lot
 
 
 def _locked_batch(batch: Batch) -> Batch:
@@ -200,9 +254,10 @@ def _locked_batch(batch: Batch) -> Batch:
 
 
 class StepContext:
-    """What applying station results reads besides the results themselves: route steps, active
-    recipe versions, the cells' open holds, bills of materials, lots, and what the hooks read once
-    for the whole chunk (the hold rules in force).
+    """What applying station results reads besides the results themselves: route steps, the
+    recipe versions that judge them, the cells' open holds and those of lots and press cycles,
+    bills of materials, lots, and what the hooks read once for the whole chunk (the hold rules in
+    force).
 
     Read once for a chunk of results rather than once per result. Holds are read again after
     anything that may have opened one (StepContext.refresh_holds). The cells get their batches
@@ -220,7 +275,7 @@ class StepContext:
         for cell in self.cells.values():
             cell.batch = batches[cell.batch_id]
             cell.next_step = steps.get(cell.next_step_id)
-        self._versions: dict[int, RecipeVersion] = {}
+        self._recipes: dict[tuple, tuple[Recipe | None, list[RecipeVersion]]] = {}
         self._boms: dict[int, dict[str, Decimal]] = {}
         self._lots: dict[str, MaterialLot] = {}
         self._read_once: dict[str, Any] = {}
@@ -233,23 +288,60 @@ class StepContext:
             ).values_list("cell_id", flat=True)
         )
         self._lot_holds: dict[int, list[Hold]] | None = None
+        self._press_cycle_holds: dict[str, list[Hold]] | None = None
+        self._ancestors: dict[int, list[int]] = {}
 
     def lot_holds(self, lot: MaterialLot) -> list[Hold]:
-        """The open holds of a lot (read on first use: most results consume no lot)."""
+        """The open holds of a lot and of the lots it was cut from: a roll's hold stops its
+        sheets too (read on first use: most results consume no lot)."""
         if self._lot_holds is None:
             self._lot_holds = {}
             for hold in Hold.objects.filter(scope=Hold.Scope.LOT, status=Hold.Status.OPEN):
                 self._lot_holds.setdefault(hold.lot_id, []).append(hold)
-        return self._lot_holds.get(lot.pk, [])
+        if not self._lot_holds:
+            return []
+        if lot.pk not in self._ancestors:
+            self._ancestors[lot.pk] = lot_and_ancestor_ids([lot.pk])
+        return [h for pk in self._ancestors[lot.pk] for h in self._lot_holds.get(pk, [])]
+
+    def press_cycle_holds(self, station: Station, equipment_ref: str) -> list[Hold]:
+        """The open holds of a press cycle (read on first use, after the caller has locked the
+        cycles it applies: see record_steps)."""
+        if self._press_cycle_holds is None:
+            self._press_cycle_holds = {}
+            for hold in Hold.objects.filter(scope=Hold.Scope.PRESS_CYCLE, status=Hold.Status.OPEN):
+                self._press_cycle_holds.setdefault(hold.target, []).append(hold)
+        return self._press_cycle_holds.get(press_cycle_code(station, equipment_ref), [])
 
     def route_steps(self, route_id: int) -> list[RouteStep]:
         """The steps of a route of the cells' batches, in order."""
         return self._route_steps[route_id]
 
-    def recipe_version(self, station: Station) -> RecipeVersion:
-        if station.pk not in self._versions:
-            self._versions[station.pk] = active_recipe_version(station)
-        return self._versions[station.pk]
+    def recipe_version(self, cell: Cell, station: Station, result: StepResult) -> RecipeVersion:
+        """The version a result is judged by: the one it names (as the station was served it),
+        else the one in force for the cell's design at the time of the result."""
+        key = (station.line_id, station.kind, cell.batch.design_id)
+        if key not in self._recipes:
+            recipe = applicable_recipe(*key)
+            self._recipes[key] = (recipe, versions_out_of_draft(recipe) if recipe else [])
+        recipe, versions = self._recipes[key]
+        if not versions:
+            raise DomainError(
+                "no_recipe",
+                f"No released {station.kind} recipe for design {cell.batch.design.code} "
+                f"at station {station.code}.",
+            )
+        if result.recipe_version is None:
+            return version_in_force_at(versions, result.occurred_at)
+        named = next((v for v in versions if v.version == result.recipe_version), None)
+        if named is None:
+            served = ", ".join(f"v{v.version}" for v in versions)
+            raise DomainError(
+                "unknown_recipe_version",
+                f"Station {station.code} was never served version {result.recipe_version} of "
+                f"{recipe.name} for design {cell.batch.design.code} (released: {served}).",
+            )
+        return named
 
     def bom(self, design_id: int) -> dict[str, Decimal]:
         if design_id not in self._boms:
@@ -298,6 +390,27 @@ def check_track_in(cell: Cell, station: Station, context: StepContext | None = N
     return cell.next_step
 
 
+def check_lots_to_load(material_lots: Mapping[str, str], *, at: datetime) -> dict[str, MaterialLot]:
+    """The lots a station says it will load, by role, checked before it loads them: known, of
+    that role, usable (released, not expired) and not held, nor cut from a held lot."""
+    lots = _lots_by_role(material_lots)
+    for lot in lots.values():
+        if why := lot.unusable_reason(at):
+            raise DomainError("lot_unusable", f"Do not load it: {why}.")
+    for lot in lots.values():
+        ancestry = lot_and_ancestor_ids([lot.pk])
+        hold = Hold.objects.filter(
+            scope=Hold.Scope.LOT, status=Hold.Status.OPEN, lot_id__in=ancestry
+        ).first()
+        if hold is not None:
+            through = "" if hold.lot_id == lot.pk else f", cut from held lot {hold.target}"
+            raise DomainError(
+                "lot_on_hold",
+                f"Do not load it: lot {lot.code} is on hold{through} ({hold.reason}).",
+            )
+    return lots
+
+
 @dataclass
 class StepResult:
     """What a station reports for one cell at one step (already shape-validated)."""
@@ -312,6 +425,7 @@ class StepResult:
     event_id: str = ""
     started_at: datetime | None = None
     operator: str = ""
+    recipe_version: int | None = None  # the version the equipment ran, as it was served
 
 
 @dataclass
@@ -347,6 +461,14 @@ def record_steps(
     for the hold rules, a held lot, a cell at the end of its route) is written at once and
     followed up before the next result is judged.
     """
+    # Press cycles first, in order: a short's hold and a cycle-mate's result, applied by two
+    # workers at once, queue up, so the mate is either in the cycle when the hold gathers its
+    # cells or finds the hold open when its own result is applied.
+    lock_names(
+        press_cycle_code(item.station, item.result.equipment_ref)
+        for item in inputs
+        if item.station.kind == StationKind.PRESSING and item.result.equipment_ref
+    )
     context = context or StepContext(item.cell for item in inputs)
     writes = _StepWrites()
     outcomes: list[ProcessRun | DomainError] = []
@@ -373,7 +495,7 @@ def _apply_step(
     written. Refusals (DomainError) come before anything is staged or written."""
     cell, station, result, by = item.cell, item.station, item.result, item.by
     step = check_track_in(cell, station, context)
-    version = context.recipe_version(station)
+    version = context.recipe_version(cell, station, result)
     lots = context.lots(result.material_lots) if result.material_lots else {}
     readings, violations = judge(version, result.measurements)
     failed = bool(violations) or result.verdict == ProcessRun.Verdict.FAIL or bool(result.defects)
@@ -422,14 +544,15 @@ def _apply_step(
     _start_batch_on_first_result(cell.batch, by=by)
     writes.add(run, readings, curves, consumptions, by=by)
     writes.cells[cell.pk] = cell
+    joined = [hold for lot in lots.values() for hold in context.lot_holds(lot)]
+    if station.kind == StationKind.PRESSING and result.equipment_ref:
+        joined += context.press_cycle_holds(station, result.equipment_ref)
     follow_ups: list[Callable[[], Any]] = [
-        partial(_join_hold, hold, cell, by=by)
-        for lot in lots.values()
-        for hold in context.lot_holds(lot)
+        partial(_join_hold, hold, cell, by=by) for hold in {h.pk: h for h in joined}.values()
     ]
     if finished:
         follow_ups.append(partial(_finish_route, cell, by=by))
-    follow_ups += hooks.after_step_follow_ups(run, context)
+    follow_ups += hooks.after_step_follow_ups(hooks.StepApplied(run, lots, context))
     return run, follow_ups
 
 
@@ -502,14 +625,15 @@ def _start_batch_on_first_result(batch: Batch, *, by: Any) -> None:
 
 
 def _join_hold(hold: Hold, cell: Cell, *, by: Any) -> None:
-    """A cell that consumed a held lot joins that lot's hold (forward genealogy)."""
+    """A cell joins an open hold whose scope it entered: it consumed a held lot (or a lot cut
+    from one), or was pressed in a held press cycle."""
     hold.cells.add(cell)
     record_event(
         actor=by,
         verb="cell_joined_hold",
         subject_type="cell",
         subject=cell.serial,
-        data={"hold": hold.pk, "lot": hold.target},
+        data={"hold": hold.pk, "scope": hold.scope, "target": hold.target},
     )
 
 
@@ -676,21 +800,32 @@ def hold_batch(batch: Batch, *, by: Any, reason: str, rule: HoldRule | None = No
 
 
 def hold_lot(lot: MaterialLot, *, by: Any, reason: str, rule: HoldRule | None = None) -> Hold:
-    """Hold a lot and every cell that consumed it (forward genealogy); later consumers join."""
-    cells = Cell.objects.filter(consumptions__lot=lot).distinct()
+    """Hold a lot and every cell that consumed it or a lot cut from it, at any depth (forward
+    genealogy); later consumers of any of them join."""
+    cells = Cell.objects.filter(
+        consumptions__lot_id__in=lot_and_descendant_ids([lot.pk])
+    ).distinct()
     return open_hold(
         scope=Hold.Scope.LOT, target=lot.code, cells=cells, reason=reason, by=by, rule=rule, lot=lot
     )
 
 
+def press_cycle_code(station: Station, equipment_ref: str) -> str:
+    """A press cycle's name: the press and the cycle (vessel load) id its results carry."""
+    return f"{station.code}:{equipment_ref}"
+
+
+@transaction.atomic
 def hold_press_cycle(
     station: Station, equipment_ref: str, *, by: Any, reason: str, rule: HoldRule | None = None
 ) -> Hold:
-    """Hold every cell pressed in one press cycle (vessel load): they saw the same cycle."""
+    """Hold every cell pressed in one press cycle (vessel load): they saw the same cycle. A cell
+    whose pressing result names the cycle later joins the hold while it is open."""
+    lock_names([press_cycle_code(station, equipment_ref)])  # see record_steps
     cells = Cell.objects.filter(runs__station=station, runs__equipment_ref=equipment_ref).distinct()
     return open_hold(
         scope=Hold.Scope.PRESS_CYCLE,
-        target=f"{station.code}:{equipment_ref}",
+        target=press_cycle_code(station, equipment_ref),
         cells=cells,
         reason=reason,
         by=by,
@@ -721,6 +856,7 @@ def release_hold(
         .select_related("batch__route", "next_step")
         .exclude(status=Cell.Status.SCRAPPED)
     )
+    released: list[str] = []  # cells that go on as they are (the others' events say more)
     for cell in cells:
         if disposition == Hold.Disposition.SCRAP:
             scrap_cell(cell, by=by, reason=f"hold {hold.pk}: {reason}")
@@ -738,6 +874,8 @@ def release_hold(
                 data={"hold": hold.pk, "run": hold.run_id},
             )
             _advance(cell, hold.run.step, at=timezone.now(), by=by)
+        else:
+            released.append(cell.serial)
     hold.status = Hold.Status.CLOSED
     hold.closed_at = timezone.now()
     hold.closed_by = None if isinstance(by, str) else by
@@ -746,13 +884,31 @@ def release_hold(
     hold.save(
         update_fields=["status", "closed_at", "closed_by", "disposition", "disposition_reason"]
     )
+    record_events(
+        [
+            {
+                "actor": by,
+                "verb": "cell_released",
+                "subject_type": "cell",
+                "subject": serial,
+                "reason": reason,
+                "data": {"hold": hold.pk},
+            }
+            for serial in released
+        ]
+    )
     record_event(
         actor=by,
         verb="hold_closed",
         subject_type=hold.scope,
         subject=hold.target,
         reason=reason,
-        data={"hold": hold.pk, "disposition": disposition, "cells": len(cells)},
+        data={
+            "hold": hold.pk,
+            "disposition": disposition,
+            "cells": len(cells),
+            "serials": [cell.serial for cell in cells],
+        },
     )
     return hold
 

@@ -230,9 +230,8 @@ def _server_version() -> str:
 
 
 def _cells(n: int) -> list[str]:
-    from batches.models import CellDesign
     from batches.services import create_batch
-    from lines.models import Line, Route
+    from lines.models import CellDesign, Line, Route
 
     line = Line.objects.get(code="proto")
     serials: list[str] = []
@@ -262,8 +261,8 @@ def _result(serial: str, event_id: str) -> dict:
 
 @functools.cache
 def _stacking_readings() -> dict[str, float]:
-    from batches.models import CellDesign
     from demo.demo_data import nominal_stacking_readings
+    from lines.models import CellDesign
 
     return nominal_stacking_readings(CellDesign.objects.get(code=DESIGN))
 

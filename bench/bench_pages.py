@@ -84,10 +84,10 @@ def add_cells(quantity: int):
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from batches.models import Batch, CellDesign, Consumption, Measurement, ProcessRun
+    from batches.models import Batch, Consumption, Measurement, ProcessRun
     from batches.services import create_batch, hold_batch
     from demo.demo_data import READINGS
-    from lines.models import Line, Route, Station
+    from lines.models import CellDesign, Line, Route, Station
     from lines.services import active_recipe_version
     from stations.models import InboxEntry
 

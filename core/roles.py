@@ -18,6 +18,7 @@ CUSTOM_PERMISSIONS: dict[tuple[str, str, str], str] = {
     ("batches", "hold", "disposition_hold"): "Can disposition holds (release, rework, scrap)",
     ("stations", "inboxentry", "requeue_result"): "Can send rejected station results again",
     ("batches", "holdrule", "supersede_holdrule"): "Can put new hold-rule thresholds in force",
+    ("batches", "materiallot", "set_lot_status"): "Can release, quarantine or reject lots",
 }
 
 # The permissions in full "app_label.codename" form, for has_perm and the views.
@@ -33,6 +34,7 @@ HOLD = "batches.hold_cells"
 DISPOSITION = "batches.disposition_hold"
 REQUEUE = "stations.requeue_result"
 SET_HOLD_RULES = "batches.supersede_holdrule"
+SET_LOT_STATUS = "batches.set_lot_status"
 
 _VIEWING = {
     VIEW_LINES,
@@ -48,8 +50,8 @@ _VIEWING = {
 ROLES: dict[str, set[str]] = {
     "operator": set(_VIEWING),
     "line_engineer": _VIEWING | {CREATE_BATCH, HOLD, REQUEUE},
-    "quality_engineer": _VIEWING | {HOLD, DISPOSITION, REQUEUE, SET_HOLD_RULES},
-    "admin": _VIEWING | {CREATE_BATCH, HOLD, DISPOSITION, REQUEUE, SET_HOLD_RULES},
+    "quality_engineer": _VIEWING | {HOLD, DISPOSITION, REQUEUE, SET_HOLD_RULES, SET_LOT_STATUS},
+    "admin": _VIEWING | {CREATE_BATCH, HOLD, DISPOSITION, REQUEUE, SET_HOLD_RULES, SET_LOT_STATUS},
 }
 
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from django import forms
 
-from batches.models import Hold
+from batches.models import Hold, MaterialLot
 from lines.models import RouteStep
 from stations.models import InboxEntry
 
@@ -19,6 +19,10 @@ class ReasonForm(forms.Form):
 
 class DispositionForm(ReasonForm):
     disposition = forms.ChoiceField(choices=Hold.Disposition.choices)
+
+
+class LotStatusForm(ReasonForm):
+    status = forms.ChoiceField(choices=MaterialLot.Status.choices)
 
 
 class ReworkForm(ReasonForm):

@@ -26,7 +26,14 @@ urlpatterns = [
     path("lots/", batches.lot_list, name="lots"),
     path("lots/<slug:code>/", batches.lot_detail, name="lot"),
     path("lots/<slug:code>/hold", batches.lot_hold, name="lot-hold"),
+    path("lots/<slug:code>/status", batches.lot_status, name="lot-status"),
     path("search/", batches.search, name="search"),
+    path("press-cycles/<slug:station>/<str:ref>/", batches.press_cycle, name="press-cycle"),
+    path(
+        "press-cycles/<slug:station>/<str:ref>/hold",
+        batches.press_cycle_hold,
+        name="press-cycle-hold",
+    ),
     path("holds/", holds.hold_queue, name="holds"),
     path("holds/rules/", holds.hold_rules, name="hold-rules"),
     path(

@@ -10,7 +10,7 @@ import math
 import random
 from typing import Any
 
-from batches.models import CellDesign
+from lines.models import CellDesign
 
 
 def nominal_stacking_readings(design: CellDesign) -> dict[str, float]:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
+from audit.admin import AuditedAdmin
 from core.errors import DomainError
 from lines.models import (
     Equipment,
@@ -25,14 +26,14 @@ class StationInline(admin.TabularInline):
 
 
 @admin.register(Line)
-class LineAdmin(admin.ModelAdmin):
+class LineAdmin(AuditedAdmin):
     list_display = ("code", "name", "site", "process_cost_per_cell", "currency")
     search_fields = ("code", "name", "site")
     inlines = [StationInline]
 
 
 @admin.register(Station)
-class StationAdmin(admin.ModelAdmin):
+class StationAdmin(AuditedAdmin):
     list_display = ("code", "name", "line", "kind", "state", "state_since")
     list_filter = ("line", "kind", "state")
     search_fields = ("code", "name")
@@ -50,7 +51,7 @@ class StationStateChangeAdmin(admin.ModelAdmin):
 
 
 @admin.register(Equipment)
-class EquipmentAdmin(admin.ModelAdmin):
+class EquipmentAdmin(AuditedAdmin):
     list_display = ("code", "station", "kind", "channels", "active")
     list_filter = ("kind", "active", "station__line")
     search_fields = ("code",)
@@ -62,7 +63,7 @@ class RouteStepInline(admin.TabularInline):
 
 
 @admin.register(Route)
-class RouteAdmin(admin.ModelAdmin):
+class RouteAdmin(AuditedAdmin):
     list_display = ("code", "name", "line")
     list_filter = ("line",)
     inlines = [RouteStepInline]
@@ -80,7 +81,7 @@ class RecipeParameterInline(admin.TabularInline):
 
 
 @admin.register(Recipe)
-class RecipeAdmin(admin.ModelAdmin):
+class RecipeAdmin(AuditedAdmin):
     list_display = ("name", "line", "station_kind")
     list_filter = ("line", "station_kind")
 
@@ -95,7 +96,7 @@ def release_versions(modeladmin, request, queryset) -> None:
 
 
 @admin.register(RecipeVersion)
-class RecipeVersionAdmin(admin.ModelAdmin):
+class RecipeVersionAdmin(AuditedAdmin):
     list_display = ("recipe", "version", "status", "released_at", "released_by", "note")
     list_filter = ("status", "recipe__line", "recipe__station_kind")
     readonly_fields = ("status", "released_at", "released_by", "created_at")

@@ -24,8 +24,9 @@ def judge(
 ) -> tuple[list[Reading], list[dict]]:
     """Measurements judged against a recipe version's inclusive limits, and the violations.
 
-    A required parameter that is missing and a name the recipe does not know are violations too;
-    the unknown value is still kept, so no reading is thrown away.
+    A required parameter that is missing is a violation. A name the recipe does not list (a
+    diagnostic reading the equipment adds) is kept and left unjudged (in_spec None): it fails
+    nothing, and no reading is thrown away.
     """
     parameters = version.parameters_by_name
     rows, violations = [], []
@@ -34,15 +35,6 @@ def judge(
         parameter = parameters.get(name)
         if parameter is None:
             rows.append(Reading(name, value))
-            violations.append(
-                {
-                    "parameter": name,
-                    "value": value,
-                    "min": None,
-                    "max": None,
-                    "problem": "unknown_parameter",
-                }
-            )
             continue
         in_spec = parameter.in_spec(value)
         rows.append(Reading(name, value, parameter.unit, parameter.min, parameter.max, in_spec))

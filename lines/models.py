@@ -1,4 +1,5 @@
-"""Where cells are made: lines, stations, equipment, routes, recipes and their versions."""
+"""Where and how cells are made: lines, stations, equipment, routes, the cell designs, and the
+recipes written for them with their versions."""
 
 from __future__ import annotations
 
@@ -160,18 +161,82 @@ class RouteStep(models.Model):
         return f"{self.route} #{self.position} {self.station_kind}"
 
 
+class CellDesign(models.Model):
+    """A cell design: what a batch makes, with the nominal figures its recipes are written for."""
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=100)
+    nominal_capacity_ah = models.FloatField()
+    nominal_voltage_v = models.FloatField()
+    layer_count = models.PositiveSmallIntegerField()
+    target_mass_g = models.FloatField()
+    length_mm = models.FloatField()
+    width_mm = models.FloatField()
+    thickness_mm = models.FloatField()
+    voltage_min_v = models.FloatField(help_text="Lower end of the formation voltage window")
+    voltage_max_v = models.FloatField(help_text="Upper end of the formation voltage window")
+
+    class Meta:
+        db_table = "batches_celldesign"  # the table and constraint names it was created with
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(nominal_capacity_ah__gt=0)
+                & Q(nominal_voltage_v__gt=0)
+                & Q(layer_count__gt=0)
+                & Q(target_mass_g__gt=0)
+                & Q(length_mm__gt=0)
+                & Q(width_mm__gt=0)
+                & Q(thickness_mm__gt=0),
+                name="batches_celldesign_figures_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(voltage_min_v__lt=models.F("voltage_max_v")),
+                name="batches_celldesign_voltage_window_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def nominal_energy_wh(self) -> float:
+        return self.nominal_capacity_ah * self.nominal_voltage_v
+
+    @property
+    def volume_l(self) -> float:
+        return self.length_mm * self.width_mm * self.thickness_mm / 1e6
+
+
 class Recipe(models.Model):
-    """The process recipe of one station kind on one line; its versions carry the limits."""
+    """The process recipe of one station kind on one line, for one cell design or, without a
+    design, the line's default for every design that has none of its own; its versions carry
+    the limits."""
 
     line = models.ForeignKey(Line, on_delete=models.PROTECT, related_name="recipes")
     station_kind = models.CharField(max_length=20, choices=StationKind.choices)
+    design = models.ForeignKey(
+        CellDesign,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="recipes",
+        help_text="The design it is written for; empty: the line's default",
+    )
     name = models.CharField(max_length=100)
 
     class Meta:
-        ordering = ["line", "station_kind"]
+        ordering = ["line", "station_kind", "design_id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["line", "station_kind"], name="%(app_label)s_%(class)s_one_per_station_kind"
+                fields=["line", "station_kind"],
+                condition=Q(design__isnull=True),
+                name="%(app_label)s_%(class)s_one_default_per_station_kind",
+            ),
+            models.UniqueConstraint(
+                fields=["line", "station_kind", "design"],
+                condition=Q(design__isnull=False),
+                name="%(app_label)s_%(class)s_one_per_station_kind_and_design",
             ),
         ]
 

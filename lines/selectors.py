@@ -1,13 +1,17 @@
-"""Reads of the lines' master data: recipes with what each version changed."""
+"""Reads of the lines' master data: recipes with what each version changed, and which recipe
+version a station runs for a cell."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
+from django.utils import timezone
 
-from lines.models import Recipe, RecipeVersion, StationKind
+from lines.models import Recipe, RecipeVersion, Station, StationKind
 
 # Steps in the order cells meet them, for pages that list per step.
 KIND_ORDER = {kind: i for i, kind in enumerate(StationKind.values)}
@@ -73,3 +77,51 @@ def recipe_histories(*, line: str = "") -> list[tuple[Recipe, list[VersionHistor
         result.append((recipe, list(reversed(history))))
     result.sort(key=lambda item: (item[0].line.code, KIND_ORDER.get(item[0].station_kind, 99)))
     return result
+
+
+# ---------------------------------------------------------------- which version a station runs
+
+
+def applicable_recipe(line_id: int, station_kind: str, design_id: int | None) -> Recipe | None:
+    """The recipe for a design at a kind of station on a line: the design's own, else the line's
+    default (written for no design)."""
+    recipes = {
+        recipe.design_id: recipe
+        for recipe in Recipe.objects.filter(
+            Q(design_id=design_id) | Q(design__isnull=True),
+            line_id=line_id,
+            station_kind=station_kind,
+        )
+    }
+    return recipes.get(design_id) or recipes.get(None)
+
+
+def versions_out_of_draft(recipe: Recipe) -> list[RecipeVersion]:
+    """The versions a station may have run (released, or released once and superseded since),
+    in the order they were released."""
+    return list(
+        recipe.versions.exclude(status=RecipeVersion.Status.DRAFT)
+        .select_related("recipe")
+        .order_by("released_at", "version")
+    )
+
+
+def version_in_force_at(versions: Sequence[RecipeVersion], at: datetime) -> RecipeVersion:
+    """Of a recipe's versions in release order, the one in force at `at`; before the first
+    release, the first (a result dated before it was still made to that recipe)."""
+    in_force = versions[0]
+    for version in versions:
+        if version.released_at > at:
+            break
+        in_force = version
+    return in_force
+
+
+def recipe_version_for(
+    station: Station, design_id: int | None, *, at: datetime | None = None
+) -> RecipeVersion | None:
+    """The version a station runs now (or at `at`) for a cell of a design; None without a
+    released recipe."""
+    recipe = applicable_recipe(station.line_id, station.kind, design_id)
+    versions = versions_out_of_draft(recipe) if recipe else []
+    return version_in_force_at(versions, at or timezone.now()) if versions else None

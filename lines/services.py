@@ -100,7 +100,11 @@ def active_recipe_version(station: Station) -> RecipeVersion:
         return (
             RecipeVersion.objects.released()
             .select_related("recipe")
-            .get(recipe__line_id=station.line_id, recipe__station_kind=station.kind)
+            .get(
+                recipe__line_id=station.line_id,
+                recipe__station_kind=station.kind,
+                recipe__design__isnull=True,
+            )
         )
     except RecipeVersion.DoesNotExist:
         raise DomainError(

@@ -12,6 +12,7 @@ api_v1 = [
     path("health/ingestion", ingestion_health, name="ingestion-health"),
     path("", include("stations.api.urls")),
     path("", include("batches.api.urls")),
+    path("", include("quality.api.urls")),
 ]
 
 urlpatterns = [

@@ -15,9 +15,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import actor_name, record_event
-from batches.models import Batch, Cell, CellDesign
+from batches.models import Batch, Cell
 from batches.selectors import latest_measurements
 from core.errors import DomainError, check_transition, require_reason
+from lines.models import CellDesign
 from quality.models import CellGrade, GradeCriterion, GradingRuleSet
 
 NOT_GOOD = "NG"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import F, Q
 
-from batches.models import Cell, CellDesign
-from lines.models import RecipeVersion
+from batches.models import Cell
+from lines.models import CellDesign, RecipeVersion
 
 
 class GradingRuleSet(models.Model):

@@ -25,6 +25,15 @@ class HoldRuleHistory:
     def in_force(self) -> HoldRule | None:
         return next((v for v in self.versions if v.in_force), None)
 
+    @property
+    def active(self) -> bool:
+        return self.in_force is not None
+
+    @property
+    def shown(self) -> HoldRule | None:
+        """The version to show first: the one in force, else the latest (all retired)."""
+        return self.in_force or next(iter(self.versions), None)
+
 
 def hold_rule_histories() -> list[HoldRuleHistory]:
     """Every rule the code knows, with its versions and the holds each opened. One query."""

@@ -51,6 +51,10 @@ class StationResultIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
     material_lots: dict[Name, Annotated[str, msgspec.Meta(min_length=1, max_length=50)]] = {}
     equipment: Annotated[str, msgspec.Meta(max_length=60)] = ""
     defects: list[Defect] = []
+    # The recipe version the equipment ran, as GET /station or track-in served it.
+    recipe_version: Annotated[int, msgspec.Meta(ge=1, le=2_000_000_000)] | None = None
+    operator: Annotated[str, msgspec.Meta(max_length=60)] = ""
+    started_at: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
 
     def canonical(self) -> bytes:
         """The content a repeat is compared by: field order, key order and number spelling fixed."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 import numpy as np
 from django.conf import settings
@@ -71,6 +72,10 @@ def aging_features(measurements: dict[str, float]) -> dict[str, float]:
     return {"k_mv_per_day": round((ocv1 - ocv2) * 1000 / days, 4)}
 
 
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
 def step_result_of(entry: InboxEntry) -> StepResult:
     """The inbox row's result as record_step takes it, with pressing features derived from the
     pressure curve where the station did not send them."""
@@ -94,6 +99,9 @@ def step_result_of(entry: InboxEntry) -> StepResult:
         curves=curves,
         material_lots=payload.get("material_lots", {}),
         event_id=entry.event_id,
+        recipe_version=payload.get("recipe_version"),
+        operator=payload.get("operator", ""),
+        started_at=_time(payload.get("started_at")),
     )
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group, User
 
-from batches.models import Batch, CellDesign
+from batches.models import Batch
 from batches.services import create_batch
 from demo.management.commands.seed_demo import Command as SeedDemo
-from lines.models import Line, Route, Station
+from lines.models import CellDesign, Line, Route, Station
 
 pytest_plugins = ["tests.fixtures.stations", "tests.fixtures.pages"]
 

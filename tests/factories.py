@@ -15,9 +15,9 @@ from typing import Any
 import factory
 from django.contrib.auth.models import User
 
-from batches.models import Batch, CellDesign, DesignMaterial, MaterialLot, MaterialRole
+from batches.models import Batch, DesignMaterial, MaterialLot, MaterialRole
 from batches.services import create_batch
-from lines.models import Line, Recipe, Route, RouteStep, Station, StationKind
+from lines.models import CellDesign, Line, Recipe, Route, RouteStep, Station, StationKind
 from lines.services import create_recipe_version, release_recipe_version
 
 

@@ -29,7 +29,7 @@ def admin_client_for(client, db):
         "lines/recipeversion",
         "stations/stationtoken",
         "lines/stationstatechange",
-        "batches/celldesign",
+        "lines/celldesign",
         "batches/materiallot",
         "batches/batch",
         "batches/hold",
@@ -98,3 +98,44 @@ def test_a_hold_rule_version_cannot_be_deleted_in_the_admin(admin_client_for, pl
     )
     assert response.status_code == 403
     assert HoldRule.objects.filter(pk=rule.pk).exists()
+
+
+def test_editing_master_data_in_the_admin_leaves_an_event_with_what_changed(
+    admin_client_for, plant
+):
+    from lines.models import Line
+
+    line = Line.objects.get(code="proto")
+    form = {
+        "code": "proto",
+        "name": "Prototype line (NRC building 3)",
+        "site": line.site,
+        "process_cost_per_cell": "2.50",
+        "currency": line.currency,
+        "stations-TOTAL_FORMS": "0",
+        "stations-INITIAL_FORMS": "0",
+    }
+    response = admin_client_for.post(f"/admin/lines/line/{line.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    event = Event.objects.get(verb="master_data_changed", subject="proto")
+    assert event.subject_type == "line" and event.actor == "ada-admin"
+    assert event.data["fields"]["name"] == {
+        "from": line.name,
+        "to": "Prototype line (NRC building 3)",
+    }
+    assert set(event.data["fields"]) == {"name", "process_cost_per_cell"}
+
+
+def test_a_lots_status_changes_in_the_admin_only_through_its_service(admin_client_for, plant):
+    from batches.models import MaterialLot
+
+    lot = MaterialLot.objects.get(code="SE-2611-02")
+    response = admin_client_for.post(
+        "/admin/batches/materiallot/",
+        {"action": "set_quarantine", "_selected_action": [lot.pk]},
+    )
+    assert response.status_code == 302
+    assert MaterialLot.objects.get(pk=lot.pk).status == "quarantine"
+    assert Event.objects.filter(verb="lot_status_changed", subject=lot.code).count() == 1
+    page = admin_client_for.get(f"/admin/batches/materiallot/{lot.pk}/change/").content.decode()
+    assert 'name="status"' not in page  # read-only on the form

@@ -163,6 +163,14 @@ class RunSerializer(serializers.Serializer):
         return {m.name: MeasurementSerializer(m).data for m in run.measurements.all()}
 
 
+class LotRefSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    role = serializers.ChoiceField(choices=MaterialRole.choices)
+    parent = serializers.CharField(
+        source="parent_code", allow_null=True, help_text="The lot it was cut from"
+    )
+
+
 class CellDetailSerializer(serializers.Serializer):
     serial = serializers.CharField()
     batch = serializers.CharField(source="batch.code")
@@ -170,6 +178,11 @@ class CellDetailSerializer(serializers.Serializer):
     step = serializers.SerializerMethodField(help_text="The next route step; null when done")
     grade = serializers.CharField()
     genealogy = serializers.SerializerMethodField(help_text="ROLE: LOT-CODE")
+    lots = LotRefSerializer(
+        many=True,
+        source="api_lots",
+        help_text="Every lot the cell consumed, then the lots those were cut from",
+    )
     runs = RunSerializer(many=True, source="api_runs")
 
     @extend_schema_field(serializers.ChoiceField(choices=CELL_STATES))
@@ -201,6 +214,7 @@ class LotSerializer(serializers.Serializer):
     quantity = serializers.DecimalField(max_digits=14, decimal_places=4)
     unit = serializers.CharField()
     received_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True, help_text="Not to be used after")
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_parent(self, lot: MaterialLot) -> str | None:
@@ -208,8 +222,11 @@ class LotSerializer(serializers.Serializer):
 
 
 class LotDetailSerializer(LotSerializer):
+    children = serializers.ListField(
+        child=serializers.CharField(), source="api_children", help_text="Lots cut from it"
+    )
     cells = serializers.ListField(
         child=serializers.CharField(),
         source="api_cells",
-        help_text="Serials of every cell that consumed the lot",
+        help_text="Serials of every cell that consumed the lot or a lot cut from it, at any depth",
     )

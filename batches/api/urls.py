@@ -10,6 +10,7 @@ urlpatterns = [
     path("cells/<slug:serial>", views.CellDetailView.as_view(), name="api-cell"),
     path("lots", views.LotListView.as_view(), name="api-lots"),
     path("lots/<slug:code>", views.LotDetailView.as_view(), name="api-lot"),
+    path("lots/<slug:code>/hold", views.LotHoldView.as_view(), name="api-lot-hold"),
     path("holds", views.HoldListView.as_view(), name="api-holds"),
     path("holds/<int:pk>/release", views.HoldReleaseView.as_view(), name="api-hold-release"),
 ]

@@ -14,12 +14,12 @@ from rest_framework.response import Response
 
 from batches import selectors
 from batches.api import serializers as s
-from batches.models import Batch, Cell, CellDesign, Hold, MaterialLot, MaterialRole
-from batches.services import create_batch, hold_batch, release_hold
+from batches.models import Batch, Cell, Hold, MaterialLot, MaterialRole
+from batches.services import create_batch, hold_batch, hold_lot, release_hold
 from core import roles
 from core.api import EngineerAPIView, EngineerListView, engineer_errors
 from core.errors import DomainError, NotFound
-from lines.models import Line, Route
+from lines.models import CellDesign, Line, Route
 
 # ---------------------------------------------------------------- lines
 
@@ -143,6 +143,7 @@ class CellDetailView(EngineerAPIView):
     def get(self, request: Request, serial: str) -> Response:
         cell = _or_404(selectors.cell_detail, Cell, serial)
         cell.api_genealogy = selectors.genealogy_of(cell)
+        cell.api_lots = selectors.lots_consumed(cell.api_genealogy)
         cell.api_runs = selectors.runs_of(cell, with_curves=False)
         return Response(s.CellDetailSerializer(cell).data)
 
@@ -174,8 +175,26 @@ class LotDetailView(EngineerAPIView):
     @extend_schema(responses={200: s.LotDetailSerializer, **engineer_errors(401, 403, 404)})
     def get(self, request: Request, code: str) -> Response:
         lot = _or_404(selectors.lot_detail, MaterialLot, code)
+        lot.api_children = list(lot.children.order_by("code").values_list("code", flat=True))
         lot.api_cells = selectors.lot_cell_serials(lot)
         return Response(s.LotDetailSerializer(lot).data)
+
+
+class LotHoldView(EngineerAPIView):
+    permissions = {"POST": roles.HOLD}
+
+    @extend_schema(
+        request=s.HoldRequestSerializer,
+        responses={201: s.HoldSerializer, **engineer_errors(400, 401, 403, 404)},
+        description="Hold the lot: every cell that consumed it or any lot cut from it (a roll's "
+        "sheets, at any depth), now and whenever one consumes them later.",
+    )
+    def post(self, request: Request, code: str) -> Response:
+        lot = _get(MaterialLot, code=code)
+        body = s.HoldRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        hold = hold_lot(lot, by=request.user, reason=body.validated_data["reason"])
+        return Response(s.HoldSerializer(_hold(hold.pk)).data, status=status.HTTP_201_CREATED)
 
 
 # ---------------------------------------------------------------- holds

@@ -14,16 +14,19 @@ from batches.services import (
     hold_batch,
     hold_cell,
     hold_lot,
+    hold_press_cycle,
     rework_cell,
     scrap_cell,
+    set_lot_status,
 )
 from core import roles
 from dashboard.forms import (
+    LotStatusForm,
     ReasonForm,
     ReworkForm,
 )
 from dashboard.views.common import act, page_of, query_without_page
-from lines.models import Line
+from lines.models import Line, Station, StationKind
 
 CELLS_PER_PAGE = 50
 LABELS_PER_SHEET = 40  # 5 x 8 labels on an A4 sheet
@@ -201,17 +204,38 @@ def lot_detail(request: HttpRequest, code: str) -> HttpResponse:
         lot = selectors.lot_detail(code)
     except MaterialLot.DoesNotExist:
         raise Http404(f"No lot {code}") from None
+    tree = selectors.lot_tree(lot)
     return render(
         request,
         "batches/lot_detail.html",
         {
             "lot": lot,
-            "children": lot.children.order_by("code"),
-            "counts": selectors.lot_consumer_counts(lot),
-            "page": page_of(request, selectors.lot_consumers(lot), CELLS_PER_PAGE),
+            "ancestry": tree.above,
+            "below": tree.below,
+            "counts": selectors.lot_consumer_counts(tree),
+            "page": page_of(request, selectors.lot_consumers(tree), CELLS_PER_PAGE),
             "query": query_without_page(request),
-            "holds": selectors.holds_with_details(lot.holds.all()).order_by("-opened_at"),
+            "holds": selectors.holds_over_lot(tree),
+            "statuses": [
+                (status, label)
+                for status, label in MaterialLot.Status.choices
+                if status in MaterialLot.TRANSITIONS[lot.status]
+            ],
         },
+    )
+
+
+@roles.page_permission(roles.SET_LOT_STATUS)
+@require_POST
+def lot_status(request: HttpRequest, code: str) -> HttpResponse:
+    lot = get_object_or_404(MaterialLot, code=code)
+    form = LotStatusForm(request.POST)
+    return act(
+        request,
+        form,
+        lambda data: set_lot_status(lot, data["status"], by=request.user, reason=data["reason"]),
+        lambda changed: f"Lot {changed.code} is now {changed.get_status_display().lower()}.",
+        reverse("lot", args=[lot.code]),
     )
 
 
@@ -237,3 +261,39 @@ def search(request: HttpRequest) -> HttpResponse:
     if results.exact_url:
         return redirect(results.exact_url)
     return render(request, "batches/search.html", {"results": results})
+
+
+# ---------------------------------------------------------------- press cycles
+
+
+@roles.page_permission(roles.VIEW_CELLS)
+def press_cycle(request: HttpRequest, station: str, ref: str) -> HttpResponse:
+    cycle = selectors.PressCycle(station, ref)
+    runs = list(cycle.runs())
+    if not runs:
+        raise Http404(f"No press cycle {cycle.code}")
+    holds = list(cycle.holds())
+    return render(
+        request,
+        "batches/press_cycle.html",
+        {
+            "cycle": cycle,
+            "runs": runs,
+            "holds": holds,
+            "open_hold": next((h for h in holds if h.status == Hold.Status.OPEN), None),
+            "press": runs[0].station,
+        },
+    )
+
+
+@roles.page_permission(roles.HOLD)
+@require_POST
+def press_cycle_hold(request: HttpRequest, station: str, ref: str) -> HttpResponse:
+    press = get_object_or_404(Station, code=station, kind=StationKind.PRESSING)
+    return act(
+        request,
+        ReasonForm(request.POST),
+        lambda data: hold_press_cycle(press, ref, by=request.user, reason=data["reason"]),
+        f"Press cycle {station}:{ref} is on hold: every cell pressed in it, and any reported later.",
+        reverse("press-cycle", args=[station, ref]),
+    )

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from batches.models import HoldRule, ProcessRun
+from batches.hooks import StepApplied
+from batches.models import HoldRule
 from core.errors import DomainError
 from quality.rules import (  # noqa: F401  (each module declares its rule in the registry)
     batch_insulation_failures,
@@ -17,6 +18,7 @@ from quality.rules import (  # noqa: F401  (each module declares its rule in the
     formation_ice_outliers,
     out_of_spec,
     press_cycle_short,
+    unusable_lot,
 )
 from quality.rules.registry import RULES
 
@@ -52,13 +54,13 @@ def in_force() -> list[HoldRule]:
     return list(HoldRule.objects.filter(in_force=True, code__in=RULES).order_by("code"))
 
 
-def rules_for(run: ProcessRun, versions: Iterable[HoldRule]) -> list[HoldRule]:
-    """The versions in force whose rule `run` can fire."""
-    return [v for v in versions if RULES[v.code].applies(run)]
+def rules_for(step: StepApplied, versions: Iterable[HoldRule]) -> list[HoldRule]:
+    """The versions in force whose rule the step can fire."""
+    return [v for v in versions if RULES[v.code].applies(step)]
 
 
-def apply_hold_rules(run: ProcessRun, versions: Iterable[HoldRule] | None = None) -> None:
-    """Run the rules in force (all of them unless given) against a run just recorded, inside the
-    recording transaction."""
-    for version in rules_for(run, in_force() if versions is None else versions):
-        RULES[version.code].check(version, run)
+def apply_hold_rules(step: StepApplied, versions: Iterable[HoldRule] | None = None) -> None:
+    """Run the rules in force (all of them unless given) against a step just recorded, inside
+    the recording transaction."""
+    for version in rules_for(step, in_force() if versions is None else versions):
+        RULES[version.code].check(version, step)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.db.models import Q
 
-from batches.models import Cell, Hold, HoldRule, ProcessRun
+from batches.hooks import StepApplied
+from batches.models import Cell, Hold, HoldRule
 from batches.services import hold_batch
 from lines.models import StationKind
 from quality.rules.registry import RULES, Threshold, open_hold_for, rule
@@ -13,7 +14,8 @@ CODE = "batch_insulation_failures"
 INSULATION = "insulation_resistance_mohm"
 
 
-def _is_insulation_failure(run: ProcessRun) -> bool:
+def _is_insulation_failure(step: StepApplied) -> bool:
+    run = step.run
     return "insulation_fail" in run.defects or any(
         v["parameter"] == INSULATION and v["problem"] == "out_of_spec" for v in run.violations
     )
@@ -26,8 +28,8 @@ def _is_insulation_failure(run: ProcessRun) -> bool:
     applies=_is_insulation_failure,
     thresholds={"failures": Threshold(int, 2)},
 )
-def batch_insulation_failures(version: HoldRule, run: ProcessRun) -> None:
-    batch = run.cell.batch
+def batch_insulation_failures(version: HoldRule, step: StepApplied) -> None:
+    batch = step.run.cell.batch
     if open_hold_for(version, Hold.Scope.BATCH, batch.code):
         return
     failed_cells = (

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from batches.models import Hold, HoldRule, ProcessRun
+from batches.hooks import StepApplied
+from batches.models import Hold, HoldRule
 from batches.services import hold_batch
 from lines.models import StationKind
 from quality.rules.registry import open_hold_for, rule
@@ -12,9 +13,12 @@ from quality.rules.registry import open_hold_for, rule
     "formation_hard_short",
     label="Hard short in formation holds the batch",
     holds=Hold.Scope.BATCH,
-    applies=lambda run: run.station.kind == StationKind.FORMATION and "short" in run.defects,
+    applies=lambda step: (
+        step.run.station.kind == StationKind.FORMATION and "short" in step.run.defects
+    ),
 )
-def formation_hard_short(version: HoldRule, run: ProcessRun) -> None:
+def formation_hard_short(version: HoldRule, step: StepApplied) -> None:
+    run = step.run
     batch = run.cell.batch
     if open_hold_for(version, Hold.Scope.BATCH, batch.code):
         return

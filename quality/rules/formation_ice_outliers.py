@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import statistics
 
-from batches.models import Hold, HoldRule, Measurement, ProcessRun
+from batches.hooks import StepApplied
+from batches.models import Hold, HoldRule, Measurement
 from batches.services import hold_batch
 from lines.models import StationKind
 from quality.rules.registry import RULES, Threshold, open_hold_for, rule
@@ -22,15 +23,15 @@ ICE = "initial_coulombic_efficiency"
     CODE,
     label="Low-ICE outliers hold the batch",
     holds=Hold.Scope.BATCH,
-    applies=lambda run: run.station.kind == StationKind.FORMATION,
+    applies=lambda step: step.run.station.kind == StationKind.FORMATION,
     thresholds={
         "sigma": Threshold(float, 3),
         "cells": Threshold(int, 2),
         "min_cells": Threshold(int, 8),
     },
 )
-def formation_ice_outliers(version: HoldRule, run: ProcessRun) -> None:
-    batch = run.cell.batch
+def formation_ice_outliers(version: HoldRule, step: StepApplied) -> None:
+    batch = step.run.cell.batch
     if open_hold_for(version, Hold.Scope.BATCH, batch.code):
         return
     values = dict(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from batches.hooks import StepApplied
 from batches.models import Hold, HoldRule, ProcessRun
 from batches.services import hold_cell
 from quality.rules.registry import rule
@@ -11,9 +12,10 @@ from quality.rules.registry import rule
     "out_of_spec",
     label="Out-of-spec result holds the cell",
     holds=Hold.Scope.CELL,
-    applies=lambda run: run.verdict == ProcessRun.Verdict.FAIL,
+    applies=lambda step: step.run.verdict == ProcessRun.Verdict.FAIL,
 )
-def out_of_spec(version: HoldRule, run: ProcessRun) -> None:
+def out_of_spec(version: HoldRule, step: StepApplied) -> None:
+    run = step.run
     problems = [v["parameter"] for v in run.violations] + list(run.defects)
     if run.equipment_verdict == ProcessRun.Verdict.FAIL:
         problems.append("equipment verdict fail")

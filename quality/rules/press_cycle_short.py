@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from batches.models import Hold, HoldRule, ProcessRun
-from batches.services import hold_press_cycle
+from batches.hooks import StepApplied
+from batches.models import Hold, HoldRule
+from batches.services import hold_press_cycle, press_cycle_code
 from lines.models import StationKind
 from quality.rules.registry import open_hold_for, rule
 
 
-def _short_in_press_cycle(run: ProcessRun) -> bool:
+def _short_in_press_cycle(step: StepApplied) -> bool:
+    run = step.run
     return (
         run.station.kind == StationKind.PRESSING
         and "short" in run.defects
@@ -22,11 +24,12 @@ def _short_in_press_cycle(run: ProcessRun) -> bool:
     holds=Hold.Scope.PRESS_CYCLE,
     applies=_short_in_press_cycle,
 )
-def press_cycle_short(version: HoldRule, run: ProcessRun) -> None:
-    target = f"{run.station.code}:{run.equipment_ref}"
-    open_hold = open_hold_for(version, Hold.Scope.PRESS_CYCLE, target)
-    if open_hold is not None:
-        open_hold.cells.add(run.cell)  # a cell of the same cycle reported later joins the hold
+def press_cycle_short(version: HoldRule, step: StepApplied) -> None:
+    run = step.run
+    # A cycle already held holds this cell too: the step engine joined it to that hold.
+    if open_hold_for(
+        version, Hold.Scope.PRESS_CYCLE, press_cycle_code(run.station, run.equipment_ref)
+    ):
         return
     hold_press_cycle(
         run.station,

@@ -2,9 +2,10 @@
 holds, the thresholds it reads (type and default) and its check. The hold-rule rows (versions of
 a rule's thresholds), the rules page, the admin and the checks all read these declarations.
 
-A rule has two parts: `applies`, a cheap test of the run alone (in memory, no query) that says
-whether the run can fire the rule at all, and `check`, which may query and open a hold. Most runs
-fire nothing, so the step engine follows up only the runs some rule applies to.
+A rule has two parts: `applies`, a cheap test of a step alone (its run and the lots it consumed,
+in memory, no query) that says whether it can fire the rule at all, and `check`, which may query
+and open a hold once the run is written. Most steps fire nothing, so the step engine follows up
+only those some rule applies to.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from batches.models import Hold, HoldRule, ProcessRun
+from batches.hooks import StepApplied
+from batches.models import Hold, HoldRule
 
-RuleCheck = Callable[[HoldRule, ProcessRun], None]
+RuleCheck = Callable[[HoldRule, StepApplied], None]
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class Rule:
     code: str
     label: str
     holds: str  # a Hold.Scope: what a firing holds
-    applies: Callable[[ProcessRun], bool]
+    applies: Callable[[StepApplied], bool]
     check: RuleCheck
     thresholds: Mapping[str, Threshold] = field(default_factory=dict)
 
@@ -48,7 +50,7 @@ def rule(
     *,
     label: str,
     holds: str,
-    applies: Callable[[ProcessRun], bool],
+    applies: Callable[[StepApplied], bool],
     thresholds: Mapping[str, Threshold] | None = None,
 ) -> Callable[[RuleCheck], RuleCheck]:
     """Declare the rule whose check the decorated function is."""

@@ -49,6 +49,13 @@ class StationSerializer(serializers.Serializer):
 
 class TrackInSerializer(serializers.Serializer):
     cell = serializers.CharField(max_length=50, help_text="The cell's serial")
+    material_lots = serializers.DictField(
+        child=serializers.CharField(max_length=50),
+        required=False,
+        help_text="ROLE: LOT-CODE the station will load for this cell, checked now: a lot that "
+        "is unknown or of another role is 400, one that may not be used 409 lot_unusable, "
+        "one on hold (or cut from a held lot) 409 lot_on_hold",
+    )
 
 
 class TrackInResponseSerializer(serializers.Serializer):
@@ -88,6 +95,17 @@ class StationResultSerializer(serializers.Serializer):
         max_length=60, required=False, help_text="Press cycle, vessel load or fixture id"
     )
     defects = serializers.ListField(child=serializers.ChoiceField(choices=DEFECTS), required=False)
+    recipe_version = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        allow_null=True,
+        help_text="The recipe version the equipment ran, as GET /station or track-in served it; "
+        "without it, the version in force for the cell's design at occurred_at judges the result",
+    )
+    operator = serializers.CharField(max_length=60, required=False, help_text="Who ran it (badge)")
+    started_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="When processing of this cell began"
+    )
 
 
 class ResultsRequestSerializer(serializers.Serializer):
@@ -104,7 +122,7 @@ class ViolationSerializer(serializers.Serializer):
     value = serializers.FloatField(allow_null=True)
     min = serializers.FloatField(allow_null=True)
     max = serializers.FloatField(allow_null=True)
-    problem = serializers.CharField(help_text="out_of_spec, missing or unknown_parameter")
+    problem = serializers.CharField(help_text="out_of_spec or missing")
 
 
 class ResultStatusSerializer(serializers.Serializer):

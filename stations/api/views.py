@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -20,11 +21,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from batches.models import Cell
-from batches.services import check_track_in
+from batches.services import check_lots_to_load, check_track_in
 from core.errors import DomainError, NotFound
 from core.http import read_capped_body
 from formation.cycler import FORMAT_BY_SUFFIX, format_named
 from lines.models import RecipeVersion, Station
+from lines.selectors import recipe_version_for
 from lines.services import active_recipe_version, set_station_state
 from stations import intake
 from stations.api import serializers as s
@@ -38,7 +40,8 @@ ERRORS = {
         400: "invalid: the body's shape is wrong (per-index errors under errors.results)",
         401: "not_authenticated: missing, unknown or revoked token",
         404: "unknown_cell, or not_found",
-        409: "wrong_step, wrong_station, on_hold, scrapped, event_id_reused",
+        409: "wrong_step, wrong_station, on_hold, scrapped, event_id_reused; at track-in also "
+        "lot_unusable, lot_on_hold, no_recipe",
         413: "payload_too_large",
         415: "unsupported_format",
     }.items()
@@ -122,12 +125,19 @@ class TrackInView(StationView):
         if cell is None:
             raise NotFound("unknown_cell", f"No cell {serial}.")
         step = check_track_in(cell, station)
+        if lots := serializer.validated_data.get("material_lots"):
+            check_lots_to_load(lots, at=timezone.now())
+        version = recipe_version_for(station, cell.batch.design_id)
+        if version is None:
+            raise DomainError(
+                "no_recipe", f"No released {station.kind} recipe for cell {cell.serial}'s design."
+            )
         return Response(
             {
                 "cell": cell.serial,
                 "batch": cell.batch.code,
                 "step": step.station_kind,
-                "recipe": recipe_body(active_recipe_version(station)),
+                "recipe": recipe_body(version),
             }
         )
 

@@ -7,9 +7,9 @@ import pytest
 from django.utils import timezone
 
 from analytics.energy import BatchEconomics, batch_economics, cell_energy, cost_trends, pooled
-from batches.models import Batch, CellDesign
+from batches.models import Batch
 from batches.services import create_batch, scrap_cell, start_batch
-from lines.models import Line, Route
+from lines.models import CellDesign, Line, Route
 
 LOTS = {"cathode": "CAT-2611-A-01", "electrolyte": "SE-2611-01", "pouch": "POUCH-2611-01"}
 

@@ -10,9 +10,9 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 
 from audit.models import Event
-from batches.models import Batch, Cell, CellDesign, Consumption, Hold, MaterialLot, MaterialRole
+from batches.models import Batch, Cell, Consumption, Hold, MaterialLot, MaterialRole
 from batches.services import StepResult, record_step
-from lines.models import StationKind
+from lines.models import CellDesign, StationKind
 from tests.factories import (
     CellDesignFactory,
     MaterialLotFactory,

@@ -8,10 +8,10 @@ from django.db import connection, transaction
 
 from audit.models import Event
 from batches import services
-from batches.models import Batch, BatchMaterial, Cell, CellDesign
+from batches.models import Batch, BatchMaterial, Cell
 from batches.services import create_batch
 from core.errors import DomainError
-from lines.models import Line, Route
+from lines.models import CellDesign, Line, Route
 
 
 def test_creating_a_batch_generates_its_cells_at_the_first_step(proto_batch):

@@ -21,7 +21,8 @@ def calls(monkeypatch) -> list[tuple]:
     monkeypatch.setattr(hooks, "_after_step", [])
     monkeypatch.setattr(hooks, "_route_completed", [])
 
-    def after_step(run, context):
+    def after_step(step):
+        run = step.run
         seen.append(("after_step", run.cell.serial, ProcessRun.objects.filter(pk=run.pk).exists()))
         return lambda: seen.append(("follow_up", ProcessRun.objects.filter(pk=run.pk).exists()))
 

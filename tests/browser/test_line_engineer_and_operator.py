@@ -11,11 +11,11 @@ import urllib.request
 import pytest
 from django.utils import timezone
 
-from batches.models import Batch, CellDesign, Hold
+from batches.models import Batch, Hold
 from batches.services import create_batch
 from core.roles import sync_roles
 from demo.demo_data import READINGS
-from lines.models import Line, Route, Station
+from lines.models import CellDesign, Line, Route, Station
 from stations.services import issue_station_token
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

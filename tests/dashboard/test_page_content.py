@@ -102,7 +102,7 @@ def test_the_cell_view_marks_out_of_spec_values_and_plots_curves(
 def test_the_lot_view_lists_where_each_cell_is_now(worked_batch, signed_in, line_engineer):
     worked_batch(10)
     lot = selectors.lot_detail("CAT-2611-A-01")
-    counts = selectors.lot_consumer_counts(lot)
+    counts = selectors.lot_consumer_counts(selectors.lot_tree(lot))
     assert counts["total"] == 10 and counts["on_hold"] == 10
     hold_lot(lot, by=line_engineer, reason="moisture")
     assert Hold.objects.get(scope="lot").cells.count() == 10

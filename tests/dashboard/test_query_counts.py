@@ -29,7 +29,8 @@ PAGES = {
     "lot": (lambda batch, cell: reverse("lot", args=["CAT-2611-A-01"]), 16),
     "holds": (lambda batch, cell: reverse("holds"), 11),
     "recipes": (lambda batch, cell: reverse("recipes"), 14),
-    "search": (lambda batch, cell: reverse("search") + "?q=PROTO-T", 13),
+    # Cells, batches, lots and press cycles, each one query.
+    "search": (lambda batch, cell: reverse("search") + "?q=PROTO-T", 14),
     "station results not applied": (lambda batch, cell: reverse("unapplied-results"), 11),
     "hold rules": (lambda batch, cell: reverse("hold-rules"), 9),
 }
@@ -39,9 +40,11 @@ ENDPOINTS = {
     "batches": (lambda batch: "/api/v1/batches", 6),
     "batch": (lambda batch: f"/api/v1/batches/{batch.code}", 7),
     "lots": (lambda batch: "/api/v1/lots", 6),
-    "lot": (lambda batch: "/api/v1/lots/CAT-2611-A-01", 6),
+    # The lot, the lots cut from it and every cell below it (one query through the lot tree).
+    "lot": (lambda batch: "/api/v1/lots/CAT-2611-A-01", 7),
     "holds": (lambda batch: "/api/v1/holds", 6),
-    "cell": (lambda batch: f"/api/v1/cells/{batch.code}-0003", 8),
+    # With every lot above the consumed ones (one query through the lot tree).
+    "cell": (lambda batch: f"/api/v1/cells/{batch.code}-0003", 9),
     "station results not applied": (lambda batch: "/api/v1/station-results", 5),
 }
 

@@ -102,7 +102,7 @@ def test_regrading_is_an_explicit_logged_action_that_keeps_history(
 def test_regrading_needs_a_reason_a_released_set_and_the_batchs_design(
     proto_batch, plant, quality_engineer
 ):
-    from batches.models import CellDesign
+    from lines.models import CellDesign
 
     draft = create_grading_rule_set(proto_batch.design, by="t", grades={"A": {"x": {"min": 1.0}}})
     other = GradingRuleSet.objects.get(

@@ -16,6 +16,7 @@ def test_every_rule_of_the_domain_is_declared_with_what_it_holds():
         "batch_insulation_failures": Hold.Scope.BATCH,
         "formation_hard_short": Hold.Scope.BATCH,
         "formation_ice_outliers": Hold.Scope.BATCH,
+        "unusable_lot": Hold.Scope.CELL,
     }
 
 
@@ -51,3 +52,34 @@ def test_a_quality_engineer_sees_the_defaults_of_thresholds_left_empty(
     html = signed_in(quality_engineer).get("/holds/rules/").content.decode()
     insulation = html.split('id="rule-batch_insulation_failures"')[1].split("</section>")[0]
     assert 'name="failures"' in insulation and 'placeholder="2"' in insulation
+
+
+def test_a_bare_migrate_puts_every_rule_in_force_with_its_defaults(db, api_as, operator):
+    from django.core.management import call_command
+
+    HoldRule.objects.all().delete()  # a database no one has seeded
+    call_command("migrate", verbosity=0)
+    in_force = {r.code: r.parameters for r in HoldRule.objects.filter(in_force=True, version=1)}
+    assert in_force == {
+        code: {name: t.default for name, t in rule.thresholds.items()}
+        for code, rule in RULES.items()
+    }
+    call_command("migrate", verbosity=0)  # again: nothing more
+    assert HoldRule.objects.count() == len(RULES)
+    listed = api_as(operator).get("/api/v1/hold-rules").json()
+    assert listed["count"] == len(RULES)
+    ice = next(r for r in listed["results"] if r["code"] == "formation_ice_outliers")
+    assert (ice["version"], ice["active"], ice["holds"]) == (1, True, "Batch")
+    assert ice["parameters"] == {"sigma": 3, "cells": 2, "min_cells": 8}
+
+
+def test_a_rule_quality_retired_stays_retired_after_migrate(db, api_as, operator):
+    from django.core.management import call_command
+
+    HoldRule.objects.filter(code="formation_hard_short").update(in_force=False)
+    call_command("migrate", verbosity=0)
+    assert not HoldRule.objects.filter(code="formation_hard_short", in_force=True).exists()
+    listed = api_as(operator).get("/api/v1/hold-rules").json()["results"]
+    retired = next(r for r in listed if r["code"] == "formation_hard_short")
+    assert (retired["active"], retired["version"]) == (False, 1)
+    assert api_as(None).get("/api/v1/hold-rules").status_code == 401

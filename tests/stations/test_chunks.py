@@ -9,9 +9,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from batches.models import Batch, CellDesign, Measurement, ProcessRun
+from batches.models import Batch, Measurement, ProcessRun
 from batches.services import create_batch
-from lines.models import Line, Route
+from lines.models import CellDesign, Line, Route
 from stations import worker
 from stations.models import InboxEntry
 

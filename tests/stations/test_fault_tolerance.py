@@ -17,11 +17,11 @@ import pytest
 from django.db.models import Count
 from django.utils import timezone
 
-from batches.models import Batch, CellDesign, ProcessRun
+from batches.models import Batch, ProcessRun
 from batches.services import create_batch
 from demo.demo_data import nominal_stacking_readings
 from demo.station_http import StationHTTP
-from lines.models import Line, Route, Station
+from lines.models import CellDesign, Line, Route, Station
 from stations.models import InboxEntry
 from stations.services import issue_station_token
 from tests import processes

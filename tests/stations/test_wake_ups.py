@@ -10,10 +10,10 @@ import pytest
 from django.db.models import Count
 from django.utils import timezone
 
-from batches.models import CellDesign, ProcessRun
+from batches.models import ProcessRun
 from batches.services import create_batch
 from demo.station_http import StationHTTP
-from lines.models import Line, Route, Station
+from lines.models import CellDesign, Line, Route, Station
 from stations import dispatch
 from stations.models import InboxEntry
 from stations.services import issue_station_token

@@ -11,18 +11,10 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from batches.models import (
-    Batch,
-    CellDesign,
-    DesignMaterial,
-    Hold,
-    HoldRule,
-    MaterialLot,
-    ProcessRun,
-)
+from batches.models import Batch, DesignMaterial, Hold, MaterialLot, ProcessRun
 from batches.services import StepResult, create_batch, record_step
 from demo.demo_data import readings_for
-from lines.models import Equipment, Line, Recipe, Route, RouteStep, Station
+from lines.models import CellDesign, Equipment, Line, Recipe, Route, RouteStep, Station
 from lines.services import supersede_recipe
 from quality.grading import create_grading_rule_set, release_grading_rule_set
 from stations import intake, worker
@@ -266,22 +258,6 @@ RECIPES = {
     },
 }
 
-HOLD_RULES = [
-    ("out_of_spec", {}, "A failed result holds the cell for disposition."),
-    ("press_cycle_short", {}, "Any short after pressing holds every cell of that press cycle."),
-    (
-        "batch_insulation_failures",
-        {"failures": 2},
-        "Two or more hipot/insulation failures hold the batch.",
-    ),
-    ("formation_hard_short", {}, "A hard short in formation holds the batch."),
-    (
-        "formation_ice_outliers",
-        {"sigma": 3, "cells": 2, "min_cells": 8},
-        "ICE below median - 3 sigma (robust) in two or more cells holds the batch.",
-    ),
-]
-
 # Seeded batches: code, line, route, design, cells, steps each cell gets through, upset rate, days ago.
 BATCHES = [
     ("PROTO-SEED-01", "proto", "std", "SSB-5AH-P1", 24, 3, 0.10, 5),
@@ -441,10 +417,6 @@ class Command(BaseCommand):
                     "received_at": received,
                     "parent": MaterialLot.objects.filter(code=parent).first(),
                 },
-            )
-        for code, parameters, note in HOLD_RULES:
-            HoldRule.objects.get_or_create(
-                code=code, version=1, defaults={"parameters": parameters, "note": note}
             )
         for username, group_name, first, last in PERSONAS:
             group, _ = Group.objects.get_or_create(name=group_name)

@@ -21,12 +21,12 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from batches.models import Batch, Cell, CellDesign, MaterialLot, MaterialRole
+from batches.models import Batch, Cell, MaterialLot, MaterialRole
 from batches.services import create_batch
 from core.errors import DomainError
 from demo.demo_data import readings_for
 from demo.station_http import StationHTTP
-from lines.models import Equipment, Line, Station
+from lines.models import CellDesign, Equipment, Line, Station
 from lines.services import active_recipe_version
 from stations.services import issue_station_token
 

@@ -1,0 +1,29 @@
+"""A cell that consumed a lot it may not use is held: a lot in quarantine, rejected, used up or
+past its expiry (a lot on hold holds the cell through the lot's own hold)."""
+
+from __future__ import annotations
+
+from batches.hooks import StepApplied
+from batches.models import Hold, HoldRule
+from batches.services import hold_cell
+from quality.rules.registry import rule
+
+
+@rule(
+    "unusable_lot",
+    label="A lot that may not be used holds the cell that consumed it",
+    holds=Hold.Scope.CELL,
+    applies=lambda step: any(
+        lot.unusable_reason(step.run.finished_at) for lot in step.lots.values()
+    ),
+)
+def unusable_lot(version: HoldRule, step: StepApplied) -> None:
+    at = step.run.finished_at
+    reasons = [why for lot in step.lots.values() if (why := lot.unusable_reason(at))]
+    hold_cell(
+        step.run.cell,
+        by=version.label,
+        rule=version,
+        run=step.run,
+        reason=f"{step.run.step.station_kind} consumed what it may not: {'; '.join(reasons)}",
+    )
