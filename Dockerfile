@@ -13,6 +13,7 @@ COPY formation ./formation
 COPY analytics ./analytics
 COPY dashboard ./dashboard
 COPY demo ./demo
+COPY accounts ./accounts
 COPY mes ./mes
 RUN pip install --no-cache-dir .
 COPY . .

@@ -64,6 +64,10 @@ def main() -> None:
             "DJANGO_DEBUG": "0",
             "DJANGO_SECRET_KEY": "bench-only",
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DJANGO_HTTPS": "0",  # plain HTTP on the loopback
+            # One simulated station sends as fast as the pipeline takes it: no throttling here.
+            "STATION_API_BURST_RATE": "100000/s",
+            "STATION_API_SUSTAINED_RATE": "1000000/min",
         }
         run = [sys.executable, "manage.py"]
         subprocess.run([*run, "migrate", "-v0"], cwd=ROOT, env=env, check=True)

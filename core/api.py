@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import psycopg
+from django import db
+from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.permissions import BasePermission
@@ -13,6 +17,8 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from core.errors import DomainError
+
+logger = logging.getLogger(__name__)
 
 # DRF's own codes mapped to the contract's machine codes.
 _CODES = {
@@ -28,6 +34,18 @@ _CODES = {
 }
 
 
+# What the database driver raises while PostgreSQL cannot be reached (refused, restarting, the
+# connection lost): a request that meets it is answered 503 `unavailable` with Retry-After, by the
+# handler below for the API's views and by core.middleware for everything else.
+DATABASE_UNAVAILABLE = (
+    db.OperationalError,
+    db.InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
+UNAVAILABLE_DETAIL = "The database cannot be reached; try again shortly."
+
+
 def error_body(code: str, detail: str, errors: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"code": code, "detail": detail, "errors": errors or {}}
 
@@ -35,6 +53,13 @@ def error_body(code: str, detail: str, errors: dict[str, Any] | None = None) -> 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.detail, exc.errors), status=exc.status)
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        logger.error("Database unavailable (%s): %s", context["request"].path, exc)
+        return Response(
+            error_body("unavailable", UNAVAILABLE_DETAIL),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(settings.UNAVAILABLE_RETRY_AFTER_SECONDS)},
+        )
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

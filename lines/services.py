@@ -94,8 +94,9 @@ def supersede_recipe(
 
 
 def active_recipe_version(station: Station) -> RecipeVersion:
-    """The released version of the station's recipe (one at most: a constraint), its
-    parameters read once per process (RecipeVersion.parameters_by_name)."""
+    """The released version of the station's default recipe (the line's, for designs without
+    their own; one at most: a constraint), its parameters read once per process
+    (RecipeVersion.parameters_by_name)."""
     try:
         return (
             RecipeVersion.objects.released()
@@ -116,11 +117,26 @@ def active_recipe_version(station: Station) -> RecipeVersion:
 def set_station_state(
     station: Station, *, state: str, by: Any, reason: str = "", occurred_at: datetime | None = None
 ) -> Station:
-    """Record a station's state; the history feeds availability, the current state the line view."""
+    """Record a station's state; the history feeds availability, the current state the line view.
+
+    A report of the state (and reason) already in force at `occurred_at` is not a new event:
+    equipment repeats its state as a heartbeat and resends what got no answer, and each would
+    otherwise add a history row and an audit event. It records nothing and returns the station.
+    """
     if state not in Station.State.values:
         raise DomainError("invalid", f"Unknown station state {state!r}.", status=400)
     occurred_at = occurred_at or timezone.now()
     station = Station.objects.select_for_update().get(pk=station.pk)
+    # The index on (station, occurred_at) serves it; a late report is compared with the state
+    # in force when it happened, not with the current one.
+    in_force = (
+        StationStateChange.objects.filter(station=station, occurred_at__lte=occurred_at)
+        .order_by("-occurred_at", "-id")
+        .values_list("state", "reason")
+        .first()
+    )
+    if in_force == (state, reason):
+        return station
     StationStateChange.objects.create(
         station=station, state=state, reason=reason, occurred_at=occurred_at
     )

@@ -6,9 +6,11 @@ CELERY_BROKER_URL unset: kombu's filesystem transport under .data/ (a real broke
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_HASHES, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 from core.env import env_bool, env_int, env_list, env_str
@@ -35,9 +37,12 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "axes",
+    "csp",
     # The domain, lowest layer first (the import contracts in pyproject.toml say the same).
     "core",
     "audit",
@@ -48,6 +53,7 @@ INSTALLED_APPS = [
     "formation",
     "analytics",
     "dashboard",
+    "accounts",
     "demo",
     "mes",
 ]
@@ -55,12 +61,19 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Outside all the others, so that it sees every error answer under /api/ (core/middleware.py).
+    "core.middleware.ApiErrorsAsJsonMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.middleware.NoStoreWhenSignedInMiddleware",
+    "core.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a sign-in refused by the lockout into its page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "mes.urls"
@@ -82,14 +95,31 @@ TEMPLATES = [
     },
 ]
 
+# Two roles (core/db_roles.py). DATABASE_URL is the tables' owner: migrate, the tests and
+# commands connect as it. Processes started with DATABASE_ROLE=app (gunicorn, the Celery worker
+# and beat) connect as a role that owns nothing and may not change the record: DATABASE_APP_URL,
+# else DATABASE_URL with its user replaced by DATABASE_APP_ROLE (password DATABASE_APP_PASSWORD).
+# migrate creates that role and sets its privileges.
+DATABASE_ROLE = env_str("DATABASE_ROLE", "owner")
+if DATABASE_ROLE not in ("owner", "app"):
+    raise ImproperlyConfigured(f"DATABASE_ROLE must be owner or app, not {DATABASE_ROLE!r}")
 DATABASE_URL = env_str("DATABASE_URL")
-if not DATABASE_URL:
+DATABASE_APP_URL = env_str("DATABASE_APP_URL")
+if not DATABASE_URL and not (DATABASE_ROLE == "app" and DATABASE_APP_URL):
     from core.embedded_db import database_url
 
     DATABASE_URL = database_url(DATA_DIR)
+if not DATABASE_APP_URL:
+    from core.db_roles import url_as_role
+
+    DATABASE_APP_URL = url_as_role(
+        DATABASE_URL, env_str("DATABASE_APP_ROLE", "mes_app"), env_str("DATABASE_APP_PASSWORD")
+    )
 DATABASES = {
     "default": dj_database_url.parse(
-        DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
+        DATABASE_APP_URL if DATABASE_ROLE == "app" else DATABASE_URL,
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -101,6 +131,12 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# django-axes first: it refuses a sign-in (the page's and the admin's) from an address locked out
+# after repeated failures before any password is checked (SIGN_IN_FAILURE_LIMIT, below).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 LANGUAGE_CODE = "en"
 TIME_ZONE = env_str("TIME_ZONE", "Asia/Tokyo")
@@ -119,13 +155,31 @@ MEDIA_ROOT = Path(env_str("MES_MEDIA_ROOT", str(DATA_DIR / "media")))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 
+# ---- API limits (DRF throttles, core/throttling.py; README, "The station API") ----
+# Per station, its code the key: equipment in a retry loop cannot crowd out the others. A station
+# sends a request or two per cell; the burst still lets one catch up on what it kept while cut off.
+STATION_API_BURST_RATE = env_str("STATION_API_BURST_RATE", "50/s")
+STATION_API_SUSTAINED_RATE = env_str("STATION_API_SUSTAINED_RATE", "1200/min")
+# Failed authentication (a bad station token or personal token) per client address. The address
+# that reaches it is refused (429 throttled) for the period whatever it sends, so it fails at most
+# twice the rate within any period: API.md promises a 429 within 100 failures a minute.
+FAILED_AUTHENTICATION_RATE = env_str("FAILED_AUTHENTICATION_RATE", "30/min")
+# Reverse proxies in front that append the client's address to X-Forwarded-For (0: none, the
+# peer's address is the client's). Read by the throttles and by the sign-in lockout alike.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
 REST_FRAMEWORK = {
-    # Token first: an unauthenticated request then gets 401 with `WWW-Authenticate: Token` (DRF
-    # answers with the first class's header; session auth has none and would give 403).
+    # Personal token first: an unauthenticated request then gets 401 with `WWW-Authenticate:
+    # Token` (DRF answers with the first class's header; session auth has none and would give 403).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.auth.PersonalTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
+    "DEFAULT_THROTTLE_RATES": {
+        "station_burst": STATION_API_BURST_RATE,
+        "station_sustained": STATION_API_SUSTAINED_RATE,
+        "failed_authentication": FAILED_AUTHENTICATION_RATE,
+    },
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -138,6 +192,13 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Station equipment and engineers' API (v1) for laminated all-solid-state cells.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and ReDoc from drf-spectacular-sidecar's static files, never a CDN: the docs load
+    # on a plant network without internet (and under our Content-Security-Policy).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No badge from the public validator service.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     # Several models have a `status`; name each choice set after its model in the schema.
     "ENUM_NAME_OVERRIDES": {
         "BatchStatusEnum": "batches.models.Batch.Status",
@@ -203,6 +264,105 @@ CELERY_BEAT_SCHEDULE = {
 # connecting. Reuse it for this many tasks; stations.tasks closes a broken or CONN_MAX_AGE-old
 # connection at each task start (Django's request signals, which normally do that, never fire).
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
+
+# ---- The shared cache: the throttles' counters (core/throttling.py) ----
+# Every process (gunicorn workers, replicas) must count together: Redis, the broker's server with
+# keys under a prefix of this database's, when the broker is Redis; otherwise (the zero-install
+# demo) files under .data/, shared by the processes of one machine. Never cache.clear(): on Redis
+# it would empty the broker's database too.
+CACHE_KEY_PREFIX = env_str("CACHE_KEY_PREFIX", f"mes-{DATABASES['default']['NAME']}")
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CELERY_BROKER_URL,
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
+            # A Redis that does not answer costs a request at most this, not a hang.
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(DATA_DIR / "cache"),
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
+        }
+    }
+
+# ---- Sign-in and personal tokens ----
+# django-axes: an address that fails to sign in SIGN_IN_FAILURE_LIMIT times (the sign-in page and
+# the admin's alike) is refused for SIGN_IN_LOCKOUT_MINUTES, the right password included; a
+# success resets the count. API.md: refused within 10 failures.
+SIGN_IN_FAILURE_LIMIT = env_int("SIGN_IN_FAILURE_LIMIT", 5)
+if not 1 <= SIGN_IN_FAILURE_LIMIT <= 10:
+    raise ImproperlyConfigured("SIGN_IN_FAILURE_LIMIT must be between 1 and 10 (API.md)")
+SIGN_IN_LOCKOUT_MINUTES = env_int("SIGN_IN_LOCKOUT_MINUTES", 15)
+AXES_FAILURE_LIMIT = SIGN_IN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=SIGN_IN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "core.throttling.client_address"
+# Its start-up line would open every command's output; accounts/apps.py logs lockouts instead.
+AXES_VERBOSE = False
+# Engineers' personal API tokens (django-rest-knox, accounts/): stored as SHA-512 digests, shown
+# once, revocable on /accounts/tokens/, and valid PERSONAL_TOKEN_DAYS days.
+PERSONAL_TOKEN_DAYS = env_int("PERSONAL_TOKEN_DAYS", 90)
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=PERSONAL_TOKEN_DAYS),
+    "AUTH_HEADER_PREFIX": "Token",  # API.md: `Authorization: Token <key>`
+    "AUTO_REFRESH": False,
+}
+
+# ---- HTTPS and security headers (`manage.py check --deploy` is clean with DJANGO_DEBUG=0) ----
+# On by default once DEBUG is off. Behind a proxy that terminates TLS, say which header tells
+# Django the request came over HTTPS: DJANGO_SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https.
+# DJANGO_HTTPS=0 only for a trial over plain HTTP (e.g. docker compose on localhost).
+HTTPS = env_bool("DJANGO_HTTPS", default=not DEBUG)
+_proxy_ssl_header = env_list("DJANGO_SECURE_PROXY_SSL_HEADER", [])
+if _proxy_ssl_header and len(_proxy_ssl_header) != 2:
+    raise ImproperlyConfigured("DJANGO_SECURE_PROXY_SSL_HEADER is HEADER,value")
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) or None
+SECURE_SSL_REDIRECT = HTTPS
+# The container health check and load balancers probe over plain HTTP, inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/health"]
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 365 * 24 * 3600 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+# While the database is unreachable the API and the pages answer 503 with this Retry-After.
+UNAVAILABLE_RETRY_AFTER_SECONDS = env_int("UNAVAILABLE_RETRY_AFTER_SECONDS", 30)
+
+# Content-Security-Policy (django-csp): our own scripts, styles, images and fonts only. Two narrow
+# allowances: style attributes (the progress bars' widths are computed per page; an attribute can
+# neither load nor run anything), and the pages' three inline handlers, by their hashes
+# ('unsafe-hashes' admits those exact strings and nothing else; tests/core/test_deploy_settings.py
+# fails on any other).
+INLINE_HANDLER_HASHES = [
+    # onchange="this.form.submit()": the recipes page's line filter
+    "'sha256-osjxnKEPL/pQJbFk1dKsF7PYFmTyMWGmVSiL9inhxJY='",
+    # onclick="window.print()": the labels page's print button
+    "'sha256-MguIPR6qNR8D3B+eAlK+bIRTZe8t3wkOY4B/56Me9FU='",
+    # href="javascript:history.back()": the 403 page's "Go back" (hashed with its scheme)
+    "'sha256-SmahML3R6+R4SRnsB6tEJ8Z4OVa4Qhk7A/gv3eAiG6s='",
+]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, UNSAFE_HASHES, *INLINE_HANDLER_HASHES],
+        "style-src": [SELF],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 LOGGING = {
     "version": 1,

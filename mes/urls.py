@@ -1,8 +1,14 @@
 """The project's URLs: each app contributes its own urls module."""
 
+from csp.constants import SELF, UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerSplitView,
+)
 
 from core.views import health
 from stations.api.health import ingestion_health
@@ -15,10 +21,34 @@ api_v1 = [
     path("", include("quality.api.urls")),
 ]
 
+# The API's docs, served from drf-spectacular-sidecar's static files (no CDN). Swagger UI's page
+# loads its start-up script from a URL of its own (the split view), so no script is inline; both
+# pages set styles inline at run time (ReDoc in <style> elements, its search in a blob: worker) and
+# draw icons from data: URLs, which their pages alone are allowed.
+docs_policy = csp_update(
+    {"style-src": [UNSAFE_INLINE], "img-src": ["data:"], "worker-src": [SELF, "blob:"]}
+)
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path(
+        "api/docs/",
+        docs_policy(SpectacularSwaggerSplitView.as_view(url_name="schema")),
+        name="api-docs",
+    ),
+    path(
+        "api/redoc/",
+        docs_policy(
+            SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html")
+        ),
+        name="api-redoc",
+    ),
     path("api/v1/", include(api_v1)),
+    path("", include("accounts.urls")),
     path("", include("dashboard.urls")),
 ]
+
+# Under /api/ the contract's JSON error format, the product's pages elsewhere (core/views.py).
+handler404 = "core.views.page_not_found"
+handler500 = "core.views.server_error"

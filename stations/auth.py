@@ -3,6 +3,9 @@
 Only the station endpoints (`/api/v1/station*`) list this class; every other endpoint keeps the
 project's session and personal-token classes, which do not read `Bearer`, so a station token can
 never act as a person. A token is looked up by its sha256 hash (the token itself is never stored).
+
+A bad token counts against the client's address (core.throttling: 429 once it fails too often),
+and each station's requests are throttled by its code (StationView's throttle_classes).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 
+from core.throttling import FixedWindowRateThrottle, counting_failed_authentication
 from lines.models import Line, Station
 from stations.models import StationToken
 from stations.services import hash_token
@@ -50,6 +54,10 @@ class StationTokenAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].lower() != KEYWORD:
             return None  # no credentials: the permission check answers 401 not_authenticated
+        with counting_failed_authentication(request):
+            return self._authenticate_token(header)
+
+    def _authenticate_token(self, header: list[bytes]) -> tuple[StationIdentity, StationToken]:
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("The Authorization header is `Bearer <token>`.")
         try:
@@ -107,6 +115,27 @@ def _token_query() -> tuple[str, list[list[str]]]:
         f"JOIN {Line._meta.db_table} l ON l.id = s.line_id WHERE t.key_hash = %s"
     )
     return sql, fields
+
+
+class StationRateThrottle(FixedWindowRateThrottle):
+    """Requests per station, its code the key: equipment in a retry loop cannot crowd out the
+    other stations (settings: STATION_API_BURST_RATE, STATION_API_SUSTAINED_RATE)."""
+
+    def get_cache_key(self, request: Request, view: object) -> str | None:
+        if not isinstance(request.user, StationIdentity):
+            return None  # refused before this by IsStation; nothing to count
+        return self.cache_format % {"scope": self.scope, "ident": request.user.station.code}
+
+
+class StationBurstThrottle(StationRateThrottle):
+    scope = "station_burst"
+
+
+class StationSustainedThrottle(StationRateThrottle):
+    scope = "station_sustained"
+
+
+STATION_THROTTLES = [StationBurstThrottle, StationSustainedThrottle]
 
 
 class IsStation(permissions.BasePermission):

@@ -17,6 +17,8 @@ import psutil
 import pytest
 from django.db import connection
 
+from core.db_roles import runtime_role, url_as_role
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -36,6 +38,11 @@ def test_database_url() -> str:
     if host.startswith("/"):
         return f"postgresql://{auth}@/{db['NAME']}?host={host}"
     return f"postgresql://{auth}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def test_database_app_url() -> str:
+    """The test database as the runtime role (core.db_roles), which its migrate granted."""
+    return url_as_role(test_database_url(), *runtime_role())
 
 
 def wait_for(check: Callable[[], bool], *, timeout: float, what: str, every: float = 0.2) -> None:
@@ -90,6 +97,9 @@ class Stack:
         self.env = {
             **os.environ,
             "DATABASE_URL": test_database_url(),
+            # As in production: gunicorn and the workers connect as the role that owns nothing.
+            "DATABASE_ROLE": "app",
+            "DATABASE_APP_URL": test_database_app_url(),
             "CELERY_BROKER_URL": broker_url,
             # Fast sweep, so a message the broker lost is found again within seconds.
             "INGEST_SWEEP_SECONDS": "1",
@@ -100,6 +110,9 @@ class Stack:
             # A queue of this test's own: another worker on a shared Redis cannot take its tasks.
             "CELERY_TASK_DEFAULT_QUEUE": f"ingest-test-{os.getpid()}-{self.port}",
             "PYTHONUNBUFFERED": "1",
+            # The fault and stress tests send as one station far faster than equipment does.
+            "STATION_API_BURST_RATE": "100000/s",
+            "STATION_API_SUSTAINED_RATE": "1000000/min",
         }
         self.web: subprocess.Popen | None = None
         self.workers: list[subprocess.Popen] = []

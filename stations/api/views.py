@@ -30,7 +30,7 @@ from lines.selectors import recipe_version_for
 from lines.services import active_recipe_version, set_station_state
 from stations import intake
 from stations.api import serializers as s
-from stations.auth import IsStation, StationIdentity, StationTokenAuthentication
+from stations.auth import STATION_THROTTLES, IsStation, StationIdentity, StationTokenAuthentication
 from stations.models import InboxEntry
 from stations.schema import MAX_CYCLER_FILE_BYTES, MAX_RESULTS_BODY_BYTES, decode_results
 
@@ -76,6 +76,7 @@ class StationView(APIView):
 
     authentication_classes = [StationTokenAuthentication]
     permission_classes = [IsStation]
+    throttle_classes = STATION_THROTTLES  # per station (its code): settings.STATION_API_*_RATE
     renderer_classes = [JSONRenderer]
     parser_classes = [JSONParser]
 

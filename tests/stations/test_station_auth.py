@@ -7,11 +7,11 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import Resolver404, path, resolve
-from rest_framework.authtoken.models import Token
 from rest_framework.response import Response
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
+from accounts.services import issue_personal_token
 from stations.models import InboxEntry, StationToken
 from stations.services import hash_token, revoke_station_token
 from tests.fixtures.stations import RESULTS_URL
@@ -67,7 +67,8 @@ def test_station_endpoints_refuse_a_revoked_token(station_client, proto_batch, r
 
 def test_station_endpoints_refuse_an_engineers_personal_token(db, line_engineer):
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=line_engineer).key}")
+    key = issue_personal_token(line_engineer, by="test")[1]
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert_401(client.get("/api/v1/station"))
 
 
@@ -95,7 +96,8 @@ def test_default_authentication_refuses_a_station_token(station_client, line_eng
     assert response.json()["code"] == "not_authenticated"
     # The same endpoint admits an engineer's personal token: it is the station token refused.
     engineer = APIClient()
-    engineer.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=line_engineer).key}")
+    key = issue_personal_token(line_engineer, by="test")[1]
+    engineer.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert engineer.get("/engineers-only").status_code == 200
 
 

@@ -26,10 +26,18 @@ class Command(BaseCommand):
         parser.add_argument("--no-simulator", action="store_true", help="Do not drive the lines")
 
     def handle(self, *args, port: int, no_simulator: bool, **options) -> None:
+        # Migrate and seed as the tables' owner (this process); everything started below
+        # connects as the runtime role migrate has just granted (core/db_roles.py), as in
+        # production. Its URL names the same server, the embedded one included.
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("Seeding both lines (idempotent)...")
         call_command("seed_demo")
-        env = {**os.environ, "DATABASE_URL": settings.DATABASE_URL, "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "DATABASE_ROLE": "app",
+            "DATABASE_APP_URL": settings.DATABASE_APP_URL,
+            "PYTHONUNBUFFERED": "1",
+        }
         python = sys.executable
         bin_dir = Path(python).parent
         (settings.DATA_DIR / "beat").mkdir(parents=True, exist_ok=True)
