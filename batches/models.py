@@ -464,6 +464,10 @@ class Hold(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     disposition = models.CharField(max_length=10, choices=Disposition.choices, blank=True)
     disposition_reason = models.TextField(blank=True)
+    # A disposition of many cells is carried out by a worker (batches.tasks): what was asked,
+    # by whom and when, until the worker closes the hold; why it could not, if it could not.
+    closing = models.JSONField(null=True, blank=True)
+    closing_error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-opened_at", "-id"]

@@ -7,6 +7,7 @@ transaction.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,6 +15,9 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
+from celery import current_app
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -48,6 +52,11 @@ from lines.models import (
     StationKind,
 )
 from lines.selectors import applicable_recipe, version_in_force_at, versions_out_of_draft
+
+logger = logging.getLogger(__name__)
+
+# The task that closes a hold of many cells (batches.tasks), sent by its name.
+CLOSE_HOLD = "batches.tasks.close_hold"
 
 # ---------------------------------------------------------------- batches
 
@@ -677,19 +686,7 @@ def _complete_batch_if_done(batch: Batch, *, by: Any) -> None:
 def scrap_cell(cell: Cell, *, by: Any, reason: str) -> Cell:
     cell = Cell.objects.select_for_update(of=("self",)).select_related("batch").get(pk=cell.pk)
     require_reason(reason)
-    check_transition(Cell, cell.status, Cell.Status.SCRAPPED)
-    old = cell.status
-    cell.status, cell.next_step = Cell.Status.SCRAPPED, None
-    cell.save(update_fields=["status", "next_step"])
-    record_event(
-        actor=by,
-        verb="cell_scrapped",
-        subject_type="cell",
-        subject=cell.serial,
-        reason=reason,
-        data={"from": old},
-    )
-    _complete_batch_if_done(cell.batch, by=by)
+    _scrap_cells([cell], by=by, reason=reason)
     return cell
 
 
@@ -702,28 +699,76 @@ def rework_cell(cell: Cell, *, step: RouteStep, by: Any, reason: str) -> Cell:
         .get(pk=cell.pk)
     )
     require_reason(reason)
-    if step.route_id != cell.batch.route_id:
-        raise DomainError(
-            "wrong_step", f"Step {step.station_kind} is not on cell {cell.serial}'s route."
-        )
-    if not cell.runs.filter(step=step).exists():
-        raise DomainError(
-            "invalid_transition",
-            f"Cell {cell.serial} has not done {step.station_kind}: nothing to rework.",
-        )
-    check_transition(Cell, cell.status, Cell.Status.IN_PROCESS)
-    old_step = cell.next_step.station_kind if cell.next_step_id else None
-    cell.status, cell.next_step, cell.completed_at = Cell.Status.IN_PROCESS, step, None
-    cell.save(update_fields=["status", "next_step", "completed_at"])
-    record_event(
-        actor=by,
-        verb="cell_rework",
-        subject_type="cell",
-        subject=cell.serial,
-        reason=reason,
-        data={"step": step.station_kind, "was_next": old_step},
-    )
+    _rework_cells([(cell, step)], by=by, reason=reason)
     return cell
+
+
+def _scrap_cells(cells: Sequence[Cell], *, by: Any, reason: str) -> None:
+    """Scrap cells the caller has locked, in a few statements whatever their number: one update,
+    one COPY of their events (a hold over a 10,000-cell batch is scrapped in seconds)."""
+    for cell in cells:
+        check_transition(Cell, cell.status, Cell.Status.SCRAPPED)
+    was = {cell.pk: cell.status for cell in cells}
+    for cell in cells:
+        cell.status, cell.next_step = Cell.Status.SCRAPPED, None
+    update_rows(list(cells), ["status", "next_step"])
+    record_events(
+        [
+            {
+                "actor": by,
+                "verb": "cell_scrapped",
+                "subject_type": "cell",
+                "subject": cell.serial,
+                "reason": reason,
+                "data": {"from": was[cell.pk]},
+            }
+            for cell in cells
+        ]
+    )
+    for batch in {cell.batch_id: cell.batch for cell in cells}.values():
+        _complete_batch_if_done(batch, by=by)
+
+
+def _rework_cells(
+    cells_and_steps: Sequence[tuple[Cell, RouteStep]], *, by: Any, reason: str
+) -> None:
+    """Send locked cells back each to a step it has done, in a few statements: all or none."""
+    done = set(
+        ProcessRun.objects.filter(cell_id__in=[cell.pk for cell, _ in cells_and_steps]).values_list(
+            "cell_id", "step_id"
+        )
+    )
+    for cell, step in cells_and_steps:
+        if step.route_id != cell.batch.route_id:
+            raise DomainError(
+                "wrong_step", f"Step {step.station_kind} is not on cell {cell.serial}'s route."
+            )
+        if (cell.pk, step.pk) not in done:
+            raise DomainError(
+                "invalid_transition",
+                f"Cell {cell.serial} has not done {step.station_kind}: nothing to rework.",
+            )
+        check_transition(Cell, cell.status, Cell.Status.IN_PROCESS)
+    was = {
+        cell.pk: cell.next_step.station_kind if cell.next_step_id else None
+        for cell, _ in cells_and_steps
+    }
+    for cell, step in cells_and_steps:
+        cell.status, cell.next_step, cell.completed_at = Cell.Status.IN_PROCESS, step, None
+    update_rows([cell for cell, _ in cells_and_steps], ["status", "next_step", "completed_at"])
+    record_events(
+        [
+            {
+                "actor": by,
+                "verb": "cell_rework",
+                "subject_type": "cell",
+                "subject": cell.serial,
+                "reason": reason,
+                "data": {"step": step.station_kind, "was_next": was[cell.pk]},
+            }
+            for cell, step in cells_and_steps
+        ]
+    )
 
 
 # ---------------------------------------------------------------- holds
@@ -835,6 +880,87 @@ def hold_press_cycle(
 
 
 @transaction.atomic
+def request_release(
+    hold: Hold, *, by: Any, disposition: str, reason: str, rework_step: RouteStep | None = None
+) -> Hold:
+    """Close a hold with a disposition: at once when it holds few cells, else by a worker
+    (batches.tasks.close_hold) once this transaction commits, so a page never waits on a
+    disposition of thousands of cells. Checked here either way; the hold stays open (its cells
+    held) until the worker closes it, and `closing` says what is under way."""
+    hold = Hold.objects.select_for_update(of=("self",)).get(pk=hold.pk)
+    require_reason(reason)
+    if disposition not in Hold.Disposition.values:
+        raise DomainError("invalid", f"Unknown disposition {disposition!r}.", status=400)
+    check_transition(Hold, hold.status, Hold.Status.CLOSED)
+    if hold.closing:
+        raise DomainError("closing", f"Hold {hold.pk} is being closed already.")
+    cells = hold.cells.exclude(status=Cell.Status.SCRAPPED).count()
+    if cells <= settings.DISPOSITION_IN_REQUEST_MAX_CELLS:
+        return release_hold(
+            hold, by=by, disposition=disposition, reason=reason, rework_step=rework_step
+        )
+    hold.closing = {
+        "disposition": disposition,
+        "reason": reason,
+        "rework_step": rework_step.pk if rework_step else None,
+        "by": by if isinstance(by, str) else None,
+        "user": None if isinstance(by, str) else by.pk,
+        "cells": cells,
+        "requested_at": timezone.now().isoformat(),
+    }
+    hold.closing_error = ""
+    hold.save(update_fields=["closing", "closing_error"])
+    record_event(
+        actor=by,
+        verb="hold_closing_requested",
+        subject_type=hold.scope,
+        subject=hold.target,
+        reason=reason,
+        data={"hold": hold.pk, "disposition": disposition, "cells": cells},
+    )
+    transaction.on_commit(partial(_send_close_hold, hold.pk))
+    return hold
+
+
+def _send_close_hold(hold_id: int) -> None:
+    try:
+        current_app.signature(CLOSE_HOLD).apply_async(
+            args=[hold_id], queue=settings.CELERY_TASK_DEFAULT_QUEUE
+        )
+    except Exception:  # the broker is down: the hold stays open, saying so; ask again later
+        logger.warning("Broker unavailable; hold %s not sent to the workers", hold_id)
+        Hold.objects.filter(pk=hold_id).update(
+            closing=None, closing_error="The workers could not be reached; ask again."
+        )
+
+
+def close_requested_hold(hold_id: int) -> Hold | None:
+    """The worker's side of request_release: carry out the disposition asked for, or record why
+    it could not be (the hold stays open, its cells held). A hold closed already is left alone."""
+    with transaction.atomic():
+        hold = Hold.objects.select_for_update(of=("self",)).get(pk=hold_id)
+        if hold.status != Hold.Status.OPEN or not hold.closing:
+            return None
+        asked = hold.closing
+        by = asked["by"] or get_user_model().objects.get(pk=asked["user"])
+        step = RouteStep.objects.get(pk=asked["rework_step"]) if asked["rework_step"] else None
+        try:
+            with transaction.atomic():
+                closed = release_hold(
+                    hold,
+                    by=by,
+                    disposition=asked["disposition"],
+                    reason=asked["reason"],
+                    rework_step=step,
+                )
+        except DomainError as refused:
+            Hold.objects.filter(pk=hold_id).update(closing=None, closing_error=refused.detail)
+            return None
+        Hold.objects.filter(pk=hold_id).update(closing=None)
+        return closed
+
+
+@transaction.atomic
 def release_hold(
     hold: Hold, *, by: Any, disposition: str, reason: str, rework_step: RouteStep | None = None
 ) -> Hold:
@@ -856,26 +982,19 @@ def release_hold(
         .select_related("batch__route", "next_step")
         .exclude(status=Cell.Status.SCRAPPED)
     )
-    released: list[str] = []  # cells that go on as they are (the others' events say more)
-    for cell in cells:
-        if disposition == Hold.Disposition.SCRAP:
-            scrap_cell(cell, by=by, reason=f"hold {hold.pk}: {reason}")
-        elif disposition == Hold.Disposition.REWORK:
-            step = rework_step or _default_rework_step(hold, cell)
-            if step is not None:
-                rework_cell(cell, step=step, by=by, reason=f"hold {hold.pk}: {reason}")
-        elif hold.run_id and hold.run.cell_id == cell.pk and cell.next_step_id == hold.run.step_id:
-            record_event(
-                actor=by,
-                verb="deviation_accepted",
-                subject_type="cell",
-                subject=cell.serial,
-                reason=reason,
-                data={"hold": hold.pk, "run": hold.run_id},
-            )
-            _advance(cell, hold.run.step, at=timezone.now(), by=by)
-        else:
-            released.append(cell.serial)
+    why = f"hold {hold.pk}: {reason}"
+    if disposition == Hold.Disposition.SCRAP:
+        _scrap_cells(cells, by=by, reason=why)
+    elif disposition == Hold.Disposition.REWORK:
+        last_steps = _last_steps(cells) if rework_step is None and not hold.run_id else {}
+        reworked = [
+            (cell, step)
+            for cell in cells
+            if (step := rework_step or _default_rework_step(hold, cell, last_steps)) is not None
+        ]
+        _rework_cells(reworked, by=by, reason=why)
+    else:
+        _release_cells(hold, cells, by=by, reason=reason)
     hold.status = Hold.Status.CLOSED
     hold.closed_at = timezone.now()
     hold.closed_by = None if isinstance(by, str) else by
@@ -883,19 +1002,6 @@ def release_hold(
     hold.disposition_reason = reason
     hold.save(
         update_fields=["status", "closed_at", "closed_by", "disposition", "disposition_reason"]
-    )
-    record_events(
-        [
-            {
-                "actor": by,
-                "verb": "cell_released",
-                "subject_type": "cell",
-                "subject": serial,
-                "reason": reason,
-                "data": {"hold": hold.pk},
-            }
-            for serial in released
-        ]
     )
     record_event(
         actor=by,
@@ -913,11 +1019,57 @@ def release_hold(
     return hold
 
 
-def _default_rework_step(hold: Hold, cell: Cell) -> RouteStep | None:
+def _release_cells(hold: Hold, cells: Sequence[Cell], *, by: Any, reason: str) -> None:
+    """The cells go on as they are; a cell held for its own failed run is accepted as it is
+    (a deviation) and moves past that step."""
+    own = next((c for c in cells if hold.run_id and c.pk == hold.run.cell_id), None)
+    if own is not None and own.next_step_id == hold.run.step_id:
+        record_event(
+            actor=by,
+            verb="deviation_accepted",
+            subject_type="cell",
+            subject=own.serial,
+            reason=reason,
+            data={"hold": hold.pk, "run": hold.run_id},
+        )
+        _advance(own, hold.run.step, at=timezone.now(), by=by)
+    else:
+        own = None
+    record_events(
+        [
+            {
+                "actor": by,
+                "verb": "cell_released",
+                "subject_type": "cell",
+                "subject": cell.serial,
+                "reason": reason,
+                "data": {"hold": hold.pk},
+            }
+            for cell in cells
+            if cell is not own
+        ]
+    )
+
+
+def _last_steps(cells: Sequence[Cell]) -> dict[int, RouteStep]:
+    """The step each cell ran last, in one query."""
+    last: dict[int, RouteStep] = {}
+    runs = (
+        ProcessRun.objects.filter(cell_id__in=[cell.pk for cell in cells])
+        .select_related("step")
+        .order_by("cell_id", "finished_at", "id")
+    )
+    for run in runs:
+        last[run.cell_id] = run.step
+    return last
+
+
+def _default_rework_step(
+    hold: Hold, cell: Cell, last_steps: Mapping[int, RouteStep]
+) -> RouteStep | None:
     if hold.run_id:
         return hold.run.step
-    steps = _route_steps(cell)
     if hold.scope == Hold.Scope.PRESS_CYCLE:
+        steps = _route_steps(cell)
         return next((s for s in steps if s.station_kind == StationKind.PRESSING), None)
-    last = cell.runs.order_by("-finished_at", "-id").select_related("step").first()
-    return last.step if last else None
+    return last_steps.get(cell.pk)

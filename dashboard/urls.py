@@ -40,6 +40,7 @@ urlpatterns = [
         "holds/rules/<slug:code>/supersede", holds.hold_rule_supersede, name="hold-rule-supersede"
     ),
     path("holds/<int:pk>/disposition", holds.hold_disposition, name="hold-disposition"),
+    path("holds/<int:pk>/row", holds.hold_row, name="hold-row"),
     path("station-results/", stations.unapplied_results, name="unapplied-results"),
     path("station-results/requeue", stations.requeue_results, name="requeue-results"),
 ]

@@ -240,6 +240,10 @@ INGEST_PENDING_AFTER_SECONDS = env_int("INGEST_PENDING_AFTER_SECONDS", 120)
 # step) means the workers or the broker have stopped: every page says so, and
 # /api/v1/health/ingestion answers 503 for monitoring.
 INGEST_BEHIND_AFTER_SECONDS = env_int("INGEST_BEHIND_AFTER_SECONDS", 60)
+
+# A hold disposition (release, rework, scrap) of more cells than this is carried out by a worker
+# (batches.tasks.close_hold): the page answers at once and shows it under way, then done.
+DISPOSITION_IN_REQUEST_MAX_CELLS = env_int("DISPOSITION_IN_REQUEST_MAX_CELLS", 200)
 # Inbox ids per task: large enough to amortise what every task pays whatever its size (some
 # twenty statements, ~15-25 ms here: 30-50 us a result at 500), small enough that two worker
 # processes share a 1000-result request and a crash redoes little.

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 from batches import selectors
 from batches.models import Hold
 from batches.services import (
-    release_hold,
+    request_release,
 )
 from core import roles
 from core.errors import DomainError
@@ -82,7 +82,7 @@ def hold_disposition(request: HttpRequest, pk: int) -> HttpResponse:
         error = first_error(form)
     else:
         try:
-            release_hold(
+            hold = request_release(
                 hold,
                 by=request.user,
                 disposition=form.cleaned_data["disposition"],
@@ -100,6 +100,23 @@ def hold_disposition(request: HttpRequest, pk: int) -> HttpResponse:
         )
     if error:
         messages.error(request, error)
+    elif hold.closing:
+        messages.success(
+            request,
+            f"Hold {hold.pk}: {hold.closing['disposition']} of {hold.closing['cells']} cells under "
+            "way in a worker; its cells stay held until it is done.",
+        )
     else:
         messages.success(request, f"Hold {hold.pk} closed: {form.cleaned_data['disposition']}.")
     return redirect(back_to(request, reverse("holds")))
+
+
+@roles.page_permission(roles.VIEW_HOLDS)
+def hold_row(request: HttpRequest, pk: int) -> HttpResponse:
+    """A hold's row of the queue, re-fetched while a worker closes it."""
+    hold = get_object_or_404(selectors.holds_with_details(Hold.objects.filter(pk=pk)))
+    return render(
+        request,
+        "batches/_hold_row.html",
+        {"hold": hold, "dispositions": Hold.Disposition.choices},
+    )

@@ -1,0 +1,20 @@
+"""Thin Celery tasks of the record: a disposition of many cells, carried out by a worker."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError, close_old_connections
+
+from batches.services import close_requested_hold
+
+
+@shared_task(
+    autoretry_for=(OperationalError, InterfaceError),  # the database went away: try again
+    retry_backoff=1,
+    retry_backoff_max=30,
+    max_retries=None,
+)
+def close_hold(hold_id: int) -> bool:
+    """Close a hold as request_release asked; True if it closed it now."""
+    close_old_connections()
+    return close_requested_hold(hold_id) is not None
