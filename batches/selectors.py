@@ -602,7 +602,11 @@ def lot_tree(lot: MaterialLot) -> LotTree:
 
 
 def holds_over_lot(tree: LotTree) -> QuerySet:
-    """Holds of the lot and of the lots it was cut from: each stops this lot's cells too."""
+    """Holds of the lot and of the lots it was cut from (each stops this lot's cells too), and
+    the holds of cells that consumed it when it could not be used."""
     return holds_with_details(
-        Hold.objects.filter(scope=Hold.Scope.LOT, lot_id__in=tree.ids_above)
+        Hold.objects.filter(
+            Q(scope=Hold.Scope.LOT, lot_id__in=tree.ids_above)
+            | Q(scope=Hold.Scope.CELL, lot=tree.lot)
+        )
     ).order_by("-opened_at", "-id")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from batches.hooks import StepApplied
 from batches.models import Hold, HoldRule
-from batches.services import hold_cell
+from batches.services import open_hold
 from quality.rules.registry import rule
 
 
@@ -19,11 +19,17 @@ from quality.rules.registry import rule
 )
 def unusable_lot(version: HoldRule, step: StepApplied) -> None:
     at = step.run.finished_at
-    reasons = [why for lot in step.lots.values() if (why := lot.unusable_reason(at))]
-    hold_cell(
-        step.run.cell,
+    unusable = {lot: why for lot in step.lots.values() if (why := lot.unusable_reason(at))}
+    cell = step.run.cell
+    open_hold(
+        scope=Hold.Scope.CELL,
+        target=cell.serial,
+        cells=[cell],
         by=version.label,
         rule=version,
+        batch=cell.batch,
+        lot=next(iter(unusable)),  # the lot's page lists the hold too
         run=step.run,
-        reason=f"{step.run.step.station_kind} consumed what it may not: {'; '.join(reasons)}",
+        reason=f"{step.run.step.station_kind} consumed what it may not: "
+        f"{'; '.join(unusable.values())}",
     )

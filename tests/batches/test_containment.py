@@ -175,7 +175,7 @@ def test_a_lot_hold_over_the_api_answers_201_and_stops_the_lots_below(
     ],
 )
 def test_a_cell_that_consumes_a_lot_it_may_not_use_is_held_naming_the_lot(
-    proto_batch, station_client, result_for, process_pending, change, says
+    proto_batch, station_client, result_for, process_pending, change, says, signed_in, operator
 ):
     MaterialLot.objects.filter(code="SE-2611-01").update(**change)
     cell = proto_batch.cells.order_by("position").first()
@@ -184,11 +184,13 @@ def test_a_cell_that_consumes_a_lot_it_may_not_use_is_held_naming_the_lot(
     assert process_pending()["applied"] == 1
     hold = Hold.objects.get(status=Hold.Status.OPEN, cells=cell)
     assert (hold.scope, hold.rule.code) == ("cell", "unusable_lot")
-    assert "SE-2611-01" in hold.reason and says in hold.reason
+    assert "SE-2611-01" in hold.reason and says in hold.reason and hold.lot.code == "SE-2611-01"
     refused = station_client("PR-PRS-1").post_json(
         "/api/v1/station/track-in", {"cell": cell.serial}
     )
     assert refused.json()["code"] == "on_hold"
+    lot_page = signed_in(operator).get("/lots/SE-2611-01/").content.decode()
+    assert f'href="/cells/{cell.serial}/"' in lot_page.split("<h2>Holds")[1]
 
 
 def test_a_usable_lot_holds_nothing(proto_batch, station_client, result_for, process_pending):
