@@ -20,7 +20,7 @@ class Event(models.Model):
     )
     verb = models.CharField(max_length=60)
     subject_type = models.CharField(max_length=30)
-    subject = models.CharField(max_length=100)
+    subject = models.CharField(max_length=200)
     reason = models.TextField(blank=True)
     data = models.JSONField(default=dict, blank=True)
 

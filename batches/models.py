@@ -266,7 +266,7 @@ class ProcessRun(models.Model):
     equipment_verdict = models.CharField(max_length=10, choices=Verdict.choices, blank=True)
     defects = ArrayField(models.CharField(max_length=30), default=list, blank=True)
     violations = models.JSONField(default=list, blank=True)
-    event_id = models.CharField(max_length=100, blank=True, help_text="The station's event id")
+    event_id = models.CharField(max_length=200, blank=True, help_text="The station's event id")
 
     class Meta:
         ordering = ["cell", "finished_at", "id"]

@@ -84,26 +84,44 @@ class ApiErrorSerializer(serializers.Serializer):
     errors = serializers.DictField(child=serializers.JSONField(), help_text="Field errors")
 
 
+# What any request may be answered, whatever the operation: the address failed authentication too
+# often (core.throttling), or PostgreSQL cannot be reached (DATABASE_UNAVAILABLE). Every
+# operation's documented responses include them (engineer_errors, and the station API's _errors).
+ANY_OPERATION = {
+    429: "throttled: too many requests, or this address failed authentication too often; "
+    "wait the Retry-After header's seconds and send the same request again",
+    503: "unavailable: the database cannot be reached; try again after Retry-After seconds",
+}
+
 ENGINEER_ERRORS = {
     code: OpenApiResponse(ApiErrorSerializer, description=text)
     for code, text in {
-        400: "invalid: field errors under `errors`; or a service's code (unknown_lot, reason_required)",
-        401: "not_authenticated",
+        400: "invalid: field errors under `errors` (the body, or a filter's value); or a "
+        "service's code (unknown_lot, reason_required)",
+        401: "not_authenticated: no credentials, or a token that is unknown, expired or revoked",
         403: "permission_denied: the user's roles do not allow it",
-        404: "not_found",
+        404: "not_found: no such object, or (lists) a page past the last",
         409: "a forbidden transition (invalid_transition) or another business rule",
+        415: "unsupported_format: the body is not JSON, a form or multipart",
+        **ANY_OPERATION,
     }.items()
 }
 
 
 def engineer_errors(*codes: int) -> dict[int, OpenApiResponse]:
-    return {code: ENGINEER_ERRORS[code] for code in codes}
+    """The error answers of an engineers' operation: those named, then those of ANY_OPERATION."""
+    return {code: ENGINEER_ERRORS[code] for code in (*codes, *ANY_OPERATION)}
 
 
 class RolePermission(BasePermission):
     """The view's `permissions` maps an HTTP method to the permission it needs (core.roles)."""
 
     def has_permission(self, request: Request, view: APIView) -> bool:
+        if request.method.lower() not in view.http_method_names or not hasattr(
+            view, request.method.lower()
+        ):
+            # Signed in: the view answers 405 (with Allow) for a method it does not have.
+            return bool(request.user and request.user.is_authenticated)
         needed = view.permissions.get(request.method, view.permissions.get("GET"))
         return bool(
             request.user and request.user.is_authenticated and request.user.has_perm(needed)

@@ -20,12 +20,8 @@ def read_capped_body(request: HttpRequest, limit: int, *, advice: str = "") -> b
         + (f"; {advice}." if advice else "."),
         status=413,
     )
-    declared = request.META.get("CONTENT_LENGTH") or ""
-    if declared:
-        try:
-            length = int(declared)
-        except ValueError:
-            raise DomainError("invalid", "Content-Length is not a number.", status=400) from None
+    length = declared_length(request)
+    if length is not None:
         if length > limit:
             raise too_large
         return request.body
@@ -38,3 +34,18 @@ def read_capped_body(request: HttpRequest, limit: int, *, advice: str = "") -> b
             parts.append(chunk)
         return b"".join(parts)
     return request.body
+
+
+def declared_length(request: HttpRequest) -> int | None:
+    """The body's length as the client declares it (Content-Length), None when it declares none;
+    a header that is not a whole number is the client's error (400 invalid)."""
+    declared = request.META.get("CONTENT_LENGTH") or ""
+    if not declared:
+        return None
+    try:
+        length = int(declared)
+    except ValueError:
+        raise DomainError("invalid", "Content-Length is not a number.", status=400) from None
+    if length < 0:
+        raise DomainError("invalid", "Content-Length is negative.", status=400)
+    return length

@@ -12,10 +12,16 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
 from django.template.loader import render_to_string
 from django.views import defaults
-from django.views.decorators.http import require_safe
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from kombu import Connection
+from rest_framework import serializers
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.views import APIView
 
-from core.api import DATABASE_UNAVAILABLE, error_body
+from core.api import ANY_OPERATION, DATABASE_UNAVAILABLE, ApiErrorSerializer, error_body
 from core.middleware import is_api, unavailable_response
 
 logger = logging.getLogger(__name__)
@@ -24,10 +30,60 @@ logger = logging.getLogger(__name__)
 BROKER_TIMEOUT_S = 1.0
 
 
-@require_safe
-def health(request: HttpRequest) -> JsonResponse:
-    """For the container health check and load balancers: 200 while PostgreSQL answers a query
-    and the Celery broker a ping; else 503 in the error format, naming which is unreachable."""
+class JsonWhateverIsAccepted(BaseContentNegotiation):
+    """JSON whatever the Accept header says: a probe's header must not make a health check 406."""
+
+    def select_parser(self, request: Request, parsers: list) -> None:
+        return None  # nothing to read: GET and HEAD only
+
+    def select_renderer(
+        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        return renderers[0], renderers[0].media_type
+
+
+class HealthCheckView(APIView):
+    """Base of the health checks: anyone may ask (no credentials, no throttle), GET and HEAD only;
+    a DRF view so that the API's schema documents it."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes: list = []
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = JsonWhateverIsAccepted
+    http_method_names = ["get", "head"]
+
+
+class HealthSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok"])
+    database = serializers.ChoiceField(choices=["ok"])
+    broker = serializers.ChoiceField(choices=["ok"])
+
+
+class HealthView(HealthCheckView):
+    @extend_schema(
+        tags=["health"],
+        summary="Health check: the database and the broker answer",
+        responses={
+            200: HealthSerializer,
+            503: OpenApiResponse(
+                ApiErrorSerializer,
+                description=f"unavailable: the database or the broker is unreachable (named under "
+                f"`errors`); {ANY_OPERATION[503]}",
+            ),
+        },
+    )
+    def get(self, request: Request) -> JsonResponse:
+        """For the container health check and load balancers: 200 while PostgreSQL answers a
+        query and the Celery broker a ping; else 503 in the error format, naming which is
+        unreachable."""
+        return _health()
+
+
+health = HealthView.as_view()
+
+
+def _health() -> JsonResponse:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")

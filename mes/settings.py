@@ -169,6 +169,12 @@ FAILED_AUTHENTICATION_RATE = env_str("FAILED_AUTHENTICATION_RATE", "30/min")
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 
 REST_FRAMEWORK = {
+    # JSON nested deeper than Python recurses is a 400, not a 500 (core.parsers).
+    "DEFAULT_PARSER_CLASSES": [
+        "core.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     # Personal token first: an unauthenticated request then gets 401 with `WWW-Authenticate:
     # Token` (DRF answers with the first class's header; session auth has none and would give 403).
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -208,6 +214,9 @@ SPECTACULAR_SETTINGS = {
         "LotStatusEnum": "batches.models.MaterialLot.Status",
         # A result's verdict and a processed result's outcome: ProcessRun.Verdict's values.
         "VerdictEnum": ["pass", "fail"],
+        # The health checks' answers (core/views.py, stations/api/health.py).
+        "OkEnum": ["ok"],
+        "IngestionStatusEnum": ["ok", "behind"],
     },
 }
 

@@ -179,7 +179,8 @@ def requeue_rejected(entry_ids: Iterable[int], *, by: Any, reason: str) -> int:
             InboxEntry.objects.select_for_update(of=("self",))
             .select_related("station__line")
             .filter(id__any=list(entry_ids), status=InboxEntry.Status.REJECTED)
-            .defer("payload")
+            # Not its time: a row rejected as unreadable may hold one Python cannot read.
+            .defer("payload", "occurred_at")
         )
         if not entries:
             return 0

@@ -53,7 +53,7 @@ class InboxEntry(models.Model):
     station = models.ForeignKey(
         Station, on_delete=models.PROTECT, related_name="inbox", db_index=False
     )
-    event_id = models.CharField(max_length=100)
+    event_id = models.CharField(max_length=200)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.RESULT)
     cell_serial = models.CharField(max_length=50)
     occurred_at = models.DateTimeField(null=True, blank=True)

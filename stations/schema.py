@@ -12,12 +12,20 @@ results to `stations.intake.accept_results`.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
 
 from core.errors import DomainError
+from core.validation import (
+    IDENTIFIER_MESSAGE,
+    TEXT_MESSAGE,
+    is_identifier,
+    is_storable_text,
+    time_window_problem,
+)
 
 MAX_RESULTS = 1000
 MAX_RESULTS_BODY_BYTES = 16 * 1024 * 1024
@@ -26,6 +34,8 @@ MAX_CYCLER_FILE_BYTES = 512 * 1024 * 1024
 # JSON has no NaN or Infinity; a number too large for a double is refused here too, rather than
 # being read as infinity (the bound also keeps every stored value comparable against limits).
 FiniteNumber = Annotated[float, msgspec.Meta(ge=-1e300, le=1e300)]
+# API.md: 1 to 200 characters (the inbox's, the run's and the audit trail's columns hold that).
+EVENT_ID_MAX_LENGTH = 200
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=60)]
 Defect = Literal["short", "insulation_fail", "misalignment", "crack", "delamination", "other"]
 
@@ -41,9 +51,13 @@ class CurveIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
 class StationResultIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     """One result as a station sends it (API.md RESULT)."""
 
-    event_id: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    # Every string of a result is an identifier or a code (no control characters), save a
+    # curve's unit (no NUL): checked after decoding (_text_problems), not by msgspec's pattern
+    # constraint, which tripled the time a typical request takes to decode.
+    event_id: Annotated[str, msgspec.Meta(min_length=1, max_length=EVENT_ID_MAX_LENGTH)]
     cell: Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
-    # RFC 3339 with an offset: a naive time cannot be placed on the plant's timeline.
+    # RFC 3339 with an offset: a naive time cannot be placed on the plant's timeline. Checked
+    # against a window around now after decoding (_problems): msgspec has no "now".
     occurred_at: Annotated[datetime, msgspec.Meta(tz=True)]
     verdict: Literal["pass", "fail"] | None = None
     measurements: dict[Name, FiniteNumber] = {}
@@ -71,6 +85,11 @@ class _ResultsEnvelope(msgspec.Struct, forbid_unknown_fields=True):
 
 
 _envelope_decoder = msgspec.json.Decoder(_ResultsEnvelope)
+# JSON refuses raw control characters inside strings (so does msgspec): a decoded string holds
+# one only where the text escapes it (\n, \u001f, ...). Results are checked string by string
+# only when the body holds such an escape; an escaped backslash before an "n" merely costs the
+# check.
+_CONTROL_CHARACTER_ESCAPE = re.compile(rb"\\(?:[bfnrt]|u00[01][0-9a-fA-F])")
 _result_decoder = msgspec.json.Decoder(StationResultIn)
 
 
@@ -82,13 +101,50 @@ def _field_errors(error: msgspec.ValidationError) -> dict[str, list[str]]:
     if message.startswith("Object contains unknown field `"):
         return {message.split("`")[1]: ["Unknown field."]}
     text, _, path = message.partition(" - at `")
+    # A mapping's key (a measurement or curve name, a lot's role): "key` in `$.measurements".
+    _, in_key, mapping = path.partition("` in `")
+    if in_key:
+        path, text = mapping, f"A name: {text}"
     field = path.rstrip("`").removeprefix("$").lstrip(".") or "non_field_errors"
     return {field: [text]}
 
 
-def decode_results(body: bytes) -> list[StationResultIn]:
+def _text_problems(result: StationResultIn) -> dict[str, list[str]]:
+    """Strings that break core.validation's rules: every string field, mapping key and mapping
+    value of a result is an identifier or a code; a curve's unit is text."""
+    problems: dict[str, list[str]] = {}
+    for field in result.__struct_fields__:
+        value = getattr(result, field)
+        if isinstance(value, str) and not is_identifier(value):
+            problems[field] = [IDENTIFIER_MESSAGE]
+        elif isinstance(value, dict):
+            if not all(is_identifier(name) for name in value):
+                problems[field] = [f"A name: {IDENTIFIER_MESSAGE}"]
+            elif not all(is_identifier(v) for v in value.values() if isinstance(v, str)):
+                problems[field] = [IDENTIFIER_MESSAGE]
+    for name, curve in result.curves.items():
+        if not is_storable_text(curve.unit):
+            problems[f"curves.{name}.unit"] = [TEXT_MESSAGE]
+    return problems
+
+
+def _problems(result: StationResultIn, now: datetime, *, escaped: bool) -> dict[str, list[str]]:
+    """What the msgspec types do not say: curves' lengths agree, times lie in the window, and
+    (where the request escapes a control character at all) no string holds one."""
+    problems = _text_problems(result) if escaped else {}
+    for name, curve in result.curves.items():
+        if len(curve.t_s) != len(curve.values):
+            problems[f"curves.{name}"] = ["t_s and values must have the same length."]
+    for field, value in (("occurred_at", result.occurred_at), ("started_at", result.started_at)):
+        if value is not None and (problem := time_window_problem(value, now=now)):
+            problems[field] = [problem]
+    return problems
+
+
+def decode_results(body: bytes, *, now: datetime | None = None) -> list[StationResultIn]:
     """A results request body as validated results; raises DomainError `invalid` with per-index
-    errors when any result is malformed (the whole request is refused)."""
+    errors when any result is malformed (the whole request is refused). Times are checked
+    against `now` (the time of the request unless given)."""
     try:
         envelope = _envelope_decoder.decode(body)
     except msgspec.ValidationError as error:
@@ -97,21 +153,30 @@ def decode_results(body: bytes) -> list[StationResultIn]:
         ) from None
     except msgspec.DecodeError as error:  # not JSON at all (ValidationError is caught above)
         raise DomainError("invalid", f"The body is not valid JSON: {error}", status=400) from None
+    except RecursionError:
+        # Skipping over each result's raw JSON recurses once per level: a body nested thousands
+        # deep exhausts the stack. A valid request is six levels deep (results, a result, curves,
+        # a curve, its points), so anything this deep is refused whatever it holds.
+        raise DomainError(
+            "invalid", "The body is nested deeper than a results request can be.", status=400
+        ) from None
+    now = now or datetime.now(UTC)
+    escaped = _CONTROL_CHARACTER_ESCAPE.search(body) is not None
     results: list[StationResultIn] = []
     errors: dict[str, Any] = {}
     for index, raw in enumerate(envelope.results):
         try:
-            results.append(_result_decoder.decode(raw))
+            result = _result_decoder.decode(raw)
         except msgspec.ValidationError as error:
             errors[str(index)] = _field_errors(error)
             continue
-        curve_errors = {
-            f"curves.{name}": ["t_s and values must have the same length."]
-            for name, curve in results[-1].curves.items()
-            if len(curve.t_s) != len(curve.values)
-        }
-        if curve_errors:
-            errors[str(index)] = curve_errors
+        except msgspec.DecodeError as error:
+            # Each result's text is read only here (e.g. invalid UTF-8 inside one of its strings).
+            errors[str(index)] = {"non_field_errors": [f"Not valid JSON: {error}"]}
+            continue
+        results.append(result)
+        if problems := _problems(result, now, escaped=escaped):
+            errors[str(index)] = problems
     if errors:
         raise DomainError(
             "invalid",

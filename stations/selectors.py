@@ -27,12 +27,13 @@ def unapplied_results(
     """Station results the workers rejected (newest first), or those still pending (oldest
     first): waiting for an earlier step's result, retrying after a database error, or queued.
 
-    Without their payloads (a pressing result carries its curves); `cell_exists` says whether the
-    serial names a cell (an unknown one is a reason to reject)."""
+    Without their payloads (a pressing result carries its curves) and times (an older release
+    stored some Python cannot read, and such a row is listed rejected as `unreadable`);
+    `cell_exists` says whether the serial names a cell (an unknown one is a reason to reject)."""
     entries = (
         _unapplied(state, line=line, station=station, reason=reason)
         .select_related("station__line")
-        .defer("payload", "violations")
+        .defer("payload", "violations", "occurred_at")
         .annotate(cell_exists=Exists(Cell.objects.filter(serial=OuterRef("cell_serial"))))
     )
     if state == "pending":

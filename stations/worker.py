@@ -14,18 +14,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import QuerySet
+from django.db.models import Case, F, Q, QuerySet, TextField, When
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from batches.models import Cell, ProcessRun
 from batches.services import StepContext, StepInput, StepResult, record_steps
 from core.bulk import update_rows
 from core.errors import DomainError
+from core.validation import AHEAD_ALLOWED, EARLIEST_TIME, time_window_problem
 from formation.bridge import cycler_file_result
 from formation.cycler import CyclerFileRejected
 from lines.models import Station, StationKind
@@ -37,6 +39,10 @@ logger = logging.getLogger(__name__)
 # An unexpected database error (a deadlock with an engineer's hold, a lost connection) leaves the
 # row pending for a retry; after this many such retries it is rejected so it cannot loop forever.
 MAX_RETRIES_AFTER_ERROR = 10
+
+# The intake checks times against the web server's clock, received_at is the database's: what
+# it let in is never refused here for the difference between the two.
+CLOCKS_APART = timedelta(hours=1)
 
 # Dwell at peak: the time the pressure curve spends at or above this share of its peak.
 DWELL_SHARE_OF_PEAK = 0.98
@@ -72,8 +78,13 @@ def aging_features(measurements: dict[str, float]) -> dict[str, float]:
     return {"k_mv_per_day": round((ocv1 - ocv2) * 1000 / days, 4)}
 
 
-def _time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
+def _time(text: str | None, *, received_at: datetime) -> datetime | None:
+    if not text:
+        return None
+    value = datetime.fromisoformat(text)
+    if problem := time_window_problem(value, now=received_at + CLOCKS_APART):
+        raise ValueError(f"started_at {text}: {problem}")
+    return value
 
 
 def step_result_of(entry: InboxEntry) -> StepResult:
@@ -101,7 +112,7 @@ def step_result_of(entry: InboxEntry) -> StepResult:
         event_id=entry.event_id,
         recipe_version=payload.get("recipe_version"),
         operator=payload.get("operator", ""),
-        started_at=_time(payload.get("started_at")),
+        started_at=_time(payload.get("started_at"), received_at=entry.received_at),
     )
 
 
@@ -115,28 +126,27 @@ def process_entries(entry_ids: Sequence[int], *, line_code: str | None = None) -
 
     One transaction for the task: a crash leaves every row either applied or still pending. The
     rows are applied together (record_steps writes many results in a few statements); if the
-    database refuses something, the chunk is rolled back and applied again one row at a time,
-    each in its own savepoint, so one row's trouble costs only that row.
+    database refuses something (or anything else fails), the chunk is rolled back and applied
+    again one row at a time, each in its own savepoint, so one row's trouble costs only that row:
+    a row whose stored content cannot be read or applied ends rejected with the reason.
     """
     counts = dict.fromkeys((APPLIED, REJECTED, WAITING, RETRY, SKIPPED), 0)
     with transaction.atomic():
-        entries = _with_stations(list(_pending().filter(id__any=entry_ids)))
+        entries = _loaded(_pending().filter(id__any=entry_ids))
         lines = {e.station.line.code for e in entries} | ({line_code} if line_code else set())
         room = settings.INGEST_TASK_CHUNK - len(entries)
         if room > 0 and lines:
             # A task is also a wake-up call for its lines: it takes along fresh rows whose own
             # tasks have not run yet (they then find them done and end at once), so a stream of
             # single-result requests is applied many results per transaction, not one.
-            along = _with_stations(
-                list(
-                    _pending()
-                    .filter(
-                        reason_code="",
-                        station_id__in=Station.objects.filter(line__code__in=lines).values("id"),
-                    )
-                    .exclude(id__any=[e.pk for e in entries])
-                    .order_by("id")[:room]
+            along = _loaded(
+                _pending()
+                .filter(
+                    reason_code="",
+                    station_id__in=Station.objects.filter(line__code__in=lines).values("id"),
                 )
+                .exclude(id__any=[e.pk for e in entries])
+                .order_by("id")[:room]
             )
             entries += along
             if line_code and len(along) == room:
@@ -148,14 +158,12 @@ def process_entries(entry_ids: Sequence[int], *, line_code: str | None = None) -
         try:
             with transaction.atomic():
                 _apply_entries(entries, _lock_cells(entries), done)
-        except DatabaseError as error:
+        except Exception as error:  # any row's trouble, found out row by row (_apply_alone)
             logger.warning(
-                "Applying %d inbox rows together failed (%s); one by one", len(entries), error
+                "Applying %d inbox rows together failed (%r); one by one", len(entries), error
             )
             done = {}
-            entries = _with_stations(
-                list(InboxEntry.objects.filter(id__any=[e.pk for e in entries]))
-            )
+            entries = _loaded(InboxEntry.objects.filter(id__any=[e.pk for e in entries]))
             entries.sort(key=_as_they_happened)
             for entry in entries:
                 if entry.pk not in done:
@@ -200,12 +208,31 @@ def _pending() -> QuerySet[InboxEntry]:
     )
 
 
-def _with_stations(entries: list[InboxEntry]) -> list[InboxEntry]:
-    """The rows with their stations and lines: one instance per station, not one per row."""
-    stations = Station.objects.select_related("line").in_bulk({e.station_id for e in entries})
-    for entry in entries:
+_WINDOW = "outside the times the intake accepts (from 2000-01-01 to one day after receipt)."
+
+# A row's time is read only inside the window the intake allows (core.validation), else as text
+# to reject the row with: an older release stored times Python cannot hold (0001-01-01T00:00
+# +09:00 is 1 BC in UTC), and one such row failed every read of it, so every task of its line.
+_IN_WINDOW = Q(
+    occurred_at__gte=EARLIEST_TIME,
+    occurred_at__lte=F("received_at") + (AHEAD_ALLOWED + CLOCKS_APART),
+)
+
+
+def _loaded(entries: QuerySet[InboxEntry]) -> list[InboxEntry]:
+    """The rows, their times read safely (see _IN_WINDOW), with their stations and lines: one
+    instance per station, not one per row."""
+    rows = list(
+        entries.defer("occurred_at").annotate(
+            occurred_at_read=Case(When(_IN_WINDOW, then="occurred_at")),
+            occurred_at_refused=Case(When(~_IN_WINDOW, then=Cast("occurred_at", TextField()))),
+        )
+    )
+    stations = Station.objects.select_related("line").in_bulk({e.station_id for e in rows})
+    for entry in rows:
+        entry.occurred_at = entry.occurred_at_read
         entry.station = stations[entry.station_id]
-    return entries
+    return rows
 
 
 def _lock_cells(entries: Sequence[InboxEntry]) -> dict[str, Cell]:
@@ -221,7 +248,7 @@ def _lock_cells(entries: Sequence[InboxEntry]) -> dict[str, Cell]:
 
 def _apply_alone(entry: InboxEntry, done: dict[int, InboxEntry]) -> None:
     """Apply one row (and rows that waited for it) in a savepoint; a database error rolls them
-    back and leaves this row pending for a retry."""
+    back and leaves this row pending for a retry, any other error rejects it."""
     was_retrying, attempts = entry.reason_code == PendingReason.RETRYING, entry.attempts + 1
     applied: dict[int, InboxEntry] = {}
     try:
@@ -236,6 +263,16 @@ def _apply_alone(entry: InboxEntry, done: dict[int, InboxEntry]) -> None:
         else:
             logger.warning("Inbox row %s left pending after a database error: %s", entry.pk, error)
             entry.reason_code, entry.reason = PendingReason.RETRYING, f"Retrying after: {error}"
+        done[entry.pk] = entry
+        return
+    except Exception as error:
+        # Its content makes the step engine fail (a payload an older release let in, or a bug):
+        # the same content would fail again, so the row is rejected now, with the error, and the
+        # rest of its line goes on. An engineer sends it again once the cause is put right.
+        logger.exception("Inbox row %s could not be applied", entry.pk)
+        entry.status, entry.run = InboxEntry.Status.PENDING, None
+        entry.outcome, entry.violations, entry.attempts = "", [], attempts
+        _reject(entry, "processing_error", f"Could not be applied: {error!r}")
         done[entry.pk] = entry
         return
     done.update(applied)
@@ -256,6 +293,9 @@ def _apply_entries(
         for entry in todo:
             entry.attempts += 1
             done[entry.pk] = entry
+            if entry.occurred_at_refused is not None:
+                _reject(entry, "unreadable", f"occurred_at {entry.occurred_at_refused}: {_WINDOW}")
+                continue
             cell = cells.get(entry.cell_serial)
             if cell is None:
                 _reject(entry, "unknown_cell", f"No cell {entry.cell_serial}.")
@@ -267,6 +307,11 @@ def _apply_entries(
                     result = step_result_of(entry)
             except CyclerFileRejected as error:  # a file that cannot be trusted as data
                 _reject(entry, error.check, error.detail)
+                continue
+            except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
+                # A stored payload that is not a result (an older release stored what this
+                # one's schema refuses): nothing to apply, whatever is tried.
+                _reject(entry, "unreadable", f"The stored result cannot be read: {error!r}")
                 continue
             by = f"station:{entry.station.code}"
             ready.append((entry, StepInput(cell, entry.station, result, by)))
@@ -286,17 +331,15 @@ def _apply_entries(
             return
         # Rows of the cells just moved that wait for them: ours, then those another task found
         # waiting (it decided so under the cell's lock, so its decision is committed by now).
-        others = _with_stations(
-            list(
-                _pending()
-                .filter(
-                    kind=InboxEntry.Kind.RESULT,
-                    reason_code=PendingReason.WAITING,
-                    cell_serial__any=moved,
-                )
-                .exclude(id__any=[*done, *exclude])
-                .order_by("occurred_at", "id")
+        others = _loaded(
+            _pending()
+            .filter(
+                kind=InboxEntry.Kind.RESULT,
+                reason_code=PendingReason.WAITING,
+                cell_serial__any=moved,
             )
+            .exclude(id__any=[*done, *exclude])
+            .order_by("occurred_at", "id")
         )
         todo = [e for e in waiting if e.cell_serial in moved] + others
 

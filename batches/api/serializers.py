@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from batches.models import Batch, Cell, Consumption, Hold, MaterialLot, MaterialRole, ProcessRun
 from batches.selectors import cell_state
-from lines.models import Line, StationKind
+from lines.models import Line, Station, StationKind
 
 CELL_STATES = [*Cell.Status.values, "on_hold"]
 
@@ -21,7 +21,7 @@ CELL_STATES = [*Cell.Status.values, "on_hold"]
 class LineStationSerializer(serializers.Serializer):
     code = serializers.CharField()
     kind = serializers.ChoiceField(choices=StationKind.choices)
-    state = serializers.CharField()
+    state = serializers.ChoiceField(choices=Station.State.values)
 
 
 class RouteSerializer(serializers.Serializer):
@@ -88,12 +88,12 @@ class BatchCreatedSerializer(BatchSerializer):
 class BatchCreateSerializer(serializers.Serializer):
     """The request body of POST /api/v1/batches; codes are resolved by the view."""
 
-    line = serializers.SlugField(max_length=30)
-    design = serializers.SlugField(max_length=40)
-    route = serializers.SlugField(max_length=40)
+    line = serializers.SlugField(min_length=1, max_length=30)
+    design = serializers.SlugField(min_length=1, max_length=40)
+    route = serializers.SlugField(min_length=1, max_length=40)
     quantity = serializers.IntegerField(min_value=1, max_value=10000)
     material_lots = serializers.DictField(
-        child=serializers.SlugField(max_length=50),
+        child=serializers.SlugField(min_length=1, max_length=50),
         required=False,
         help_text="ROLE: LOT-CODE, lots planned for the batch",
     )
@@ -118,7 +118,9 @@ class HoldSerializer(serializers.Serializer):
         source="opened_by_label", help_text="A username, or rule:<code>@v<version>"
     )
     opened_at = serializers.DateTimeField()
-    disposition = serializers.CharField(help_text="release, rework or scrap; empty while open")
+    disposition = serializers.ChoiceField(
+        choices=Hold.Disposition.choices, allow_blank=True, help_text="Empty while open"
+    )
     disposition_reason = serializers.CharField()
     closed_by = serializers.SerializerMethodField()
     closed_at = serializers.DateTimeField(allow_null=True)
@@ -129,12 +131,12 @@ class HoldSerializer(serializers.Serializer):
 
 
 class HoldRequestSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=1000)
+    reason = serializers.CharField(min_length=1, max_length=1000, help_text="Why; required")
 
 
 class ReleaseRequestSerializer(serializers.Serializer):
     disposition = serializers.ChoiceField(choices=Hold.Disposition.choices)
-    reason = serializers.CharField(max_length=1000)
+    reason = serializers.CharField(min_length=1, max_length=1000, help_text="Why; required")
 
 
 # ---------------------------------------------------------------- cells

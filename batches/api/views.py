@@ -7,7 +7,7 @@ from typing import Any
 
 import django_filters
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -24,6 +24,15 @@ from lines.models import CellDesign, Line, Route
 # ---------------------------------------------------------------- lines
 
 
+def _listed(serializer: type, *codes: int) -> Any:
+    """Documents a list's GET: a page of `serializer` rows, or the error answers `codes` (404: a
+    page past the last), and those any operation may get."""
+    return extend_schema_view(
+        get=extend_schema(responses={200: serializer(many=True), **engineer_errors(*codes)})
+    )
+
+
+@_listed(s.LineSerializer, 401, 403, 404)
 class LineListView(EngineerListView):
     permissions = {"GET": roles.VIEW_LINES}
     serializer_class = s.LineSerializer
@@ -47,6 +56,7 @@ class BatchFilter(django_filters.FilterSet):
         fields = ["line", "status"]
 
 
+@_listed(s.BatchSerializer, 400, 401, 403, 404)
 class BatchListView(EngineerListView):
     permissions = {"GET": roles.VIEW_BATCHES, "POST": roles.CREATE_BATCH}
     serializer_class = s.BatchSerializer
@@ -57,7 +67,7 @@ class BatchListView(EngineerListView):
 
     @extend_schema(
         request=s.BatchCreateSerializer,
-        responses={201: s.BatchCreatedSerializer, **engineer_errors(400, 401, 403)},
+        responses={201: s.BatchCreatedSerializer, **engineer_errors(400, 401, 403, 415)},
         description="Plan a batch and create its cells (serials `<batch code>-<position>`).",
     )
     def post(self, request: Request) -> Response:
@@ -106,7 +116,7 @@ class BatchHoldView(EngineerAPIView):
 
     @extend_schema(
         request=s.HoldRequestSerializer,
-        responses={201: s.HoldSerializer, **engineer_errors(400, 401, 403, 404)},
+        responses={201: s.HoldSerializer, **engineer_errors(400, 401, 403, 404, 415)},
         description="Hold every cell of the batch; the next station's track-in refuses them.",
     )
     def post(self, request: Request, code: str) -> Response:
@@ -160,6 +170,7 @@ class LotFilter(django_filters.FilterSet):
         fields = ["role", "status"]
 
 
+@_listed(s.LotSerializer, 400, 401, 403, 404)
 class LotListView(EngineerListView):
     permissions = {"GET": roles.VIEW_LOTS}
     serializer_class = s.LotSerializer
@@ -185,7 +196,7 @@ class LotHoldView(EngineerAPIView):
 
     @extend_schema(
         request=s.HoldRequestSerializer,
-        responses={201: s.HoldSerializer, **engineer_errors(400, 401, 403, 404)},
+        responses={201: s.HoldSerializer, **engineer_errors(400, 401, 403, 404, 415)},
         description="Hold the lot: every cell that consumed it or any lot cut from it (a roll's "
         "sheets, at any depth), now and whenever one consumes them later.",
     )
@@ -208,6 +219,7 @@ class HoldFilter(django_filters.FilterSet):
         fields = ["status"]
 
 
+@_listed(s.HoldSerializer, 400, 401, 403, 404)
 class HoldListView(EngineerListView):
     permissions = {"GET": roles.VIEW_HOLDS}
     serializer_class = s.HoldSerializer
@@ -222,7 +234,7 @@ class HoldReleaseView(EngineerAPIView):
 
     @extend_schema(
         request=s.ReleaseRequestSerializer,
-        responses={200: s.HoldSerializer, **engineer_errors(400, 401, 403, 404, 409)},
+        responses={200: s.HoldSerializer, **engineer_errors(400, 401, 403, 404, 409, 415)},
         description="Close an open hold with quality's disposition for its cells.",
     )
     def post(self, request: Request, pk: int) -> Response:

@@ -40,7 +40,7 @@ class HoldRuleListView(EngineerListView):
     permissions = {"GET": roles.VIEW_HOLDS}
     serializer_class = HoldRuleSerializer
 
-    @extend_schema(responses={200: HoldRuleSerializer(many=True), **engineer_errors(401, 403)})
+    @extend_schema(responses={200: HoldRuleSerializer(many=True), **engineer_errors(401, 403, 404)})
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 

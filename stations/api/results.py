@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import Q, QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -38,6 +38,14 @@ class UnappliedFilter(django_filters.FilterSet):
         return queryset
 
 
+@extend_schema_view(
+    get=extend_schema(
+        responses={
+            200: s.UnappliedResultSerializer(many=True),
+            **engineer_errors(400, 401, 403, 404),
+        }
+    )
+)
 class UnappliedResultListView(EngineerListView):
     """Station results the workers did not apply: rejected ones with the reason, or those still
     pending (waiting for an earlier step's result, retrying, queued)."""
@@ -61,7 +69,7 @@ class UnappliedResultRequeueView(EngineerAPIView):
 
     @extend_schema(
         request=s.RequeueRequestSerializer,
-        responses={200: s.RequeueResponseSerializer, **engineer_errors(400, 401, 403, 404)},
+        responses={200: s.RequeueResponseSerializer, **engineer_errors(400, 401, 403, 404, 415)},
         description="Send rejected results to the workers again once what rejected them is put "
         "right: each is applied as if it had just arrived, or rejected again with the reason of "
         "now. Results no longer rejected are left alone; an unknown one is 404 and nothing is sent.",

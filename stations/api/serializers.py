@@ -8,9 +8,12 @@ are validated by these serializers directly.
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from batches.models import ProcessRun
+from core.validation import validate_identifier, validate_identifier_keys, validate_time_window
 from formation.cycler import FORMAT_NAMES
 from lines.models import Station
 from stations.models import InboxEntry
@@ -48,10 +51,13 @@ class StationSerializer(serializers.Serializer):
 
 
 class TrackInSerializer(serializers.Serializer):
-    cell = serializers.CharField(max_length=50, help_text="The cell's serial")
+    cell = serializers.CharField(
+        min_length=1, max_length=50, validators=[validate_identifier], help_text="The cell's serial"
+    )
     material_lots = serializers.DictField(
-        child=serializers.CharField(max_length=50),
+        child=serializers.CharField(min_length=1, max_length=50, validators=[validate_identifier]),
         required=False,
+        validators=[validate_identifier_keys],
         help_text="ROLE: LOT-CODE the station will load for this cell, checked now: a lot that "
         "is unknown or of another role is 400, one that may not be used 409 lot_unusable, "
         "one on hold (or cut from a held lot) 409 lot_on_hold",
@@ -73,10 +79,11 @@ class CurveSerializer(serializers.Serializer):
 
 class StationResultSerializer(serializers.Serializer):
     event_id = serializers.CharField(
-        max_length=100,
+        min_length=1,
+        max_length=200,
         help_text="Unique per station; the idempotency key: a repeat is a duplicate",
     )
-    cell = serializers.CharField(max_length=50)
+    cell = serializers.CharField(min_length=1, max_length=50)
     occurred_at = serializers.DateTimeField(help_text="RFC 3339 with an offset")
     verdict = serializers.ChoiceField(
         choices=ProcessRun.Verdict.values,
@@ -89,7 +96,9 @@ class StationResultSerializer(serializers.Serializer):
     )
     curves = serializers.DictField(child=CurveSerializer(), required=False)
     material_lots = serializers.DictField(
-        child=serializers.CharField(max_length=50), required=False, help_text="ROLE: LOT-CODE"
+        child=serializers.CharField(min_length=1, max_length=50),
+        required=False,
+        help_text="ROLE: LOT-CODE",
     )
     equipment = serializers.CharField(
         max_length=60, required=False, help_text="Press cycle, vessel load or fixture id"
@@ -143,7 +152,9 @@ class StateSerializer(serializers.Serializer):
     state = serializers.ChoiceField(choices=Station.State.values)
     reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     occurred_at = serializers.DateTimeField(
-        required=False, help_text="RFC 3339 with an offset; now when left out"
+        required=False,
+        validators=[validate_time_window],
+        help_text="RFC 3339 with an offset; now when left out",
     )
 
     def validate_occurred_at(self, value):
@@ -163,10 +174,15 @@ class StateAcceptedSerializer(serializers.Serializer):
     occurred_at = serializers.DateTimeField()
 
 
+@extend_schema_field(OpenApiTypes.BINARY)
+class UploadedFileField(serializers.FileField):
+    """A file sent as a multipart part: its bytes (a FileField reads as a URL by default)."""
+
+
 class CyclerFileSerializer(serializers.Serializer):
-    file = serializers.FileField(help_text="The raw cycler file, up to 512 MiB")
-    cell = serializers.CharField(max_length=50)
-    event_id = serializers.CharField(max_length=100)
+    file = UploadedFileField(help_text="The raw cycler file, up to 512 MiB")
+    cell = serializers.CharField(min_length=1, max_length=50, validators=[validate_identifier])
+    event_id = serializers.CharField(min_length=1, max_length=200, validators=[validate_identifier])
     format = serializers.ChoiceField(
         choices=FORMAT_NAMES,
         required=False,
@@ -200,13 +216,13 @@ class UnappliedResultSerializer(serializers.Serializer):
 
 
 class ResultRefSerializer(serializers.Serializer):
-    station = serializers.CharField(max_length=40)
-    event_id = serializers.CharField(max_length=100)
+    station = serializers.CharField(min_length=1, max_length=40)
+    event_id = serializers.CharField(min_length=1, max_length=200)
 
 
 class RequeueRequestSerializer(serializers.Serializer):
     results = serializers.ListField(child=ResultRefSerializer(), min_length=1, max_length=1000)
-    reason = serializers.CharField(max_length=1000)
+    reason = serializers.CharField(min_length=1, max_length=1000, help_text="Why; required")
 
 
 class RequeueResponseSerializer(serializers.Serializer):

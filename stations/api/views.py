@@ -14,7 +14,7 @@ from django.core.files.uploadhandler import FileUploadHandler
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,8 +22,11 @@ from rest_framework.views import APIView
 
 from batches.models import Cell
 from batches.services import check_lots_to_load, check_track_in
+from core.api import ANY_OPERATION
 from core.errors import DomainError, NotFound
-from core.http import read_capped_body
+from core.http import declared_length, read_capped_body
+from core.parsers import JSONParser
+from core.validation import is_identifier
 from formation.cycler import FORMAT_BY_SUFFIX, format_named
 from lines.models import RecipeVersion, Station
 from lines.selectors import recipe_version_for
@@ -44,6 +47,7 @@ ERRORS = {
         "lot_unusable, lot_on_hold, no_recipe",
         413: "payload_too_large",
         415: "unsupported_format",
+        **ANY_OPERATION,
     }.items()
 }
 
@@ -60,7 +64,8 @@ RESULT_EXAMPLE = {
 
 
 def _errors(*codes: int) -> dict[int, OpenApiResponse]:
-    return {code: ERRORS[code] for code in codes}
+    """The error answers of a station operation: those named, then those of ANY_OPERATION."""
+    return {code: ERRORS[code] for code in (*codes, *ANY_OPERATION)}
 
 
 def recipe_body(version: RecipeVersion) -> dict[str, Any]:
@@ -188,6 +193,10 @@ class ResultStatusView(StationView):
         responses={200: s.ResultStatusSerializer, **_errors(401, 404)},
     )
     def get(self, request: Request, event_id: str) -> Response:
+        # No stored event id holds a control character (core.validation), and PostgreSQL refuses
+        # a NUL even in a query: such a path names no result.
+        if not is_identifier(event_id):
+            raise NotFound("not_found", "No event id contains control characters.")
         entry = (
             InboxEntry.objects.filter(station=self.station(request), event_id=event_id)
             .only(
@@ -307,7 +316,7 @@ class CyclerFileView(StationView):
     )
     def post(self, request: Request) -> Response:
         station = self.station(request)
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        declared = declared_length(request._request) or 0
         if declared > MAX_CYCLER_FILE_BYTES + 1024 * 1024:  # the file plus the form's few fields
             raise DomainError(
                 "payload_too_large", "A cycler file may be at most 512 MiB.", status=413

@@ -431,3 +431,12 @@ def test_the_engineer_endpoints_are_in_the_openapi_schema(plant, signed_in, oper
     filters = {p["name"] for p in paths["/api/v1/batches"]["get"]["parameters"]}
     assert {"line", "status", "page"} <= filters
     assert "201" in paths["/api/v1/batches/{code}/hold"]["post"]["responses"]
+
+
+def test_a_method_an_endpoint_does_not_have_is_405_for_the_signed_in_and_401_for_others(
+    proto_batch, api_as, quality_engineer
+):
+    response = api_as(quality_engineer).get("/api/v1/holds/1/release")
+    assert (response.status_code, response.json()["code"]) == (405, "method_not_allowed")
+    assert "POST" in response["Allow"]
+    assert api_as(None).get("/api/v1/holds/1/release").status_code == 401
