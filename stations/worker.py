@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 import numpy as np
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import Case, F, Q, QuerySet, TextField, When
-from django.db.models.functions import Cast
+from django.db.models import DateTimeField, QuerySet, TextField
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from batches.models import Cell, ProcessRun
@@ -213,19 +213,24 @@ _WINDOW = "outside the times the intake accepts (from 2000-01-01 to one day afte
 # A row's time is read only inside the window the intake allows (core.validation), else as text
 # to reject the row with: an older release stored times Python cannot hold (0001-01-01T00:00
 # +09:00 is 1 BC in UTC), and one such row failed every read of it, so every task of its line.
-_IN_WINDOW = Q(
-    occurred_at__gte=EARLIEST_TIME,
-    occurred_at__lte=F("received_at") + (AHEAD_ALLOWED + CLOCKS_APART),
+# Raw SQL: built once, not resolved by the ORM at every task (most tasks find one row or none).
+_TIME = "batches_inboxentry.occurred_at"
+_IN_WINDOW_SQL = f"{_TIME} >= %s AND {_TIME} <= batches_inboxentry.received_at + %s"
+_IN_WINDOW_PARAMS = (EARLIEST_TIME, AHEAD_ALLOWED + CLOCKS_APART)
+_OCCURRED_AT_READ = RawSQL(
+    f"CASE WHEN {_IN_WINDOW_SQL} THEN {_TIME} END", _IN_WINDOW_PARAMS, DateTimeField()
+)
+_OCCURRED_AT_REFUSED = RawSQL(
+    f"CASE WHEN NOT ({_IN_WINDOW_SQL}) THEN {_TIME}::text END", _IN_WINDOW_PARAMS, TextField()
 )
 
 
 def _loaded(entries: QuerySet[InboxEntry]) -> list[InboxEntry]:
-    """The rows, their times read safely (see _IN_WINDOW), with their stations and lines: one
+    """The rows, their times read safely (see _IN_WINDOW_SQL), with their stations and lines: one
     instance per station, not one per row."""
     rows = list(
         entries.defer("occurred_at").annotate(
-            occurred_at_read=Case(When(_IN_WINDOW, then="occurred_at")),
-            occurred_at_refused=Case(When(~_IN_WINDOW, then=Cast("occurred_at", TextField()))),
+            occurred_at_read=_OCCURRED_AT_READ, occurred_at_refused=_OCCURRED_AT_REFUSED
         )
     )
     stations = Station.objects.select_related("line").in_bulk({e.station_id for e in rows})
