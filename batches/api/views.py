@@ -3,6 +3,7 @@ core.roles, reads through batches.selectors and every change through batches.ser
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import django_filters
@@ -121,10 +122,7 @@ class BatchHoldView(EngineerAPIView):
     )
     def post(self, request: Request, code: str) -> Response:
         batch = _get(Batch, code=code)
-        body = s.HoldRequestSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        hold = hold_batch(batch, by=request.user, reason=body.validated_data["reason"])
-        return Response(s.HoldSerializer(_hold(hold.pk)).data, status=status.HTTP_201_CREATED)
+        return _opened(request, lambda reason: hold_batch(batch, by=request.user, reason=reason))
 
 
 def _or_404(select: Any, model: type, code: str) -> Any:
@@ -137,6 +135,14 @@ def _or_404(select: Any, model: type, code: str) -> Any:
 
 def _get(model: type, **lookup: Any) -> Any:
     return _or_404(lambda _: model.objects.get(**lookup), model, next(iter(lookup.values())))
+
+
+def _opened(request: Request, open_hold: Callable[[str], Hold]) -> Response:
+    """A hold asked for with its reason (HoldRequestSerializer): 201 with the hold opened."""
+    body = s.HoldRequestSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    hold = open_hold(body.validated_data["reason"])
+    return Response(s.HoldSerializer(_hold(hold.pk)).data, status=status.HTTP_201_CREATED)
 
 
 def _hold(pk: int) -> Hold:
@@ -202,10 +208,7 @@ class LotHoldView(EngineerAPIView):
     )
     def post(self, request: Request, code: str) -> Response:
         lot = _get(MaterialLot, code=code)
-        body = s.HoldRequestSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        hold = hold_lot(lot, by=request.user, reason=body.validated_data["reason"])
-        return Response(s.HoldSerializer(_hold(hold.pk)).data, status=status.HTTP_201_CREATED)
+        return _opened(request, lambda reason: hold_lot(lot, by=request.user, reason=reason))
 
 
 # ---------------------------------------------------------------- holds

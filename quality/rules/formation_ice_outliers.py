@@ -56,6 +56,6 @@ def formation_ice_outliers(version: HoldRule, step: StepApplied) -> None:
             batch,
             by=version.label,
             rule=version,
-            reason=f"ICE below {limit:.4f} (median - {version.parameters.get('sigma', 3)} sigma) "
+            reason=f"ICE below {limit:.4f} (median - {k:g} sigma) "
             f"in {len(low)} cells: {', '.join(low[:10])}; trace to press cycle and SE lot",
         )
