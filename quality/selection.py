@@ -1,0 +1,118 @@
+"""Which results a quality figure is computed over: the filters every quality read accepts (SPC,
+yield, Pareto, exports; pages and API alike), parsed and checked in one place.
+
+The contract's filters are `line`, `step` (a station kind), `station`, `equipment`, `batch`,
+`design`, `recipe_version`, `lot` (a material lot: the cells that consumed it or a lot cut from it),
+`since` and `until` (RFC 3339, on the results' `occurred_at`). An unknown code is a field error, so
+a mistyped filter never silently widens the selection to everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from django import forms
+from django.db.models import QuerySet
+
+from batches.models import Batch, Consumption, MaterialLot, Measurement, ProcessRun
+from batches.selectors import lot_and_descendant_ids
+from lines.models import CellDesign, Line, Station, StationKind
+
+
+class SelectionForm(forms.Form):
+    line = forms.ModelChoiceField(Line.objects.all(), to_field_name="code", required=False)
+    step = forms.ChoiceField(choices=StationKind.choices, required=False)
+    station = forms.ModelChoiceField(
+        Station.objects.select_related("line"), to_field_name="code", required=False
+    )
+    equipment = forms.CharField(max_length=60, required=False)
+    batch = forms.ModelChoiceField(Batch.objects.all(), to_field_name="code", required=False)
+    design = forms.ModelChoiceField(CellDesign.objects.all(), to_field_name="code", required=False)
+    recipe_version = forms.IntegerField(min_value=1, required=False)
+    lot = forms.ModelChoiceField(MaterialLot.objects.all(), to_field_name="code", required=False)
+    since = forms.DateTimeField(required=False)
+    until = forms.DateTimeField(required=False)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and since >= until:
+            self.add_error("until", "Must be later than since.")
+        return data
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The results chosen by the filters; empty fields select everything."""
+
+    line: Line | None = None
+    step: str = ""
+    station: Station | None = None
+    equipment: str = ""
+    batch: Batch | None = None
+    design: CellDesign | None = None
+    recipe_version: int | None = None
+    lot: MaterialLot | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> tuple[Selection | None, dict[str, list[str]]]:
+        """The selection the query asks for, or None and the field errors."""
+        form = SelectionForm(query)
+        if not form.is_valid():
+            return None, {field: list(errors) for field, errors in form.errors.items()}
+        return cls(**{k: v for k, v in form.cleaned_data.items() if v not in (None, "")}), {}
+
+    def runs(self) -> QuerySet[ProcessRun]:
+        """The process runs selected, not ordered."""
+        return ProcessRun.objects.filter(**self._run_filters(""))
+
+    def measurements(self, name: str | None = None) -> QuerySet[Measurement]:
+        """The measurements of the selected runs (of one parameter if named), not ordered."""
+        rows = Measurement.objects.filter(**self._run_filters("run__"))
+        return rows.filter(name=name) if name else rows
+
+    def as_query(self) -> dict[str, str]:
+        """The filters as query parameters (for links and exports from a page)."""
+        query = {
+            "line": self.line.code if self.line else "",
+            "step": self.step,
+            "station": self.station.code if self.station else "",
+            "equipment": self.equipment,
+            "batch": self.batch.code if self.batch else "",
+            "design": self.design.code if self.design else "",
+            "recipe_version": str(self.recipe_version or ""),
+            "lot": self.lot.code if self.lot else "",
+            "since": self.since.isoformat() if self.since else "",
+            "until": self.until.isoformat() if self.until else "",
+        }
+        return {k: v for k, v in query.items() if v}
+
+    def _run_filters(self, prefix: str) -> dict:
+        filters: dict = {}
+        if self.line:
+            filters["station__line"] = self.line
+        if self.step:
+            filters["step__station_kind"] = self.step
+        if self.station:
+            filters["station"] = self.station
+        if self.equipment:
+            filters["equipment_ref"] = self.equipment
+        if self.batch:
+            filters["cell__batch"] = self.batch
+        if self.design:
+            filters["cell__batch__design"] = self.design
+        if self.recipe_version:
+            filters["recipe_version__version"] = self.recipe_version
+        if self.lot:
+            filters["cell__in"] = Consumption.objects.filter(
+                lot__in=lot_and_descendant_ids([self.lot.pk])
+            ).values("cell")
+        if self.since:
+            filters["finished_at__gte"] = self.since
+        if self.until:
+            filters["finished_at__lt"] = self.until
+        return {prefix + key: value for key, value in filters.items()}
