@@ -7,11 +7,19 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from lines.models import CellDesign, Line, RecipeVersion, Route, RouteStep, Station
+
+
+def search_index(column: str, name: str, **options) -> GinIndex:
+    """A trigram index for the search, which matches a code anywhere ignoring case
+    (`UPPER(column) LIKE UPPER('%query%')`, what Django's icontains writes)."""
+    return GinIndex(OpClass(Upper(column), name="gin_trgm_ops"), name=name, **options)
 
 
 class MaterialRole(models.TextChoices):
@@ -93,6 +101,10 @@ class MaterialLot(models.Model):
                 name="%(app_label)s_%(class)s_quantity_and_cost_not_negative",
             ),
         ]
+        indexes = [
+            search_index("code", "batches_lot_code_srch_idx"),
+            search_index("supplier_lot", "batches_lot_supplier_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.code
@@ -150,6 +162,7 @@ class Batch(models.Model):
         indexes = [
             # Batches in progress on a line: WHERE line_id=.. AND status=..
             models.Index(fields=["line", "status"], name="batches_batch_line_status_idx"),
+            search_index("code", "batches_batch_code_srch_idx"),
         ]
 
     def __str__(self) -> str:
@@ -233,6 +246,7 @@ class Cell(models.Model):
         indexes = [
             # Cells waiting at a step of a batch (line view WIP): WHERE batch_id=.. AND next_step_id=..
             models.Index(fields=["batch", "next_step"], name="batches_cell_batch_step_idx"),
+            search_index("serial", "batches_cell_serial_srch_idx"),
         ]
 
     def __str__(self) -> str:
@@ -275,6 +289,16 @@ class ProcessRun(models.Model):
             models.Index(fields=["station", "equipment_ref"], name="batches_run_station_equip_idx"),
             # Today's results per station (line view): WHERE station_id=.. AND finished_at>=..
             models.Index(fields=["station", "finished_at"], name="batches_run_station_time_idx"),
+            # Press cycles in the search; most runs name none, so they are left out.
+            search_index(
+                "equipment_ref",
+                "batches_run_equip_srch_idx",
+                condition=~Q(equipment_ref=""),
+            ),
+            # A station's message found by its event id (the search).
+            models.Index(
+                fields=["event_id"], name="batches_run_event_id_idx", condition=~Q(event_id="")
+            ),
         ]
 
     def __str__(self) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -353,10 +354,12 @@ class SearchResults:
     batches: list[Batch] = field(default_factory=list)
     lots: list[MaterialLot] = field(default_factory=list)
     press_cycles: list[PressCycle] = field(default_factory=list)
+    # Runs whose station event id matches: the cell a station's message was about.
+    runs: list[ProcessRun] = field(default_factory=list)
 
     @property
     def found(self) -> bool:
-        return bool(self.cells or self.batches or self.lots or self.press_cycles)
+        return bool(self.cells or self.batches or self.lots or self.press_cycles or self.runs)
 
 
 @dataclass(frozen=True)
@@ -393,13 +396,13 @@ class PressCycle:
 
 
 def press_cycles_named(query: str, *, limit: int = 20) -> list[PressCycle]:
-    """Press cycles whose id starts with `query`, or the one named "PRESS:CYCLE"."""
+    """Press cycles whose id contains `query`, or the one named "PRESS:CYCLE"."""
     station, _, ref = query.rpartition(":")
     runs = ProcessRun.objects.filter(station__kind=StationKind.PRESSING).exclude(equipment_ref="")
     if station and ref:
-        runs = runs.filter(station__code=station, equipment_ref=ref)
+        runs = runs.filter(station__code__iexact=station, equipment_ref__iexact=ref)
     else:
-        runs = runs.filter(equipment_ref__startswith=query)
+        runs = runs.filter(_matching("equipment_ref", query))
     rows = (
         runs.values_list("station__code", "equipment_ref")
         .distinct()
@@ -408,10 +411,33 @@ def press_cycles_named(query: str, *, limit: int = 20) -> list[PressCycle]:
     return [PressCycle(station, ref) for station, ref in rows]
 
 
+# Dashes a Japanese keyboard or a word processor types where a code has "-": NFKC folds the
+# full-width hyphen-minus but leaves these (the katakana prolonged sound mark among them).
+_DASHES = str.maketrans(
+    dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u30fc\uff70", "-")
+)
+# Below three characters a trigram index cannot help; such a query matches from the start only.
+_SHORTEST_ANYWHERE = 3
+
+
+def normalised_query(raw: str) -> str:
+    """What was typed or scanned, as codes are written: NFKC (full-width to ASCII), plain dashes."""
+    return unicodedata.normalize("NFKC", raw).translate(_DASHES).strip()
+
+
+def _matching(column: str, query: str) -> Q:
+    """Rows whose `column` holds `query` anywhere, ignoring case (the trigram indexes of
+    migration 0013 serve it), or starts with it when the query is too short for trigrams."""
+    if len(query) < _SHORTEST_ANYWHERE:
+        return Q(**{f"{column}__istartswith": query})
+    return Q(**{f"{column}__icontains": query})
+
+
 def search(query: str, *, limit: int = 20) -> SearchResults:
-    """Find a cell serial, batch code, lot code or press cycle: an exact match, else those
-    starting with it."""
-    query = query.strip()
+    """Find a cell serial, batch code, lot or supplier lot code, press cycle or station event id:
+    an exact match opens it (a label scanner types the serial and Enter), else everything that
+    holds the query anywhere."""
+    query = normalised_query(query)
     results = SearchResults(query=query)
     if not query:
         return results
@@ -423,16 +449,26 @@ def search(query: str, *, limit: int = 20) -> SearchResults:
     if exact is not None:
         results.exact_url = exact_url(exact)
         return results
-    # Prefix matches use the unique indexes' btree (upper() would not), so they stay fast.
     results.cells = list(
-        Cell.objects.filter(serial__startswith=query.upper()).select_related("batch")[:limit]
+        Cell.objects.filter(_matching("serial", query))
+        .select_related("batch")
+        .order_by("serial")[:limit]
     )
-    results.batches = list(Batch.objects.filter(code__istartswith=query)[:limit])
-    results.lots = list(MaterialLot.objects.filter(code__istartswith=query)[:limit])
+    results.batches = list(Batch.objects.filter(_matching("code", query)).order_by("code")[:limit])
+    results.lots = list(
+        MaterialLot.objects.filter(
+            _matching("code", query) | _matching("supplier_lot", query)
+        ).order_by("code")[:limit]
+    )
     results.press_cycles = press_cycles_named(query, limit=limit)
+    results.runs = list(
+        ProcessRun.objects.filter(event_id=query)
+        .select_related("cell", "station")
+        .order_by("finished_at", "id")[:limit]
+    )
     if len(results.press_cycles) == 1 and not (results.cells or results.batches or results.lots):
         cycle = results.press_cycles[0]
-        if query in (cycle.ref, cycle.code):
+        if query.upper() in (cycle.ref.upper(), cycle.code.upper()):
             results.exact_url = reverse("press-cycle", args=[cycle.station, cycle.ref])
     return results
 

@@ -139,7 +139,51 @@ def test_search_opens_an_exact_match_and_lists_prefix_matches(proto_batch, signe
     )
     page = client.get(reverse("search"), {"q": f"{proto_batch.code}-000"}).content.decode()
     assert page.count('href="/cells/') == 9
-    assert "Nothing starts with" in client.get(reverse("search"), {"q": "ZZZ"}).content.decode()
+    assert "Nothing matches" in client.get(reverse("search"), {"q": "ZZZ"}).content.decode()
+
+
+def test_search_reads_full_width_input_and_matches_anywhere(
+    proto_batch, stations, record, signed_in, operator
+):
+    client = signed_in(operator)
+    serial = f"{proto_batch.code}-0003"
+    full_width = "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in serial)
+    assert full_width != serial
+    assert client.get(reverse("search"), {"q": full_width})["Location"] == reverse(
+        "cell", args=[serial]
+    )
+    # The katakana prolonged sound mark, typed for a dash by a Japanese keyboard.
+    assert client.get(reverse("search"), {"q": serial.replace("-", "ー")})["Location"] == (
+        reverse("cell", args=[serial])
+    )
+    page = client.get(reverse("search"), {"q": "0003"}).content.decode()
+    assert f'href="{reverse("cell", args=[serial])}"' in page
+
+    cell = proto_batch.cells.get(serial=serial)
+    record(cell, stations["PR-STK-1"], event_id="STK-EVT-778899")
+    record(cell, stations["PR-PRS-1"], equipment_ref="CIP-LOAD-4711")
+    page = client.get(reverse("search"), {"q": "evt-778899"}).content.decode()
+    assert "Nothing matches" in page  # event ids are matched whole and as sent
+    page = client.get(reverse("search"), {"q": "STK-EVT-778899"}).content.decode()
+    assert f'href="{reverse("cell", args=[serial])}"' in page and "PR-STK-1" in page
+    page = client.get(reverse("search"), {"q": "load-4711"}).content.decode()
+    assert reverse("press-cycle", args=["PR-PRS-1", "CIP-LOAD-4711"]) in page
+    assert client.get(reverse("search"), {"q": "cip-load-4711"})["Location"] == reverse(
+        "press-cycle", args=["PR-PRS-1", "CIP-LOAD-4711"]
+    )
+
+
+def test_search_finds_a_lot_by_its_supplier_lot(plant, signed_in, operator):
+    from batches.models import MaterialLot
+
+    lot = MaterialLot.objects.exclude(supplier_lot="").first()
+    if lot is None:
+        lot = MaterialLot.objects.first()
+        MaterialLot.objects.filter(pk=lot.pk).update(supplier_lot="SUP-ACME-20261")
+        lot.refresh_from_db()
+    fragment = lot.supplier_lot[2:-1].lower()
+    page = signed_in(operator).get(reverse("search"), {"q": fragment}).content.decode()
+    assert f'href="{reverse("lot", args=[lot.code])}"' in page
 
 
 def test_labels_carry_each_serial_in_an_inline_qr_code(proto_batch, signed_in, operator):

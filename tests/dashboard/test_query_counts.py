@@ -30,7 +30,10 @@ PAGES = {
     "holds": (lambda batch, cell: reverse("holds"), 11),
     "recipes": (lambda batch, cell: reverse("recipes"), 14),
     # Cells, batches, lots and press cycles, each one query.
-    "search": (lambda batch, cell: reverse("search") + "?q=PROTO-T", 14),
+    "search": (
+        lambda batch, cell: reverse("search") + "?q=PROTO-T",
+        15,
+    ),  # cells, batches, lots, press cycles, event ids
     "station results not applied": (lambda batch, cell: reverse("unapplied-results"), 11),
     "hold rules": (lambda batch, cell: reverse("hold-rules"), 9),
 }
