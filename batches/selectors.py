@@ -6,9 +6,9 @@ covers: counts are aggregated in the database and related rows are joined or pre
 
 from __future__ import annotations
 
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
