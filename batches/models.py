@@ -13,7 +13,15 @@ from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Upper
 from django.utils import timezone
 
-from lines.models import CellDesign, Line, RecipeVersion, Route, RouteStep, Station
+from lines.models import (
+    CellDesign,
+    Line,
+    RecipeVersion,
+    Route,
+    RouteStep,
+    Station,
+    StationKind,
+)
 
 
 def search_index(column: str, name: str, **options) -> GinIndex:
@@ -471,6 +479,12 @@ class Hold(models.Model):
         on_delete=models.PROTECT,
         related_name="holds",
         help_text="The failed run that opened an out-of-spec hold",
+    )
+    found_at = models.CharField(
+        max_length=20,
+        choices=StationKind.choices,
+        blank=True,
+        help_text="The step whose failure opened the hold: where a rework sends cells back",
     )
     cells = models.ManyToManyField(Cell, related_name="holds", blank=True)
     reason = models.TextField()

@@ -787,9 +787,13 @@ def open_hold(
     lot: MaterialLot | None = None,
     station: Station | None = None,
     run: ProcessRun | None = None,
+    found_at: str = "",
 ) -> Hold:
-    """Open a hold over the cells of its scope (resolved now, so the hold records whom it stopped)."""
+    """Open a hold over the cells of its scope (resolved now, so the hold records whom it stopped).
+    `found_at` is the step whose failure opened it (a failed run's own step when not given)."""
     require_reason(reason)
+    if not found_at and run is not None:
+        found_at = run.step.station_kind
     hold = Hold.objects.create(
         scope=scope,
         target=target,
@@ -800,6 +804,7 @@ def open_hold(
         lot=lot,
         station=station,
         run=run,
+        found_at=found_at,
     )
     cell_ids = [c.pk for c in cells if c.status != Cell.Status.SCRAPPED]
     Hold.cells.through.objects.bulk_create(
@@ -831,7 +836,9 @@ def hold_cell(
     )
 
 
-def hold_batch(batch: Batch, *, by: Any, reason: str, rule: HoldRule | None = None) -> Hold:
+def hold_batch(
+    batch: Batch, *, by: Any, reason: str, rule: HoldRule | None = None, found_at: str = ""
+) -> Hold:
     """Hold every cell of a batch; a finished batch can be held too (a recall)."""
     return open_hold(
         scope=Hold.Scope.BATCH,
@@ -841,6 +848,7 @@ def hold_batch(batch: Batch, *, by: Any, reason: str, rule: HoldRule | None = No
         by=by,
         rule=rule,
         batch=batch,
+        found_at=found_at,
     )
 
 
@@ -876,12 +884,13 @@ def hold_press_cycle(
         by=by,
         rule=rule,
         station=station,
+        found_at=StationKind.PRESSING,
     )
 
 
 @transaction.atomic
 def request_release(
-    hold: Hold, *, by: Any, disposition: str, reason: str, rework_step: RouteStep | None = None
+    hold: Hold, *, by: Any, disposition: str, reason: str, rework_at: str = ""
 ) -> Hold:
     """Close a hold with a disposition: at once when it holds few cells, else by a worker
     (batches.tasks.close_hold) once this transaction commits, so a page never waits on a
@@ -895,14 +904,15 @@ def request_release(
     if hold.closing:
         raise DomainError("closing", f"Hold {hold.pk} is being closed already.")
     cells = hold.cells.exclude(status=Cell.Status.SCRAPPED).count()
+    _check_rework_at(rework_at)
     if cells <= settings.DISPOSITION_IN_REQUEST_MAX_CELLS:
         return release_hold(
-            hold, by=by, disposition=disposition, reason=reason, rework_step=rework_step
+            hold, by=by, disposition=disposition, reason=reason, rework_at=rework_at
         )
     hold.closing = {
         "disposition": disposition,
         "reason": reason,
-        "rework_step": rework_step.pk if rework_step else None,
+        "rework_at": rework_at,
         "by": by if isinstance(by, str) else None,
         "user": None if isinstance(by, str) else by.pk,
         "cells": cells,
@@ -943,7 +953,6 @@ def close_requested_hold(hold_id: int) -> Hold | None:
             return None
         asked = hold.closing
         by = asked["by"] or get_user_model().objects.get(pk=asked["user"])
-        step = RouteStep.objects.get(pk=asked["rework_step"]) if asked["rework_step"] else None
         try:
             with transaction.atomic():
                 closed = release_hold(
@@ -951,7 +960,7 @@ def close_requested_hold(hold_id: int) -> Hold | None:
                     by=by,
                     disposition=asked["disposition"],
                     reason=asked["reason"],
-                    rework_step=step,
+                    rework_at=asked.get("rework_at", ""),
                 )
         except DomainError as refused:
             Hold.objects.filter(pk=hold_id).update(closing=None, closing_error=refused.detail)
@@ -960,22 +969,59 @@ def close_requested_hold(hold_id: int) -> Hold | None:
         return closed
 
 
+@dataclass(frozen=True)
+class DispositionPlan:
+    """What a disposition of a hold will do to its cells, told before it is done."""
+
+    disposition: str
+    rework_at: str  # the step a rework sends cells back to ("" when each cell's last step)
+    cells: int  # the hold's cells that are not scrapped already
+    sent_back: Mapping[str, int]  # rework: station kind -> cells sent back to it
+    going_on: int  # cells that go on as they are (released, or not yet at the rework step)
+    scrapped: int
+
+
+def plan_disposition(hold: Hold, *, disposition: str, rework_at: str = "") -> DispositionPlan:
+    """What `disposition` of `hold` would do, changing nothing: the confirmation a page shows."""
+    if disposition not in Hold.Disposition.values:
+        raise DomainError("invalid", f"Unknown disposition {disposition!r}.", status=400)
+    _check_rework_at(rework_at)
+    check_transition(Hold, hold.status, Hold.Status.CLOSED)
+    cells = list(hold.cells.exclude(status=Cell.Status.SCRAPPED).select_related("batch"))
+    sent_back: dict[str, int] = {}
+    if disposition == Hold.Disposition.REWORK:
+        for _, step in _rework_targets(hold, cells, rework_at):
+            sent_back[step.station_kind] = sent_back.get(step.station_kind, 0) + 1
+    scrapped = len(cells) if disposition == Hold.Disposition.SCRAP else 0
+    return DispositionPlan(
+        disposition=disposition,
+        rework_at=(rework_at or hold.found_at) if disposition == Hold.Disposition.REWORK else "",
+        cells=len(cells),
+        sent_back=sent_back,
+        going_on=len(cells) - scrapped - sum(sent_back.values()),
+        scrapped=scrapped,
+    )
+
+
 @transaction.atomic
 def release_hold(
-    hold: Hold, *, by: Any, disposition: str, reason: str, rework_step: RouteStep | None = None
+    hold: Hold, *, by: Any, disposition: str, reason: str, rework_at: str = ""
 ) -> Hold:
-    """Close a hold with quality's disposition for its cells.
+    """Close a hold with quality's disposition for its cells; each cell gets an event saying
+    what happened to it.
 
     release: the cells may go on; a cell held for its own failed run is accepted as it is
              (deviation) and moves past that step.
-    rework:  each cell re-runs a step: `rework_step`, else the failed run's step, else pressing
-             for a press cycle, else the last step the cell ran.
+    rework:  the cells that have done step `rework_at` (a station kind; by default the step whose
+             failure opened the hold) re-run it; those that have not reached it go on as they are.
+             When neither step is known, each cell re-runs the last step it ran.
     scrap:   every cell of the hold is scrapped.
     """
     hold = Hold.objects.select_for_update(of=("self",)).select_related("run__step").get(pk=hold.pk)
     require_reason(reason)
     if disposition not in Hold.Disposition.values:
         raise DomainError("invalid", f"Unknown disposition {disposition!r}.", status=400)
+    _check_rework_at(rework_at)
     check_transition(Hold, hold.status, Hold.Status.CLOSED)
     cells = list(
         hold.cells.select_for_update(of=("self",))
@@ -986,13 +1032,11 @@ def release_hold(
     if disposition == Hold.Disposition.SCRAP:
         _scrap_cells(cells, by=by, reason=why)
     elif disposition == Hold.Disposition.REWORK:
-        last_steps = _last_steps(cells) if rework_step is None and not hold.run_id else {}
-        reworked = [
-            (cell, step)
-            for cell in cells
-            if (step := rework_step or _default_rework_step(hold, cell, last_steps)) is not None
-        ]
+        reworked = _rework_targets(hold, cells, rework_at)
         _rework_cells(reworked, by=by, reason=why)
+        sent_back = {cell.pk for cell, _ in reworked}
+        going_on = [c for c in cells if c.pk not in sent_back]
+        _release_cells(hold, going_on, by=by, reason=reason, deviation=False)
     else:
         _release_cells(hold, cells, by=by, reason=reason)
     hold.status = Hold.Status.CLOSED
@@ -1019,10 +1063,42 @@ def release_hold(
     return hold
 
 
-def _release_cells(hold: Hold, cells: Sequence[Cell], *, by: Any, reason: str) -> None:
+def _check_rework_at(rework_at: str) -> None:
+    if rework_at and rework_at not in StationKind.values:
+        raise DomainError("invalid", f"Unknown step {rework_at!r} to rework.", status=400)
+
+
+def _rework_targets(
+    hold: Hold, cells: Sequence[Cell], rework_at: str
+) -> list[tuple[Cell, RouteStep]]:
+    """The cells a rework sends back, each with the step of its own route it re-runs: those that
+    have done step `rework_at` (else the hold's failed step). A cell not there yet is left out: a
+    rework never sends a cell back to a step it has not done. With no step known, each cell's
+    last step."""
+    kind = rework_at or hold.found_at
+    if not kind:
+        last_steps = _last_steps(cells)
+        return [(cell, last_steps[cell.pk]) for cell in cells if cell.pk in last_steps]
+    steps = {
+        step.route_id: step
+        for step in RouteStep.objects.filter(
+            route_id__in={cell.batch.route_id for cell in cells}, station_kind=kind
+        )
+    }
+    done = set(
+        ProcessRun.objects.filter(
+            cell_id__in=[cell.pk for cell in cells], step_id__in=[s.pk for s in steps.values()]
+        ).values_list("cell_id", flat=True)
+    )
+    return [(cell, steps[cell.batch.route_id]) for cell in cells if cell.pk in done]
+
+
+def _release_cells(
+    hold: Hold, cells: Sequence[Cell], *, by: Any, reason: str, deviation: bool = True
+) -> None:
     """The cells go on as they are; a cell held for its own failed run is accepted as it is
-    (a deviation) and moves past that step."""
-    own = next((c for c in cells if hold.run_id and c.pk == hold.run.cell_id), None)
+    (a deviation) and moves past that step, unless `deviation` is false (a rework's bystanders)."""
+    own = next((c for c in cells if deviation and hold.run_id and c.pk == hold.run.cell_id), None)
     if own is not None and own.next_step_id == hold.run.step_id:
         record_event(
             actor=by,
@@ -1062,14 +1138,3 @@ def _last_steps(cells: Sequence[Cell]) -> dict[int, RouteStep]:
     for run in runs:
         last[run.cell_id] = run.step
     return last
-
-
-def _default_rework_step(
-    hold: Hold, cell: Cell, last_steps: Mapping[int, RouteStep]
-) -> RouteStep | None:
-    if hold.run_id:
-        return hold.run.step
-    if hold.scope == Hold.Scope.PRESS_CYCLE:
-        steps = _route_steps(cell)
-        return next((s for s in steps if s.station_kind == StationKind.PRESSING), None)
-    return last_steps.get(cell.pk)

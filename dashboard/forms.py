@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from django import forms
 
 from batches.models import Hold, MaterialLot
-from lines.models import RouteStep
+from lines.models import RouteStep, StationKind
 from stations.models import InboxEntry
 
 
@@ -18,7 +18,25 @@ class ReasonForm(forms.Form):
 
 
 class DispositionForm(ReasonForm):
+    """A disposition, asked for first, then confirmed once the page has said what it will do."""
+
     disposition = forms.ChoiceField(choices=Hold.Disposition.choices)
+    rework_at = forms.ChoiceField(
+        choices=[("", "the failed step"), *StationKind.choices], required=False
+    )
+    confirm = forms.BooleanField(required=False)
+
+    def __init__(self, *args, hold: Hold, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.hold = hold
+
+    def clean(self) -> dict:
+        data = super().clean()
+        rework = data.get("disposition") == Hold.Disposition.REWORK
+        if rework and not data.get("rework_at") and not self.hold.found_at:
+            # No failed step to default to (a hold opened by hand): the engineer says.
+            self.add_error("rework_at", "Choose the step the cells go back to.")
+        return data
 
 
 class LotStatusForm(ReasonForm):

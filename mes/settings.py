@@ -211,6 +211,7 @@ SPECTACULAR_SETTINGS = {
         "CyclerFormatEnum": "formation.cycler.FORMAT_NAMES",
         "CellStatusEnum": "batches.api.serializers.CELL_STATES",
         "HoldStatusEnum": "batches.models.Hold.Status",
+        "StationKindEnum": "lines.models.StationKind",
         "LotStatusEnum": "batches.models.MaterialLot.Status",
         # A result's verdict and a processed result's outcome: ProcessRun.Verdict's values.
         "VerdictEnum": ["pass", "fail"],

@@ -122,6 +122,9 @@ class HoldSerializer(serializers.Serializer):
         choices=Hold.Disposition.choices, allow_blank=True, help_text="Empty while open"
     )
     disposition_reason = serializers.CharField()
+    found_at = serializers.CharField(
+        help_text="The step whose failure opened the hold (a station kind), empty if opened by hand"
+    )
     closed_by = serializers.SerializerMethodField()
     closed_at = serializers.DateTimeField(allow_null=True)
 
@@ -137,6 +140,13 @@ class HoldRequestSerializer(serializers.Serializer):
 class ReleaseRequestSerializer(serializers.Serializer):
     disposition = serializers.ChoiceField(choices=Hold.Disposition.choices)
     reason = serializers.CharField(min_length=1, max_length=1000, help_text="Why; required")
+    rework_step = serializers.ChoiceField(
+        choices=StationKind.choices,
+        required=False,
+        help_text="Rework: the step the cells that have done it go back to (the others go on as "
+        "they are). Default: the step whose failure opened the hold (`found_at`), else each "
+        "cell's last step.",
+    )
 
 
 # ---------------------------------------------------------------- cells

@@ -249,5 +249,6 @@ class HoldReleaseView(EngineerAPIView):
             by=request.user,
             disposition=body.validated_data["disposition"],
             reason=body.validated_data["reason"],
+            rework_at=body.validated_data.get("rework_step", ""),
         )
         return Response(s.HoldSerializer(_hold(hold.pk)).data)

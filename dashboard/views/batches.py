@@ -77,6 +77,7 @@ def batch_detail(request: HttpRequest, code: str) -> HttpResponse:
             "open_holds": [h for h in holds if h.status == Hold.Status.OPEN],
             "timeline": selectors.batch_timeline(batch, holds),
             "dispositions": Hold.Disposition.choices,
+            "steps": StationKind.choices,
             "economics": batch_economics(batch),
             "targets": (TARGET_FY2028, TARGET_AFTER),
         },

@@ -10,9 +10,7 @@ from django.views.decorators.http import require_POST
 
 from batches import selectors
 from batches.models import Hold
-from batches.services import (
-    request_release,
-)
+from batches.services import plan_disposition, request_release
 from core import roles
 from core.errors import DomainError
 from dashboard.forms import (
@@ -21,6 +19,7 @@ from dashboard.forms import (
     first_error,
 )
 from dashboard.views.common import act, back_to, page_of, query_without_page
+from lines.models import StationKind
 from quality import selectors as quality_selectors
 from quality.rules import rule_thresholds
 from quality.rules.registry import RULES
@@ -41,7 +40,7 @@ def hold_queue(request: HttpRequest) -> HttpResponse:
             "page": page_of(request, selectors.holds_list(status=status)),
             "query": query_without_page(request),
             "status_filter": status,
-            "dispositions": Hold.Disposition.choices,
+            **_choices(),
         },
     )
 
@@ -73,21 +72,29 @@ def hold_rule_supersede(request: HttpRequest, code: str) -> HttpResponse:
 @roles.page_permission(roles.DISPOSITION)
 @require_POST
 def hold_disposition(request: HttpRequest, pk: int) -> HttpResponse:
-    """Close a hold with a disposition. From the queue (htmx) it answers with the hold's row,
-    closed or with the error; from a page it redirects back."""
+    """Close a hold with a disposition, in two steps: asked, the page answers with what it will
+    do (how many cells go back to which step, go on or are scrapped); confirmed, it is done.
+    From the queue (htmx) it answers with the hold's row; from a page it redirects back."""
     hold = get_object_or_404(Hold, pk=pk)
-    form = DispositionForm(request.POST)
-    error = ""
+    form = DispositionForm(request.POST, hold=hold)
+    error, plan = "", None
     if not form.is_valid():
         error = first_error(form)
     else:
+        asked = form.cleaned_data
         try:
-            hold = request_release(
-                hold,
-                by=request.user,
-                disposition=form.cleaned_data["disposition"],
-                reason=form.cleaned_data["reason"],
-            )
+            if asked["confirm"]:
+                hold = request_release(
+                    hold,
+                    by=request.user,
+                    disposition=asked["disposition"],
+                    reason=asked["reason"],
+                    rework_at=asked["rework_at"],
+                )
+            else:
+                plan = plan_disposition(
+                    hold, disposition=asked["disposition"], rework_at=asked["rework_at"]
+                )
         except DomainError as refused:
             error = refused.detail
     if request.headers.get("HX-Request"):
@@ -96,7 +103,13 @@ def hold_disposition(request: HttpRequest, pk: int) -> HttpResponse:
             request,
             "batches/_hold_row.html",
             # 200 even with an error: htmx swaps only successful responses into the row.
-            {"hold": hold, "error": error, "dispositions": Hold.Disposition.choices},
+            {"hold": hold, "error": error, "plan": plan, "asked": form.data, **_choices()},
+        )
+    if plan is not None:
+        return render(
+            request,
+            "batches/disposition_confirm.html",
+            {"hold": hold, "plan": plan, "asked": form.data, "next": back_to(request, "")},
         )
     if error:
         messages.error(request, error)
@@ -111,6 +124,11 @@ def hold_disposition(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(back_to(request, reverse("holds")))
 
 
+def _choices() -> dict:
+    """What the disposition form offers: the dispositions and the steps a rework may go back to."""
+    return {"dispositions": Hold.Disposition.choices, "steps": StationKind.choices}
+
+
 @roles.page_permission(roles.VIEW_HOLDS)
 def hold_row(request: HttpRequest, pk: int) -> HttpResponse:
     """A hold's row of the queue, re-fetched while a worker closes it."""
@@ -118,5 +136,5 @@ def hold_row(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "batches/_hold_row.html",
-        {"hold": hold, "dispositions": Hold.Disposition.choices},
+        {"hold": hold, **_choices()},
     )

@@ -46,5 +46,6 @@ def batch_insulation_failures(version: HoldRule, step: StepApplied) -> None:
             batch,
             by=version.label,
             rule=version,
+            found_at=step.run.step.station_kind,
             reason=f"{failed_cells} cells failed insulation (hipot) in batch {batch.code}",
         )

@@ -26,5 +26,6 @@ def formation_hard_short(version: HoldRule, step: StepApplied) -> None:
         batch,
         by=version.label,
         rule=version,
+        found_at=step.run.step.station_kind,
         reason=f"Hard short in formation on {run.cell.serial}; trace to press cycle and SE lot",
     )

@@ -56,6 +56,7 @@ def formation_ice_outliers(version: HoldRule, step: StepApplied) -> None:
             batch,
             by=version.label,
             rule=version,
+            found_at=step.run.step.station_kind,
             reason=f"ICE below {limit:.4f} (median - {k:g} sigma) "
             f"in {len(low)} cells: {', '.join(low[:10])}; trace to press cycle and SE lot",
         )

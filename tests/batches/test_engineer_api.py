@@ -351,6 +351,7 @@ def test_a_hold_without_a_reason_is_400_invalid_and_nothing_written(
         ({"reason": "x"}, "disposition"),
         ({"disposition": "release"}, "reason"),
         ({"disposition": "release", "reason": ""}, "reason"),
+        ({"disposition": "rework", "reason": "x", "rework_step": "baking"}, "rework_step"),
     ],
 )
 def test_a_bad_release_is_400_invalid_and_the_hold_stays_open(
@@ -440,3 +441,28 @@ def test_a_method_an_endpoint_does_not_have_is_405_for_the_signed_in_and_401_for
     assert (response.status_code, response.json()["code"]) == (405, "method_not_allowed")
     assert "POST" in response["Allow"]
     assert api_as(None).get("/api/v1/holds/1/release").status_code == 401
+
+
+def test_a_rework_sends_back_only_the_cells_that_did_the_step_named(
+    proto_batch, line_engineer, api_as, quality_engineer, stations, record
+):
+    cells = list(proto_batch.cells.order_by("position"))
+    for cell in cells[:3]:
+        record(cell, stations["PR-STK-1"])
+    record(cells[0], stations["PR-PRS-1"], equipment_ref="L1")
+    hold = hold_batch(proto_batch, by=line_engineer, reason="suspect")
+    response = api_as(quality_engineer).post(
+        f"/api/v1/holds/{hold.pk}/release",
+        {"disposition": "rework", "reason": "re-stack", "rework_step": "stacking"},
+        format="json",
+    )
+    assert response.status_code == 200 and response.json()["found_at"] == ""
+    back = {
+        c.serial: c.next_step.station_kind
+        for c in Cell.objects.filter(pk__in=[c.pk for c in cells[:3]])
+    }
+    assert back == {c.serial: "stacking" for c in cells[:3]}
+    # The seven that never stacked were not sent anywhere: still planned, still at stacking.
+    assert set(
+        Cell.objects.filter(pk__in=[c.pk for c in cells[3:]]).values_list("status", flat=True)
+    ) == {"planned"}

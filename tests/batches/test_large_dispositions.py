@@ -13,7 +13,7 @@ from lines.models import CellDesign, Line, Route
 from tests import processes
 
 
-def _held_batch(quantity: int, by) -> tuple[Batch, Hold]:
+def _held_batch(quantity: int, by, before_the_hold=lambda batch: None) -> tuple[Batch, Hold]:
     line = Line.objects.get(code="proto")
     batch = create_batch(
         line=line,
@@ -22,6 +22,7 @@ def _held_batch(quantity: int, by) -> tuple[Batch, Hold]:
         quantity=quantity,
         by=by,
     )
+    before_the_hold(batch)
     return batch, hold_batch(batch, by=by, reason="SE lot recall from the supplier")
 
 
@@ -38,7 +39,7 @@ def test_a_10000_cell_scrap_from_the_page_is_done_by_a_worker(
         client = signed_in(quality_engineer)
         response = client.post(
             f"/holds/{hold.pk}/disposition",
-            {"disposition": "scrap", "reason": "recalled SE lot in every cell"},
+            {"disposition": "scrap", "reason": "recalled SE lot in every cell", "confirm": "1"},
         )
         assert response.status_code == 302
         asked = Hold.objects.get(pk=hold.pk)
@@ -73,22 +74,47 @@ def test_a_disposition_the_worker_cannot_carry_out_leaves_the_hold_open_saying_w
 ):
     settings.DISPOSITION_IN_REQUEST_MAX_CELLS = 3
     batch, hold = _held_batch(5, line_engineer)
-    pressing = batch.route.steps.get(station_kind="pressing")
     with django_capture_on_commit_callbacks() as sent:
-        request_release(
-            hold,
-            by=quality_engineer,
-            disposition="rework",
-            reason="re-press every cell",
-            rework_step=pressing,
-        )
+        request_release(hold, by=quality_engineer, disposition="scrap", reason="recall")
     assert len(sent) == 1  # the task, sent once the request commits
+    # What the worker reads was written by a version that knew a step this one does not.
+    Hold.objects.filter(pk=hold.pk).update(
+        closing={
+            **Hold.objects.get(pk=hold.pk).closing,
+            "disposition": "rework",
+            "rework_at": "baking",
+        }
+    )
     assert close_requested_hold(hold.pk) is None  # what the worker runs
     refused = Hold.objects.get(pk=hold.pk)
     assert refused.status == "open" and refused.closing is None
-    assert "has not done pressing" in refused.closing_error
+    assert "Unknown step 'baking'" in refused.closing_error
     assert all(c.status == "planned" for c in batch.cells.all())
     assert Hold.objects.get(pk=hold.pk).cells.count() == 5  # still held
+
+
+def test_a_worker_rework_sends_back_only_the_cells_that_did_the_step(
+    plant, line_engineer, quality_engineer, settings, stations, record
+):
+    settings.DISPOSITION_IN_REQUEST_MAX_CELLS = 3
+
+    def press_two(batch):
+        for cell in batch.cells.order_by("position")[:2]:
+            record(cell, stations["PR-STK-1"])
+            record(cell, stations["PR-PRS-1"], equipment_ref="L1")
+
+    batch, hold = _held_batch(5, line_engineer, press_two)
+    cells = list(batch.cells.order_by("position"))
+    request_release(
+        hold, by=quality_engineer, disposition="rework", reason="re-press", rework_at="pressing"
+    )
+    close_requested_hold(hold.pk)
+    assert Hold.objects.get(pk=hold.pk).status == "closed"
+    reworked = Event.objects.filter(verb="cell_rework", reason__startswith=f"hold {hold.pk}:")
+    assert sorted(reworked.values_list("subject", flat=True)) == [c.serial for c in cells[:2]]
+    assert {e.data["step"] for e in reworked} == {"pressing"}
+    released = Event.objects.filter(verb="cell_released", data__hold=hold.pk)
+    assert sorted(released.values_list("subject", flat=True)) == [c.serial for c in cells[2:]]
 
 
 def test_a_hold_being_closed_cannot_be_closed_again(

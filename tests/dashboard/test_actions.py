@@ -54,7 +54,7 @@ def actions(scene: Scene) -> dict[str, tuple[str, dict]]:
         ),
         "disposition": (
             reverse("hold-disposition", args=[scene.hold.pk]),
-            {"reason": "checked", "disposition": "release"},
+            {"reason": "checked", "disposition": "release", "confirm": "1"},
         ),
     }
 
@@ -141,7 +141,7 @@ def test_a_disposition_from_the_queue_answers_with_the_closed_row(
 ):
     response = signed_in(quality_engineer).post(
         reverse("hold-disposition", args=[scene.hold.pk]),
-        {"disposition": "scrap", "reason": "contaminated"},
+        {"disposition": "scrap", "reason": "contaminated", "confirm": "1"},
         HTTP_HX_REQUEST="true",
     )
     assert response.status_code == 200
@@ -155,7 +155,7 @@ def test_a_disposition_from_the_queue_answers_with_the_closed_row(
 def test_a_refused_transition_is_shown_and_changes_nothing(scene, signed_in, quality_engineer):
     client = signed_in(quality_engineer)
     url = reverse("hold-disposition", args=[scene.hold.pk])
-    client.post(url, {"disposition": "release", "reason": "ok"})
+    client.post(url, {"disposition": "release", "reason": "ok", "confirm": "1"})
     before = snapshot()
     response = client.post(url, {"disposition": "scrap", "reason": "again"}, HTTP_HX_REQUEST="1")
     assert "cannot go from closed to closed" in response.content.decode()
@@ -165,7 +165,7 @@ def test_a_refused_transition_is_shown_and_changes_nothing(scene, signed_in, qua
 def test_a_disposition_redirects_only_to_this_site(scene, signed_in, quality_engineer):
     response = signed_in(quality_engineer).post(
         reverse("hold-disposition", args=[scene.hold.pk]),
-        {"disposition": "release", "reason": "ok", "next": "https://evil.example/"},
+        {"disposition": "release", "reason": "ok", "next": "https://evil.example/", "confirm": "1"},
     )
     assert response["Location"] == reverse("holds")
 
@@ -176,3 +176,48 @@ def test_the_page_shows_no_action_form_to_a_persona_without_the_permission(
     page = signed_in(operator).get(reverse("batch", args=[scene.batch.code])).content.decode()
     assert 'id="hold-batch-form"' not in page
     assert "Holding needs the line engineer or quality engineer role." in page
+
+
+def test_a_disposition_says_what_it_will_do_before_doing_it(scene, signed_in, quality_engineer):
+    client = signed_in(quality_engineer)
+    url = reverse("hold-disposition", args=[scene.hold.pk])
+    before = snapshot()
+    asked = {"disposition": "rework", "rework_at": "stacking", "reason": "re-stack"}
+    row = client.post(url, asked, HTTP_HX_REQUEST="1").content.decode()
+    # One of the ten cells has stacked: it goes back; nine have not reached stacking.
+    assert "1 cell goes back to stacking" in row
+    assert "9 have not reached stacking and go on as they are" in row
+    assert 'name="confirm" value="1"' in row
+    assert snapshot() == before  # asking changed nothing
+
+    client.post(url, {**asked, "confirm": "1"}, HTTP_HX_REQUEST="1")
+    scene.hold.refresh_from_db()
+    assert (scene.hold.status, scene.hold.disposition) == ("closed", "rework")
+    rework = Event.objects.get(verb="cell_rework", subject=scene.stacked.serial)
+    assert rework.data["step"] == "stacking"
+    released = Event.objects.filter(verb="cell_released", data__hold=scene.hold.pk)
+    assert released.count() == 9 and not released.filter(subject=scene.stacked.serial).exists()
+
+
+def test_scrap_asks_for_confirmation_from_a_page_too(scene, signed_in, quality_engineer):
+    client = signed_in(quality_engineer)
+    url = reverse("hold-disposition", args=[scene.hold.pk])
+    page = client.post(url, {"disposition": "scrap", "reason": "recall"}).content.decode()
+    assert "10 cells will be scrapped. This cannot be undone." in page
+    assert Hold.objects.get(pk=scene.hold.pk).status == "open"
+    assert not Cell.objects.filter(status="scrapped").exists()
+
+
+def test_a_rework_of_a_hold_opened_by_hand_needs_its_step(scene, signed_in, quality_engineer):
+    before = snapshot()
+    row = (
+        signed_in(quality_engineer)
+        .post(
+            reverse("hold-disposition", args=[scene.hold.pk]),
+            {"disposition": "rework", "reason": "re-do", "confirm": "1"},
+            HTTP_HX_REQUEST="1",
+        )
+        .content.decode()
+    )
+    assert "Choose the step the cells go back to." in row
+    assert snapshot() == before
