@@ -21,7 +21,7 @@ from decimal import Decimal
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Sum, Window
 from django.db.models.functions import RowNumber
 
-from batches.energy import FORMATION, RATED, CellEnergy, cell_energy, cells_energy
+from batches.energy import FORMATION, MEASURED, RATED, CellEnergy, cell_energy, cells_energy
 from batches.models import Batch, Cell, Consumption
 from lines.models import Line
 
@@ -75,8 +75,8 @@ def batch_energy_spreads(batch: Batch) -> list[EnergySpread]:
                     wh=Spread.of([f.energy_wh for f in group]),
                     wh_per_kg=Spread.of([f.wh_per_kg for f in group]),
                     wh_per_l=Spread.of([f.wh_per_l for f in group]),
-                    mass_measured=sum(f.mass_source == "measured" for f in group),
-                    thickness_measured=sum(f.thickness_source == "measured" for f in group),
+                    mass_measured=sum(f.mass_source == MEASURED for f in group),
+                    thickness_measured=sum(f.thickness_source == MEASURED for f in group),
                 )
             )
     return spreads

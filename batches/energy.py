@@ -33,8 +33,10 @@ NAMES = (RATED_ENERGY, RATED_C_RATE, RATED_TEMPERATURE, FORMATION_ENERGY, MASS, 
 
 RATED = "rated"
 FORMATION = "formation"
+ENERGY_SOURCES = (RATED, FORMATION)
 MEASURED = "measured"
 DESIGN = "design"
+SIZE_SOURCES = (MEASURED, DESIGN)  # where a mass or thickness came from
 
 
 @dataclass(frozen=True)

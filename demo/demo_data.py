@@ -143,8 +143,8 @@ RATED_TEMPERATURE_C = 25.0
 def grading_readings(design: CellDesign, rng: random.Random, *, upset: str = "") -> dict[str, Any]:
     """DCIR, the rated discharge at 0.33 C and 25 degC, and the finished cell weighed and gauged.
     The rated discharge gives a little less than formation's (slower, warmer, under pressure)."""
-    capacity = design.nominal_capacity_ah * rng.gauss(0.88, 0.01)
-    average_v = design.nominal_voltage_v - 0.03 + rng.gauss(0, 0.008)
+    capacity = design.nominal_capacity_ah * rng.gauss(0.86, 0.01)
+    average_v = design.nominal_voltage_v - 0.12 + rng.gauss(0, 0.008)
     return {
         "measurements": {
             "dcir_10s_mohm": round(rng.gauss(4.0, 0.2), 3),

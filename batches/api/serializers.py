@@ -179,7 +179,7 @@ class CellEnergySerializer(serializers.Serializer):
     wh_per_kg = serializers.FloatField()
     wh_per_l = serializers.FloatField()
     source = serializers.ChoiceField(
-        choices=[energy.RATED, energy.FORMATION],
+        choices=energy.ENERGY_SOURCES,
         help_text="rated: the rated discharge test at grading; formation: the formation "
         "discharge (no rated test yet; slow, warm, under fixture pressure)",
     )
@@ -189,12 +189,12 @@ class CellEnergySerializer(serializers.Serializer):
     )
     mass_g = serializers.FloatField()
     mass_source = serializers.ChoiceField(
-        choices=[energy.MEASURED, energy.DESIGN],
+        choices=energy.SIZE_SOURCES,
         help_text="measured at grading, or the design's target mass when not measured",
     )
     thickness_mm = serializers.FloatField()
     thickness_source = serializers.ChoiceField(
-        choices=[energy.MEASURED, energy.DESIGN],
+        choices=energy.SIZE_SOURCES,
         help_text="measured at grading, or the design's thickness when not measured",
     )
     formation_wh = serializers.FloatField(
