@@ -156,6 +156,8 @@ def test_a_run_without_a_file_or_of_another_cell_is_not_found(
     pressing = ProcessRun.objects.get(cell=cell, step__station_kind="pressing")
     assert browser.get(f"/cells/{cell.serial}/runs/{pressing.pk}/cycler-file").status_code == 404
     assert browser.get(f"/cells/NO-SUCH-CELL/runs/{run.pk}/cycler-file").status_code == 404
+    # A run id past the database's bigint: not found, not a database error.
+    assert browser.get(f"/cells/{cell.serial}/runs/{10**20}/cycler-file").status_code == 404
 
 
 def test_a_stored_file_gone_missing_is_a_404_page_that_says_so(
