@@ -4,7 +4,9 @@ Engineers read the overlay for the cell that does not look like the others: a sh
 charge that runs on (a soft short), a large first-cycle loss. A batch may hold thousands of
 cells, so the chart draws at most OVERLAY_CURVES of them, each thinned to OVERLAY_POINTS: every
 failed and every held cell first (those are what the page is read for), then the others spread
-evenly over the batch by position, so a drift from first cell to last still shows.
+evenly over the batch by position, so a drift from first cell to last still shows. A cell counts
+as failed when the run that gave its curve failed or the cell was scrapped, as held while an
+open hold covers it.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -155,7 +156,7 @@ def cell_detail(request: HttpRequest, serial: str) -> HttpResponse:
     )
 
 
-def _cycler_files(cell: Cell):
+def _cycler_files(cell: Cell) -> QuerySet:
     return InboxEntry.objects.filter(
         kind=InboxEntry.Kind.CYCLER_FILE, status=InboxEntry.Status.PROCESSED, run__cell=cell
     ).only("id", "run_id", "payload")
