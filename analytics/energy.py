@@ -2,12 +2,18 @@
 
 Cost per kWh of a batch = (material cost rolled up through genealogy + process cost of every cell
 started) / discharge energy of the GOOD cells only, so yield enters the figure. A good cell passed
-formation, is not scrapped and was not graded NG. Energy is the measured discharge energy
-(the integral of V x |I| dt over the first discharge), never capacity x nominal voltage.
+formation, is not scrapped, was not graded NG and is not on an open hold (a held cell counts once
+quality releases it). Energy is the measured discharge energy (the integral of V x |I| dt), never
+capacity x nominal voltage: a cell's rated discharge where it had one, else its formation
+discharge, and the figures say how many cells were counted from which (batches.energy).
+
+The trend is over finished (completed) batches: a batch still in progress has spent on every cell
+it started but has not yet formed them all, so its cost per kWh is not yet a figure.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -15,13 +21,11 @@ from decimal import Decimal
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Sum, Window
 from django.db.models.functions import RowNumber
 
+from batches.energy import FORMATION, MEASURED, RATED, CellEnergy, cell_energy, cells_energy
 from batches.models import Batch, Cell, Consumption
-from batches.selectors import latest_measurements
 from lines.models import Line
 
-ENERGY = "discharge_energy_wh"
-MASS = "cell_mass_g"
-THICKNESS = "thickness_after_um"
+__all__ = ["CellEnergy", "cell_energy"]
 
 # The programme's targets, $/kWh: FY2028, and thereafter.
 TARGET_FY2028 = Decimal("75")
@@ -29,34 +33,53 @@ TARGET_AFTER = Decimal("65")
 
 
 @dataclass(frozen=True)
-class CellEnergy:
-    energy_wh: float
-    mass_g: float
-    volume_l: float
+class Spread:
+    """Minimum, median and maximum of one figure over n cells."""
 
-    @property
-    def wh_per_kg(self) -> float:
-        return self.energy_wh / (self.mass_g / 1000)
+    n: int
+    min: float
+    median: float
+    max: float
 
-    @property
-    def wh_per_l(self) -> float:
-        return self.energy_wh / self.volume_l
+    @classmethod
+    def of(cls, values: list[float]) -> Spread | None:
+        if not values:
+            return None
+        return cls(len(values), min(values), statistics.median(values), max(values))
 
 
-def cell_energy(cell: Cell) -> CellEnergy | None:
-    """Wh, mass and volume of one cell; mass and thickness measured where they were, else the design's."""
-    values = latest_measurements([cell.pk], [ENERGY, MASS, THICKNESS], passed_only=False).get(
-        cell.pk, {}
-    )
-    if ENERGY not in values:
-        return None
-    design = cell.batch.design
-    thickness_mm = values[THICKNESS] / 1000 if THICKNESS in values else design.thickness_mm
-    return CellEnergy(
-        energy_wh=values[ENERGY],
-        mass_g=values.get(MASS, design.target_mass_g),
-        volume_l=design.length_mm * design.width_mm * thickness_mm / 1e6,
-    )
+@dataclass(frozen=True)
+class EnergySpread:
+    """A batch's energy densities from one source (rated test or formation), never mixed."""
+
+    source: str
+    wh: Spread
+    wh_per_kg: Spread
+    wh_per_l: Spread
+    mass_measured: int  # of the n cells, how many were weighed (the rest: the design's mass)
+    thickness_measured: int
+
+
+def batch_energy_spreads(batch: Batch) -> list[EnergySpread]:
+    """Wh, Wh/kg and Wh/L over the batch's cells that have an energy, one row per source
+    (rated first); scrapped cells are left out. Two queries."""
+    cells = batch.cells.exclude(status=Cell.Status.SCRAPPED).select_related("batch__design")
+    figures = cells_energy(cells).values()
+    spreads = []
+    for source in (RATED, FORMATION):
+        group = [f for f in figures if f.source == source]
+        if group:
+            spreads.append(
+                EnergySpread(
+                    source=source,
+                    wh=Spread.of([f.energy_wh for f in group]),
+                    wh_per_kg=Spread.of([f.wh_per_kg for f in group]),
+                    wh_per_l=Spread.of([f.wh_per_l for f in group]),
+                    mass_measured=sum(f.mass_source == MEASURED for f in group),
+                    thickness_measured=sum(f.thickness_source == MEASURED for f in group),
+                )
+            )
+    return spreads
 
 
 @dataclass(frozen=True)
@@ -66,6 +89,11 @@ class BatchEconomics:
     cells_started: int
     good_cells: int
     good_energy_wh: float
+    rated_cells: int = 0  # of the good cells, those whose energy is from a rated test
+
+    @property
+    def formation_cells(self) -> int:
+        return self.good_cells - self.rated_cells
 
     @property
     def total_cost(self) -> Decimal:
@@ -121,17 +149,23 @@ def batches_economics(batches: Iterable[Batch]) -> dict[int, BatchEconomics]:
         .annotate(n=Count("id"))
         .values_list("batch_id", "n")
     )
-    good = {
-        cell_id: batch_id
-        for cell_id, batch_id in Cell.objects.filter(batch_id__in=ids)
+    good = list(
+        Cell.objects.filter(batch_id__in=ids)
         .exclude(status=Cell.Status.SCRAPPED)
         .exclude(grade="NG")
-        .values_list("id", "batch_id")
-    }
-    energy = latest_measurements(good, [ENERGY], passed_only=True)
-    good_energy: dict[int, list[float]] = {}
-    for cell_id, values in energy.items():
-        good_energy.setdefault(good[cell_id], []).append(values[ENERGY])
+        .with_hold_state()
+        .filter(held=False)
+        .select_related("batch__design")
+    )
+    # Passed formation: a good cell's formation energy is from a passing run, and a rated energy
+    # counts only from a passing test.
+    good_energy: dict[int, list[CellEnergy]] = {}
+    formed = cells_energy(good, passed_only=True)
+    batch_of = {cell.pk: cell.batch_id for cell in good}
+    for cell_id, figure in formed.items():
+        if figure.formation_wh is None:  # rated, but no passing formation: not a good cell
+            continue
+        good_energy.setdefault(batch_of[cell_id], []).append(figure)
     return {
         b.pk: BatchEconomics(
             material_cost=(material.get(b.pk) or Decimal("0")).quantize(Decimal("0.01")),
@@ -140,7 +174,8 @@ def batches_economics(batches: Iterable[Batch]) -> dict[int, BatchEconomics]:
             ),
             cells_started=started.get(b.pk, 0),
             good_cells=len(good_energy.get(b.pk, [])),
-            good_energy_wh=sum(good_energy.get(b.pk, [])),
+            good_energy_wh=sum(f.energy_wh for f in good_energy.get(b.pk, [])),
+            rated_cells=sum(f.rated for f in good_energy.get(b.pk, [])),
         )
         for b in batches
     }
@@ -150,24 +185,28 @@ def batch_economics(batch: Batch) -> BatchEconomics:
     return batches_economics([batch])[batch.pk]
 
 
-# The line and home pages follow a line's cost over its most recently started batches.
+# The line and home pages follow a line's cost over its most recently finished batches.
 COST_TREND_BATCHES = 12
 
 
 def cost_trends(
     lines: Iterable[Line], batches: int = COST_TREND_BATCHES
 ) -> dict[int, list[tuple[Batch, BatchEconomics]]]:
-    """Each line's last `batches` started batches, oldest first, with their economics: a fixed
-    number of queries for any number of lines."""
+    """Each line's last `batches` completed batches, oldest first, with their economics: a fixed
+    number of queries for any number of lines. Batches in progress are left out (see above)."""
     lines = list(lines)
     recent = list(
-        Batch.objects.filter(line__in=lines, started_at__isnull=False)
+        Batch.objects.filter(line__in=lines, status=Batch.Status.COMPLETED)
         .annotate(
-            recency=Window(RowNumber(), partition_by=F("line_id"), order_by=F("started_at").desc())
+            recency=Window(
+                RowNumber(),
+                partition_by=F("line_id"),
+                order_by=[F("completed_at").desc(), F("id").desc()],
+            )
         )
         .filter(recency__lte=batches)
         .select_related("line")
-        .order_by("started_at")
+        .order_by("completed_at", "id")
     )
     economics = batches_economics(recent)
     trends: dict[int, list[tuple[Batch, BatchEconomics]]] = {line.pk: [] for line in lines}
@@ -190,4 +229,5 @@ def pooled(economics: Iterable[BatchEconomics]) -> BatchEconomics:
         cells_started=sum(e.cells_started for e in economics),
         good_cells=sum(e.good_cells for e in economics),
         good_energy_wh=sum(e.good_energy_wh for e in economics),
+        rated_cells=sum(e.rated_cells for e in economics),
     )

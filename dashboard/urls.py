@@ -23,6 +23,11 @@ urlpatterns = [
     path("cells/<slug:serial>/hold", batches.cell_hold, name="cell-hold"),
     path("cells/<slug:serial>/scrap", batches.cell_scrap, name="cell-scrap"),
     path("cells/<slug:serial>/rework", batches.cell_rework, name="cell-rework"),
+    path(
+        "cells/<slug:serial>/runs/<int:run>/cycler-file",
+        batches.cell_cycler_file,
+        name="cell-cycler-file",
+    ),
     path("lots/", batches.lot_list, name="lots"),
     path("lots/<slug:code>/", batches.lot_detail, name="lot"),
     path("lots/<slug:code>/hold", batches.lot_hold, name="lot-hold"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -53,12 +54,18 @@ class StationHTTP:
             self._connection = None
 
     def request(
-        self, method: str, path: str, body: Any = None, *, raw: bytes | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        raw: bytes | None = None,
+        content_type: str = "application/json",
     ) -> Reply:
         data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
         headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
         if data is not None:
-            headers["Content-Type"] = "application/json"
+            headers["Content-Type"] = content_type
         attempt, delay = 0, 0.2
         while True:
             attempt += 1
@@ -98,3 +105,27 @@ class StationHTTP:
 
     def post_results(self, results: list[dict]) -> Reply:
         return self.post("/api/v1/station/results", {"results": results})
+
+    def post_cycler_file(
+        self, *, cell: str, event_id: str, file_name: str, content: bytes, format: str = ""
+    ) -> Reply:
+        """Upload a formation cycler file as multipart/form-data, as formation equipment does."""
+        boundary = f"----mes-{secrets.token_hex(12)}"
+        fields = {"cell": cell, "event_id": event_id, **({"format": format} if format else {})}
+        parts = [
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+            for name, value in fields.items()
+        ]
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{file_name}"'
+            "\r\nContent-Type: application/octet-stream\r\n\r\n".encode()
+            + content
+            + b"\r\n"
+        )
+        parts.append(f"--{boundary}--\r\n".encode())
+        return self.request(
+            "POST",
+            "/api/v1/station/cycler-files",
+            raw=b"".join(parts),
+            content_type=f"multipart/form-data; boundary={boundary}",
+        )

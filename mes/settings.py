@@ -218,6 +218,8 @@ SPECTACULAR_SETTINGS = {
         # The health checks' answers (core/views.py, stations/api/health.py).
         "OkEnum": ["ok"],
         "IngestionStatusEnum": ["ok", "behind"],
+        # A cell's mass and thickness: measured at grading, or the design's (batches/energy.py).
+        "SizeSourceEnum": "batches.energy.SIZE_SOURCES",
     },
 }
 

@@ -8,6 +8,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from batches import energy
 from batches.models import Batch, Cell, Consumption, Hold, MaterialLot, MaterialRole, ProcessRun
 from batches.selectors import cell_state
 from lines.models import Line, Station, StationKind
@@ -183,6 +184,34 @@ class LotRefSerializer(serializers.Serializer):
     )
 
 
+class CellEnergySerializer(serializers.Serializer):
+    wh = serializers.FloatField(source="energy_wh", help_text="Discharge energy, Wh")
+    wh_per_kg = serializers.FloatField()
+    wh_per_l = serializers.FloatField()
+    source = serializers.ChoiceField(
+        choices=energy.ENERGY_SOURCES,
+        help_text="rated: the rated discharge test at grading; formation: the formation "
+        "discharge (no rated test yet; slow, warm, under fixture pressure)",
+    )
+    c_rate = serializers.FloatField(allow_null=True, help_text="The rated test's; null: formation")
+    temperature_c = serializers.FloatField(
+        allow_null=True, help_text="The rated test's; null: formation"
+    )
+    mass_g = serializers.FloatField()
+    mass_source = serializers.ChoiceField(
+        choices=energy.SIZE_SOURCES,
+        help_text="measured at grading, or the design's target mass when not measured",
+    )
+    thickness_mm = serializers.FloatField()
+    thickness_source = serializers.ChoiceField(
+        choices=energy.SIZE_SOURCES,
+        help_text="measured at grading, or the design's thickness when not measured",
+    )
+    formation_wh = serializers.FloatField(
+        allow_null=True, help_text="The formation discharge's energy, Wh"
+    )
+
+
 class CellDetailSerializer(serializers.Serializer):
     serial = serializers.CharField()
     batch = serializers.CharField(source="batch.code")
@@ -196,6 +225,11 @@ class CellDetailSerializer(serializers.Serializer):
         help_text="Every lot the cell consumed, then the lots those were cut from",
     )
     runs = RunSerializer(many=True, source="api_runs")
+    energy = CellEnergySerializer(
+        source="api_energy",
+        allow_null=True,
+        help_text="Energy and energy density; null before the cell has a discharge energy",
+    )
 
     @extend_schema_field(serializers.ChoiceField(choices=CELL_STATES))
     def get_status(self, cell: Cell) -> str:

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from batches import selectors
 from batches.api import serializers as s
+from batches.energy import cell_energy
 from batches.models import Batch, Cell, Hold, MaterialLot, MaterialRole
 from batches.services import create_batch, hold_batch, hold_lot, release_hold
 from core import roles
@@ -161,6 +162,7 @@ class CellDetailView(EngineerAPIView):
         cell.api_genealogy = selectors.genealogy_of(cell)
         cell.api_lots = selectors.lots_consumed(cell.api_genealogy)
         cell.api_runs = selectors.runs_of(cell, with_curves=False)
+        cell.api_energy = cell_energy(cell)
         return Response(s.CellDetailSerializer(cell).data)
 
 

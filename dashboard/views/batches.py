@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, HttpResponse
+from pathlib import Path
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from analytics.energy import TARGET_AFTER, TARGET_FY2028, batch_economics
+from analytics.curves import OVERLAY_CURVES, OVERLAY_POINTS, batch_overlay
+from analytics.energy import (
+    TARGET_AFTER,
+    TARGET_FY2028,
+    batch_economics,
+    batch_energy_spreads,
+    cell_energy,
+)
 from batches import selectors
 from batches.models import Batch, Cell, Hold, MaterialLot, MaterialRole
 from batches.services import (
@@ -27,6 +38,7 @@ from dashboard.forms import (
 )
 from dashboard.views.common import act, page_of, query_without_page
 from lines.models import Line, Station, StationKind
+from stations.models import InboxEntry
 
 CELLS_PER_PAGE = 50
 LABELS_PER_SHEET = 40  # 5 x 8 labels on an A4 sheet
@@ -62,6 +74,7 @@ def batch_detail(request: HttpRequest, code: str) -> HttpResponse:
     filters = {name: request.GET.get(name, "") for name in ("status", "step", "grade")}
     cells = selectors.batch_cells(batch, **filters)
     holds = list(selectors.holds_of_batch(batch))
+    overlay = batch_overlay(batch)
     return render(
         request,
         "batches/batch_detail.html",
@@ -80,6 +93,10 @@ def batch_detail(request: HttpRequest, code: str) -> HttpResponse:
             "steps": StationKind.choices,
             "economics": batch_economics(batch),
             "targets": (TARGET_FY2028, TARGET_AFTER),
+            "energy_spreads": batch_energy_spreads(batch),
+            "overlay": overlay,
+            "overlay_data": overlay.curves,
+            "overlay_limits": (OVERLAY_CURVES, OVERLAY_POINTS),
         },
     )
 
@@ -119,6 +136,10 @@ def cell_detail(request: HttpRequest, serial: str) -> HttpResponse:
         raise Http404(f"No cell {serial}") from None
     runs = selectors.runs_of(cell)
     charts = [selectors.curve_chart(curve) for run in runs for curve in run.curves.all()]
+    # The raw cycler file each formation run was read from, kept as the station sent it.
+    files = {entry.run_id: entry for entry in _cycler_files(cell)}
+    for run in runs:
+        run.cycler_file = files.get(run.pk)
     return render(
         request,
         "batches/cell_detail.html",
@@ -131,7 +152,40 @@ def cell_detail(request: HttpRequest, serial: str) -> HttpResponse:
             "holds": selectors.holds_of_cell(cell),
             "events": selectors.cell_events(cell),
             "route_steps": cell.batch.route.steps.all(),
+            "energy": cell_energy(cell),
         },
+    )
+
+
+def _cycler_files(cell: Cell) -> QuerySet:
+    return InboxEntry.objects.filter(
+        kind=InboxEntry.Kind.CYCLER_FILE, status=InboxEntry.Status.PROCESSED, run__cell=cell
+    ).only("id", "run_id", "payload")
+
+
+@roles.page_permission(roles.VIEW_CELLS)
+def cell_cycler_file(request: HttpRequest, serial: str, run: int) -> HttpResponse:
+    """The raw cycler file a run of this cell was read from, byte for byte as the station sent it."""
+    entry = _cycler_files(get_object_or_404(Cell, serial=serial)).filter(run_id=run).first()
+    if entry is None:
+        raise Http404(f"No cycler file for run {run} of cell {serial}")
+    payload = entry.payload
+    stored = Path(settings.MEDIA_ROOT) / payload["path"]
+    name = payload.get("original_name") or f"{serial}-{payload['sha256'][:12]}"
+    if not stored.is_file():
+        # Recorded, but the stored copy is gone (a restore without MEDIA_ROOT, a disk replaced):
+        # say which file is missing rather than a bare 404 or a 500.
+        return render(
+            request,
+            "batches/cycler_file_missing.html",
+            {"serial": serial, "name": name, "payload": payload},
+            status=404,
+        )
+    return FileResponse(
+        stored.open("rb"),
+        as_attachment=True,
+        filename=Path(name).name,
+        content_type="application/octet-stream",
     )
 
 

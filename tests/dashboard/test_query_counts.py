@@ -18,10 +18,11 @@ PAGES = {
     "line batches live": (lambda batch, cell: reverse("line-batches", args=["proto"]), 11),
     "line holds live": (lambda batch, cell: reverse("line-holds", args=["proto"]), 9),
     "batches": (lambda batch, cell: reverse("batches"), 11),
-    "batch": (lambda batch, cell: reverse("batch", args=[batch.code]), 21),
+    # With the energy spread (two queries) and the curves overlay (one; two with curves drawn).
+    "batch": (lambda batch, cell: reverse("batch", args=[batch.code]), 24),
     "batch filtered": (
         lambda batch, cell: reverse("batch", args=[batch.code]) + "?status=on_hold&step=pressing",
-        21,
+        24,
     ),
     "labels": (lambda batch, cell: reverse("batch-labels", args=[batch.code]), 11),
     "cell": (lambda batch, cell: reverse("cell", args=[cell.serial]), 18),

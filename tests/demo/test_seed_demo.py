@@ -4,7 +4,7 @@ import pytest
 from django.apps import apps
 from django.core.management import call_command
 
-from batches.models import Batch, Hold
+from batches.models import Batch, Cell, Hold
 from stations.models import InboxEntry
 
 
@@ -17,7 +17,10 @@ def _row_counts() -> dict[str, int]:
 
 
 @pytest.mark.django_db
-def test_the_seed_builds_both_lines_at_different_stages_and_a_second_run_changes_nothing():
+def test_the_seed_builds_both_lines_at_different_stages_and_a_second_run_changes_nothing(
+    settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path  # the formation cycler files it stores
     call_command("seed_demo", verbosity=0)
     assert set(Batch.objects.values_list("line__code", flat=True)) == {"proto", "yokohama"}
     assert {"planned", "in_progress"} <= set(Batch.objects.values_list("status", flat=True))
@@ -32,6 +35,18 @@ def test_the_seed_builds_both_lines_at_different_stages_and_a_second_run_changes
     resent = InboxEntry.objects.filter(event_id__endswith="-resent")
     assert resent.count() == 3
     assert set(resent.values_list("status", "reason_code")) == {("rejected", "wrong_step")}
+    # Finished batches for the cost trend, and cells formed from a cycler file: the cell page
+    # shows their voltage-vs-capacity curve and offers the file.
+    assert Batch.objects.filter(status="completed").count() == 2
+    files = InboxEntry.objects.filter(kind="cycler_file")
+    assert files.exists() and not files.exclude(status="processed").exists()
+    formed = Cell.objects.filter(
+        status="completed", runs__curves__name="voltage_vs_capacity"
+    ).distinct()
+    assert formed.count() >= 20
+    assert all(
+        (tmp_path / path).is_file() for path in files.values_list("payload__path", flat=True)
+    )
     first = _row_counts()
 
     call_command("seed_demo", verbosity=0)

@@ -46,10 +46,13 @@ def test_simulate_line_moves_cells_through_every_step(plant, tmp_path):
     assert kinds == {"stacking", "pressing", "formation"}
     assert ProcessRun.objects.filter(curves__name="pressure").count() == 4
     assert ProcessRun.objects.count() == 12  # 4 cells x 3 steps, none twice
+    # Formation uploads the channel's cycler file, read into a voltage-vs-capacity curve.
+    assert InboxEntry.objects.filter(kind="cycler_file", status="processed").count() == 4
+    assert ProcessRun.objects.filter(curves__name="voltage_vs_capacity").count() == 4
     # Of each result and its resend one is applied (the first the workers reach, nearly always
-    # the original) and the other rejected.
+    # the original) and the other rejected; a cycler file is not sent again.
     outcomes = Counter(InboxEntry.objects.values_list("status", "reason_code"))
-    assert outcomes == {("processed", ""): 12, ("rejected", "wrong_step"): 12}
+    assert outcomes == {("processed", ""): 12, ("rejected", "wrong_step"): 8}
 
 
 def test_simulate_line_refuses_an_unknown_line(plant):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -13,11 +16,13 @@ from django.utils import timezone
 
 from batches.models import Batch, DesignMaterial, Hold, MaterialLot, ProcessRun
 from batches.services import StepResult, create_batch, record_step
+from demo.cycler_files import formation_file
 from demo.demo_data import readings_for
 from lines.models import CellDesign, Equipment, Line, Recipe, Route, RouteStep, Station
 from lines.services import supersede_recipe
 from quality.grading import create_grading_rule_set, release_grading_rule_set
 from stations import intake, worker
+from stations.models import InboxEntry
 from stations.schema import StationResultIn
 
 SEEDER = "seed_demo"
@@ -255,11 +260,53 @@ RECIPES = {
     },
     "grading": {
         "dcir_10s_mohm": {"unit": "mOhm", "target": None, "min": None, "max": 6.0},
+        # The rated capacity test: a CC discharge at the stated C-rate and temperature, out of the
+        # formation fixture. Its energy is what Wh/kg and Wh/L are quoted from (batches.energy).
+        "rated_discharge_capacity_ah": {
+            "unit": "Ah",
+            "target": None,
+            "min": None,
+            "max": None,
+            "required": False,
+        },
+        "rated_discharge_energy_wh": {
+            "unit": "Wh",
+            "target": None,
+            "min": None,
+            "max": None,
+            "required": False,
+        },
+        "rated_discharge_c_rate": {
+            "unit": "C",
+            "target": 0.33,
+            "min": 0.3,
+            "max": 0.36,
+            "required": False,
+        },
+        "rated_discharge_temperature_c": {
+            "unit": "degC",
+            "target": 25.0,
+            "min": 23.0,
+            "max": 27.0,
+            "required": False,
+        },
+        # The finished cell weighed and gauged (pouch and tabs included), for Wh/kg and Wh/L.
+        "cell_mass_g": {"unit": "g", "target": None, "min": None, "max": None, "required": False},
+        "cell_thickness_mm": {
+            "unit": "mm",
+            "target": None,
+            "min": None,
+            "max": None,
+            "required": False,
+        },
     },
 }
 
 # Seeded batches: code, line, route, design, cells, steps each cell gets through, upset rate, days ago.
 BATCHES = [
+    # Finished batches, every cell through its route: what the cost trend is drawn over.
+    ("PROTO-SEED-00", "proto", "std", "SSB-5AH-P1", 12, 3, 0.0, 9),
+    ("YOK-SEED-00", "yokohama", "pilot", "SSB-20AH-Y1", 20, 5, 0.0, 10),
     ("PROTO-SEED-01", "proto", "std", "SSB-5AH-P1", 24, 3, 0.10, 5),
     ("PROTO-SEED-02", "proto", "std-aging", "SSB-5AH-P1", 16, 2, 0.10, 2),
     ("PROTO-SEED-03", "proto", "std", "SSB-5AH-P1", 12, 0, 0.0, 0),
@@ -520,19 +567,24 @@ class Command(BaseCommand):
                     or cell.holds.filter(status=Hold.Status.OPEN).exists()
                 ):
                     continue
-                data = readings_for(kind, design, rng, upset_rate=upset_rate)
                 station = stations[kind][index % len(stations[kind])]
+                at = min(start + timedelta(hours=position * 6, minutes=index * 3), timezone.now())
+                if kind == "formation":
+                    entry = self.upload_formation_file(cell, station, rng, upset_rate, at)
+                    # The workers' own service reads, judges and applies it (hold rules too).
+                    worker.process_entries([entry.pk])
+                    continue
+                data = readings_for(kind, design, rng, upset_rate=upset_rate)
                 equipment_ref = (
                     f"{station.code}-C{days_ago:02d}{index // 8 + 1:02d}"
                     if kind == "pressing"
                     else ""
                 )
-                at = start + timedelta(hours=position * 6, minutes=index * 3)
                 record_step(
                     cell,
                     station,
                     StepResult(
-                        occurred_at=min(at, timezone.now()),
+                        occurred_at=at,
                         measurements=data["measurements"],
                         defects=data["defects"],
                         curves=data.get("curves", {}),
@@ -542,3 +594,31 @@ class Command(BaseCommand):
                     ),
                     by=f"station:{station.code}",
                 )
+
+    def upload_formation_file(
+        self, cell, station: Station, rng: random.Random, upset_rate: float, at
+    ) -> InboxEntry:
+        """A formation channel's raw file for the cell, stored and accepted as the upload endpoint
+        does (under MEDIA_ROOT by its sha256, then the intake), so the cell page shows its
+        voltage-vs-capacity curve and offers the file."""
+        content, _ = formation_file(cell.batch.design, rng, upset_rate=upset_rate)
+        sha256 = hashlib.sha256(content).hexdigest()
+        target = Path(settings.MEDIA_ROOT) / "cycler" / station.code / sha256
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+        event_id = f"seed-{cell.serial}-formation"
+        intake.accept_cycler_file(
+            station,
+            event_id=event_id,
+            cell_serial=cell.serial,
+            file_format="csv",
+            path=target,
+            sha256=sha256,
+            size=len(content),
+            original_name=f"{cell.serial}-formation.csv",
+        )
+        entry = InboxEntry.objects.get(station=station, event_id=event_id)
+        # The seed lays its history out over past days: the run is dated when the file was
+        # written, not when the seed ran (an upload carries no time of its own).
+        InboxEntry.objects.filter(pk=entry.pk).update(occurred_at=at)
+        return entry

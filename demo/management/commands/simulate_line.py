@@ -2,7 +2,8 @@
 
 Creates (or picks up) a planned batch, issues a token per station of the line, and moves cells
 through every step of the batch's route: track-in, then a result with plausible readings
-(demo.demo_data: pressing curves, formation summaries), now and then an out-of-spec value, a
+(demo.demo_data: pressing curves; at formation the channel's raw cycler file, demo.cycler_files,
+uploaded as formation equipment does), now and then an out-of-spec value, a
 short, a duplicate send, a result sent again under a new event id (as equipment does after a
 restart; the workers reject it, the cell has moved on) or a station going down for a moment.
 Results are paced at --rate per second. Connection errors and 5xx are retried with the same
@@ -24,6 +25,7 @@ from django.utils import timezone
 from batches.models import Batch, Cell, MaterialLot, MaterialRole
 from batches.services import create_batch
 from core.errors import DomainError
+from demo.cycler_files import formation_file
 from demo.demo_data import readings_for
 from demo.station_http import StationHTTP
 from lines.models import CellDesign, Equipment, Line, Station
@@ -73,6 +75,11 @@ class Command(BaseCommand):
             help="Share sent again under a new event id (rejected by the workers: wrong step)",
         )
         parser.add_argument("--batch-size", type=int, default=50, help="Cells per new batch")
+        parser.add_argument(
+            "--formation-summaries",
+            action="store_true",
+            help="Send formation's figures as a result instead of uploading the cycler file",
+        )
         parser.add_argument("--seed", type=int, default=None)
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -243,6 +250,8 @@ class Command(BaseCommand):
             self.set_state(station.code, "running", "jam cleared")
         if not self.track_in(client, cell, kind):
             return False
+        if kind == "formation" and not self.options["formation_summaries"]:
+            return self.upload_formation_file(client, cell)
         result = self.result(cell, kind, station)
         self.pace()
         reply = client.post_results([result])
@@ -265,6 +274,28 @@ class Command(BaseCommand):
         if failed:
             self.tally.add(f"{kind} upsets")
         return not failed  # a failed cell is held at this step: it leaves the line
+
+    def upload_formation_file(self, client: StationHTTP, cell: CellInFlight) -> bool:
+        """The formation channel's raw file; the workers read and judge it. A cell it fails is
+        held there, and the next station's track-in refuses it."""
+        content, upset = formation_file(
+            cell.design, self.rng, upset_rate=self.options["upset_rate"]
+        )
+        self.pace()
+        reply = client.post_cycler_file(
+            cell=cell.serial,
+            event_id=f"sim-{cell.serial}-formation-file",
+            file_name=f"{cell.serial}-formation.csv",
+            content=content,
+            format="csv",
+        )
+        if reply.status != 202:
+            self.tally.add(f"cycler files refused ({reply.code or reply.status})")
+            return False
+        self.tally.add("formation cycler files")
+        if upset:
+            self.tally.add(f"formation upsets ({upset})")
+        return True
 
     def track_in(self, client: StationHTTP, cell: CellInFlight, kind: str) -> bool:
         for _ in range(20):
