@@ -4,8 +4,6 @@ rejected with the name of the failed check."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -14,7 +12,8 @@ from batches.models import Curve
 from formation.cycler import read_cycler_file
 from stations.models import InboxEntry
 
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cycler"
+from .samples import SAMPLES  # noqa: E402
+
 URL = "/api/v1/station/cycler-files"
 
 

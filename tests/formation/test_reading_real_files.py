@@ -21,7 +21,9 @@ import pytest
 
 from formation.cycler import formation_features, half_cycles, read_cycler_file
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cycler"
+from .samples import SAMPLES  # noqa: E402
+
+DATA = SAMPLES
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"sample folder {DATA} is absent")
 
 VENDOR_REL = 5e-3

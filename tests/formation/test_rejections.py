@@ -11,7 +11,9 @@ import pytest
 
 from formation.cycler import CyclerFileRejected, read_cycler_file
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cycler"
+from .samples import SAMPLES  # noqa: E402
+
+DATA = SAMPLES
 needs_samples = pytest.mark.skipif(not DATA.is_dir(), reason=f"sample folder {DATA} is absent")
 
 GOOD_CSV = "time,voltage,current\n0,3.00,0.5\n10,3.01,0.5\n20,3.02,0.5\n30,3.03,0.5\n"
