@@ -61,7 +61,6 @@ FORMAT_ALIASES = {
     "nda": "neware_nda",
     "ndax": "neware_ndax",
     "arbin": "arbin_csv",
-    "xlsx": "arbin_xlsx",
     "maccor": "maccor_txt",
 }
 # Every name an upload may give a format.
