@@ -93,7 +93,7 @@ def _rate(charge_mah: np.ndarray, time_s: np.ndarray) -> np.ndarray:
     dt = np.diff(time_s, prepend=time_s[0])
     current = np.zeros(time_s.size)
     moving = dt > 0
-    current[moving] = charge_mah[moving] * MAH_TO_AS / dt[moving] / 1000.0
+    current[moving] = charge_mah[moving] * MAH_TO_AS / dt[moving]
     for k in np.flatnonzero(~moving)[::-1]:  # from the end, so a run of repeats all follow
         if k + 1 < time_s.size:
             current[k] = current[k + 1]
