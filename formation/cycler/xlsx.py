@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import CyclerFileRejected
-from .text import CHUNK_ROWS, TextTable, _unit_factor, find_columns, parse_wall_clock
+from .text import CHUNK_ROWS, TextTable, _joined, _unit_factor, find_columns, parse_wall_clock
 
 XLSX_PARSER_NAME = "openpyxl"
 
@@ -103,7 +103,7 @@ def read_arbin_xlsx(path: Path) -> TextTable:
         )
     if rows_read == 0:
         raise CyclerFileRejected("empty", f"{name}: the data sheets hold a header and no rows")
-    columns = {key: np.concatenate(chunks) for key, chunks in parts.items()}
+    columns = _joined(parts)
     factors = {
         role: _unit_factor(role, roles_seen[role], name)
         for role in ("time", "voltage", "current", "temperature")
