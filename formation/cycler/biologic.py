@@ -13,6 +13,7 @@ current flows. The current is taken from whichever column says most directly wha
 3. ``(Q-Qo)/mA.h``: the running charge; its increments are the same per-interval charge.
 4. ``Q charge/discharge/mA.h``: the charge of the half cycle so far; an increment within a half
    cycle (``half cycle`` unchanged, or the size of the charge growing), else the value itself.
+   Signed like the current; written as a size only, it takes its sign from ``ox/red``.
 5. ``Q charge/mA.h`` with ``Q discharge/mA.h``: their increments, charge minus discharge.
 6. ``control/V/mA`` or ``control/mA``: the setpoint, on rows that are galvanostatic (``mode`` 1;
    every row when the file has no ``mode``); rest rows (``mode`` 3) carry no current. A file
@@ -134,7 +135,14 @@ def derive_current(
     if HALF_CYCLE_CHARGE in names:
         half = columns.get("half cycle")
         restarts = None if half is None else np.diff(half, prepend=half[0]) != 0
-        increments = _resetting_increments(np.asarray(columns[HALF_CYCLE_CHARGE], float), restarts)
+        values = np.asarray(columns[HALF_CYCLE_CHARGE], float)
+        oxred = columns.get("ox/red")
+        if oxred is not None and not np.any(values < 0):
+            # Written as a size: the direction is the ox/red flag (1 oxidation = charge).
+            values = np.abs(values) * np.where(np.asarray(oxred) == 1, 1.0, -1.0)
+            if half is None:
+                restarts = np.diff(np.asarray(oxred), prepend=oxred[0]) != 0
+        increments = _resetting_increments(values, restarts)
         source = HALF_CYCLE_CHARGE + (" by half cycle" if half is not None else "")
         return _rate(increments, time_s), source
     if {"Q charge/mA.h", "Q discharge/mA.h"} <= names:

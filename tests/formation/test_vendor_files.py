@@ -262,6 +262,19 @@ def test_biologic_mpr_with_each_column_set(tmp_path, variant):
     assert data.started_at == START + timedelta(seconds=float(records["time/s"][0]))
 
 
+def test_biologic_half_cycle_charge_written_as_a_size_takes_the_ox_red_sign(tmp_path):
+    curve = synthetic.build(GCPL)
+    columns = vendor_files.mpr_columns(curve, GCPL)
+    columns["Q charge/discharge/mA.h"] = np.abs(columns["Q charge/discharge/mA.h"])
+    ids = vendor_files.MPR_VARIANTS["gcpl_half_cycle"]
+    path = vendor_files.write_mpr(columns, ids, tmp_path / "unsigned.mpr", START)
+    records, _ = galvani_records(path)
+    assert records["Q charge/discharge/mA.h"].min() >= 0
+    features = formation_features(read_cycler_file(path))
+    assert features["first_charge_capacity_ah"] == pytest.approx(GCPL_Q[0], rel=1e-6)
+    assert features["first_discharge_capacity_ah"] == pytest.approx(GCPL_Q[1], rel=1e-6)
+
+
 def test_biologic_setpoint_on_potentiostatic_rows_is_refused(tmp_path):
     # A CCCV written with the setpoint alone: on CV rows the setpoint is a voltage.
     curve = synthetic.build(FORMATION)
