@@ -367,7 +367,7 @@ class Curve(models.Model):
         return f"{self.run_id} {self.name}"
 
     # What an x axis is called on a page: the quantity, then the unit.
-    X_AXES = {"t_s": "time", "capacity_ah": "capacity"}
+    X_AXES = {"t_s": "time", "capacity_ah": "capacity", "voltage_v": "voltage", "cycle": "cycle"}
 
     @property
     def x_label(self) -> str:

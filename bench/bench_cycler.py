@@ -1,15 +1,22 @@
-"""Throughput of formation.cycler: rows per second for read_cycler_file + formation_features.
+"""Throughput and memory of formation.cycler: a file read, analysed (every cycle, steps, dQ/dV),
+its measurements and curves computed: everything the formation bridge does but the few rows it
+writes.
 
-Run from the repository root:  python bench/bench_cycler.py [--rows 100000] [--repeat 3]
+Run from the repository root:  python -m bench cycler  (or python bench/bench_cycler.py
+[--rows 1000000] [--repeat 3] [--memory-rows 4000000])
 
-Measures a generated plain CSV (formation-like: rest, CC-CV charge, rest, CC discharge, repeated)
-and every sample file in ../shared/data/cycler/ when that folder exists. Prints the best of
---repeat runs, so the figure is the code's speed rather than a cold disk cache.
+Measures a generated plain CSV (formation-like: rest, CC-CV charge, rest, CC discharge, repeated,
+one row a second) and every sample file in ../shared/data/cycler/ when that folder exists. Prints
+the best of --repeat runs, so the figure is the code's speed rather than a cold disk cache. Then
+the peak memory of reading a larger generated file, in a fresh process (its peak resident size
+over the size it had after importing), beside the file's size and the size of the arrays read.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -20,9 +27,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from formation.cycler import formation_features, read_cycler_file  # noqa: E402
+from formation.cycler import (  # noqa: E402
+    analyse,
+    formation_curves,
+    formation_features,
+    read_cycler_file,
+)
 
-SAMPLES = ROOT.parent / "shared" / "data" / "cycler"
+SAMPLES = Path(os.environ.get("CYCLER_SAMPLES") or ROOT.parent / "shared" / "data" / "cycler")
 
 
 def write_formation_csv(path: Path, rows: int) -> None:
@@ -62,7 +74,9 @@ def measure(path: Path, repeat: int) -> tuple[int, float, float]:
         start = time.perf_counter()
         data = read_cycler_file(path)
         read_done = time.perf_counter()
-        formation_features(data)
+        analysis = analyse(data)
+        formation_features(analysis)
+        formation_curves(analysis)
         end = time.perf_counter()
         rows = data.rows
         best_read = min(best_read, read_done - start)
@@ -73,15 +87,16 @@ def measure(path: Path, repeat: int) -> tuple[int, float, float]:
 def report(label: str, rows: int, read_s: float, total_s: float) -> None:
     print(
         f"{label:<40} {rows:>8} rows  read {read_s * 1000:8.1f} ms  "
-        f"read+features {total_s * 1000:8.1f} ms  {rows / total_s:>12,.0f} rows/s"
+        f"read+analysis {total_s * 1000:8.1f} ms  {rows / total_s:>12,.0f} rows/s"
     )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args(argv)
+    parser.add_argument("--memory-rows", type=int, default=4_000_000)
+    args = parser.parse_args(argv if argv is not None else [])
 
     with tempfile.TemporaryDirectory() as scratch:
         generated = Path(scratch) / "formation.csv"
@@ -93,6 +108,44 @@ def main(argv: list[str] | None = None) -> None:
                 report(path.name, *measure(path, args.repeat))
     else:
         print(f"(no sample folder at {SAMPLES})")
+    with tempfile.TemporaryDirectory() as scratch:
+        large = Path(scratch) / "large.csv"
+        write_formation_csv(large, args.memory_rows)
+        report_memory(large)
+
+
+# VmHWM (peak resident size) of this process's own memory map, which exec starts afresh; the
+# ru_maxrss of a child can carry its parent's peak across fork and exec.
+_MEMORY_PROBE = """
+import sys
+sys.path.insert(0, sys.argv[2])
+from formation.cycler import read_cycler_file
+
+def status(key):
+    with open("/proc/self/status") as handle:
+        return next(int(line.split()[1]) for line in handle if line.startswith(key + ":"))
+
+before = status("VmRSS")
+data = read_cycler_file(sys.argv[1])
+after = status("VmHWM")
+arrays = sum(a.nbytes for a in (data.time_s, data.voltage_v, data.current_a, data.step,
+                                data.cycle, data.temperature_c) if a is not None)
+print(data.rows, before, after, arrays)
+"""
+
+
+def report_memory(path: Path) -> None:
+    """Peak memory of read_cycler_file on `path`, in a process of its own (KiB from /proc)."""
+    out = subprocess.run(
+        [sys.executable, "-c", _MEMORY_PROBE, str(path), str(ROOT)],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    rows, before, after, arrays = (int(x) for x in out)
+    mib = 1024 * 1024
+    print(
+        f"{'peak memory, ' + path.name:<40} {rows:>8} rows  file {path.stat().st_size / mib:7.1f} "
+        f"MiB  arrays {arrays / mib:7.1f} MiB  peak over imports {(after - before) / 1024:7.1f} MiB"
+    )
 
 
 if __name__ == "__main__":

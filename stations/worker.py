@@ -360,6 +360,7 @@ def _cycler_file_result(entry: InboxEntry) -> StepResult:
         **entry.payload,
         "parser": read.parser,
         "detected_format": read.detected_format,
+        "timed_by": read.timed_by,  # the run's times from the file's clock, or its receipt
     }
     InboxEntry.objects.filter(pk=entry.pk).update(payload=entry.payload)
     return read.result

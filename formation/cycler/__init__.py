@@ -3,19 +3,29 @@
 Use::
 
     data = read_cycler_file(path)  # CyclerData, or raises CyclerFileRejected
-    features = formation_features(data)  # {"first_charge_capacity_ah": ..., ...}
-    q, v = voltage_capacity_curve(data)  # first charge + discharge, downsampled for a plot
-    t, v = downsample_curve(data.time_s, data.voltage_v)
+    analysis = analyse(data)  # half cycles (complete or not), steps, cycles, dQ/dV
+    features = formation_features(analysis)  # {"first_charge_capacity_ah": ..., ...}
+    curves = formation_curves(analysis)  # V-t, I-t, V-Q per cycle, dQ/dV, per-cycle values
 """
 
 from __future__ import annotations
 
+from .cycles import (
+    STEP_KINDS,
+    Cycle,
+    DqDv,
+    ProtocolStep,
+    completeness,
+    cycle_table,
+    dqdv,
+    protocol_steps,
+    step_labels,
+)
 from .data import CyclerData
 from .errors import CHECKS, CyclerFileRejected
 from .features import (
     HalfCycle,
     downsample_curve,
-    formation_features,
     half_cycles,
     voltage_capacity_curve,
 )
@@ -28,8 +38,30 @@ from .readers import (
     format_named,
     read_cycler_file,
 )
+from .report import (
+    Analysis,
+    CurveData,
+    analyse,
+    cycle_voltage_capacity,
+    formation_curves,
+    formation_features,
+)
 
 __all__ = [
+    "STEP_KINDS",
+    "Analysis",
+    "Cycle",
+    "CurveData",
+    "DqDv",
+    "ProtocolStep",
+    "analyse",
+    "completeness",
+    "cycle_table",
+    "cycle_voltage_capacity",
+    "dqdv",
+    "formation_curves",
+    "protocol_steps",
+    "step_labels",
     "CHECKS",
     "FORMATS",
     "FORMAT_ALIASES",

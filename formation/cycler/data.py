@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
@@ -26,6 +27,10 @@ class CyclerData:
     format: str
     parser: str
     rows: int
+    # Wall-clock time of the first row, from the file itself (BioLogic's acquisition start plus
+    # the first time/s, Neware's record clock, an Arbin or Maccor date-time column). Naive when
+    # the file gives the cycler's local clock without a zone; None when the file has no clock.
+    started_at: datetime | None = None
 
     def __post_init__(self) -> None:
         for name in ("time_s", "voltage_v", "current_a", "temperature_c"):

@@ -216,55 +216,6 @@ def _soft_short_events(data: CyclerData) -> int:
     return int(np.count_nonzero(lengths >= SOFT_SHORT_MIN_SAMPLES))
 
 
-def formation_features(data: CyclerData) -> dict[str, float]:
-    """The formation measurements of one file; keys that cannot be computed are left out.
-
-    first_charge_capacity_ah / first_discharge_capacity_ah: the first charge half cycle (after
-    any leading rest or partial discharge) and the discharge that follows it, coulomb-counted.
-    A first charge or discharge cut by the end of the file is still reported as measured.
-    discharge_energy_wh: trapezoid integral of V*|I| dt over that discharge;
-    average_discharge_voltage_v = energy / capacity. later_coulombic_efficiency: mean of
-    Qdis/Qch over the later charge-discharge pairs whose discharge ended before the file did.
-    max_gap_intervals: the largest time step over the median time step (zero-length steps, which
-    several vendors write at step changes, are left out of both).
-    """
-    features: dict[str, float] = {"rows": float(data.rows)}
-    if data.rows == 0:
-        return features
-    cycles = half_cycles(data)
-    index, first_charge, first_discharge = _first_pair(cycles)
-    if first_charge is not None:
-        features["first_charge_capacity_ah"] = first_charge.capacity_ah
-    if first_discharge is not None:
-        q_dis = first_discharge.capacity_ah
-        features["first_discharge_capacity_ah"] = q_dis
-        if first_charge is not None and first_charge.capacity_ah > 0:
-            features["initial_coulombic_efficiency"] = q_dis / first_charge.capacity_ah
-        features["discharge_energy_wh"] = first_discharge.energy_wh
-        if q_dis > 0:
-            features["average_discharge_voltage_v"] = first_discharge.energy_wh / q_dis
-    if index is not None:
-        ratios = [
-            dis.capacity_ah / chg.capacity_ah
-            for chg, dis in zip(cycles[index + 2 :], cycles[index + 3 :], strict=False)
-            if chg.sign > 0 and dis.sign < 0 and dis.complete and chg.capacity_ah > 0
-        ]
-        if ratios:
-            features["later_coulombic_efficiency"] = float(np.mean(ratios))
-
-    if data.temperature_c is not None and np.isfinite(data.temperature_c).any():
-        features["max_temperature_c"] = float(np.nanmax(data.temperature_c))
-    if np.isfinite(data.voltage_v).any():
-        features["min_voltage_v"] = float(np.nanmin(data.voltage_v))
-        features["max_voltage_v"] = float(np.nanmax(data.voltage_v))
-    steps = np.diff(data.time_s)
-    steps = steps[steps > 0]
-    if steps.size:
-        features["max_gap_intervals"] = float(steps.max() / np.median(steps))
-    features["soft_short_events"] = float(_soft_short_events(data))
-    return features
-
-
 def downsample_curve(
     x: np.ndarray, y: np.ndarray, max_points: int = 2000
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -1,13 +1,13 @@
 """read_cycler_file: detect the format from the bytes, parse with a well-kept library, normalise.
 
 Binary formats are parsed by their maintained libraries (galvani for BioLogic .mpr, fastnda for
-Neware .nda/.ndax); text exports by formation.cycler.text. Whatever a parser raises is caught here
+Neware .nda/.ndax, openpyxl for Arbin .xlsx); text exports (Arbin CSV, Maccor, plain CSV, EC-Lab
+.mpt) are streamed by formation.cycler.text in chunks, so their memory is their numeric columns. Whatever a parser raises is caught here
 and turned into a CyclerFileRejected carrying the library's own message.
 
 Units and signs per binary format, as the libraries document them and the samples show:
-* BioLogic .mpr (galvani): time/s in s; Ewe/V (or <Ewe>/V, Ecell/V) in V; I/mA (or <I>/mA) in mA.
-  EC-Lab's I is positive for an oxidation current at the working electrode, which for a cell
-  wired cathode-to-working-electrode is charge: the convention we want, so only mA -> A.
+* BioLogic .mpr (galvani) and .mpt: see formation.cycler.biologic for the columns the current is
+  taken or derived from (I/mA, dq/mA.h, (Q-Qo)/mA.h, Q charge/discharge/mA.h, control/V/mA...).
 * Neware .nda/.ndax (fastnda): total_time_s in s, voltage_V in V, current_mA in mA. The raw files
   store unsigned current; fastnda signs it from the step type (CC_DChg etc. negative), so charge
   is positive (sample: +0.12 mA in CCCV_Chg, -0.12 mA in CCCV_DChg). Only mA -> A.
@@ -23,19 +23,41 @@ import tempfile
 import warnings
 import zipfile
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
+from .biologic import (
+    MPT_MAGIC,
+    BiologicColumns,
+    biologic_columns,
+    mpr_acquisition_start,
+    mpr_columns,
+    mpr_is_ocv,
+    read_mpt,
+)
 from .data import CyclerData
 from .errors import CyclerFileRejected
 from .features import current_state, half_cycle_runs
-from .text import TEXT_PARSER, classify_text, decode, read_text_export
+from .text import TEXT_PARSER, classify_text, decode, parse_wall_clock, read_text_export
+from .xlsx import read_arbin_xlsx
 
-FORMATS = ("biologic_mpr", "neware_nda", "neware_ndax", "arbin_csv", "maccor_txt", "csv")
-# The short names equipment sends with an upload, for the formats above.
+FORMATS = (
+    "biologic_mpr",
+    "biologic_mpt",
+    "neware_nda",
+    "neware_ndax",
+    "arbin_csv",
+    "arbin_xlsx",
+    "maccor_txt",
+    "csv",
+)
+# The short names equipment sends with an upload, for the formats above. "arbin" names the
+# vendor: whether its export is CSV or XLSX is read from the bytes (see read_cycler_file).
 FORMAT_ALIASES = {
     "mpr": "biologic_mpr",
+    "mpt": "biologic_mpt",
     "nda": "neware_nda",
     "ndax": "neware_ndax",
     "arbin": "arbin_csv",
@@ -45,8 +67,15 @@ FORMAT_ALIASES = {
 FORMAT_NAMES = (*FORMATS, *FORMAT_ALIASES)
 # A file's suffix says its format only where the suffix is the vendor's own (a .csv or .txt may
 # hold any text export: those are detected from the content).
-FORMAT_BY_SUFFIX = {".mpr": "biologic_mpr", ".nda": "neware_nda", ".ndax": "neware_ndax"}
-TEXT_FORMATS = frozenset({"arbin_csv", "maccor_txt", "csv"})
+FORMAT_BY_SUFFIX = {
+    ".mpr": "biologic_mpr",
+    ".mpt": "biologic_mpt",
+    ".nda": "neware_nda",
+    ".ndax": "neware_ndax",
+    ".xlsx": "arbin_xlsx",
+}
+TEXT_FORMATS = frozenset({"arbin_csv", "maccor_txt", "csv", "biologic_mpt"})
+ARBIN_FORMATS = frozenset({"arbin_csv", "arbin_xlsx"})
 
 
 def format_named(name: str) -> str | None:
@@ -59,7 +88,12 @@ NDA_MAGIC = b"NEWARE"  # fastnda.nda checks these six bytes
 ZIP_MAGIC = b"PK\x03\x04"
 ZIP_END = b"PK\x05\x06"  # end-of-central-directory record: a zip's index, written last
 SNIFF_BYTES = 1 << 20
-_MAGIC = {"biologic_mpr": MPR_MAGIC, "neware_nda": NDA_MAGIC, "neware_ndax": ZIP_MAGIC}
+_MAGIC = {
+    "biologic_mpr": MPR_MAGIC,
+    "neware_nda": NDA_MAGIC,
+    "neware_ndax": ZIP_MAGIC,
+    "arbin_xlsx": ZIP_MAGIC,
+}
 
 
 def _library(name: str) -> str:
@@ -85,10 +119,12 @@ def detect_format(head: bytes, file_name: str) -> str:
         # name the members in the clear, so the first MiB shows them even if the index is cut off.
         if b"data.ndc" in head or (b"Step.xml" in head and b".ndc" in head):
             return "neware_ndax"
+        if b"xl/workbook.xml" in head or b"[Content_Types].xml" in head and b"xl/" in head:
+            return "arbin_xlsx"
         raise CyclerFileRejected(
             "unknown_format",
-            f"{file_name} is a zip archive but holds no Neware data.ndc in its first "
-            f"{len(head)} bytes: not a cycler file we read",
+            f"{file_name} is a zip archive but holds no Neware data.ndc nor an Excel workbook "
+            f"in its first {len(head)} bytes: not a cycler file we read",
         )
     if b"\x00" in head[:65536]:
         offset = head.index(b"\x00")
@@ -97,7 +133,11 @@ def detect_format(head: bytes, file_name: str) -> str:
             f"{file_name} is binary (NUL byte at offset {offset}) and starts with "
             f"{head[:16]!r}, which is no BioLogic .mpr or Neware .nda/.ndax signature",
         )
+    if head.startswith(MPT_MAGIC):
+        return "biologic_mpt"
     lines = decode(head).splitlines()
+    if lines and "time/s" in lines[0].split("\t") and "Ewe/V" in lines[0]:
+        return "biologic_mpt"  # an EC-Lab export saved without its header block
     kind = classify_text(lines)
     if kind is None:
         first = lines[0][:80] if lines else ""
@@ -130,7 +170,10 @@ def read_cycler_file(path: str | Path, *, format: str | None = None) -> CyclerDa
         raise CyclerFileRejected("empty", f"{name} is empty ({size} bytes)")
     if format is None:
         format = detect_format(head, name)
-    elif format in _MAGIC and not head.startswith(_MAGIC[format]):
+    elif format in ARBIN_FORMATS:
+        # The station names the vendor; the container (CSV text or an XLSX zip) is in the bytes.
+        format = "arbin_xlsx" if head.startswith(ZIP_MAGIC) else "arbin_csv"
+    if format in _MAGIC and not head.startswith(_MAGIC[format]):
         raise CyclerFileRejected(
             "unreadable",
             f"{name} was given as {format} but does not start with that format's signature "
@@ -146,8 +189,14 @@ def read_cycler_file(path: str | Path, *, format: str | None = None) -> CyclerDa
             return _read_mpr(path, size)
         if format in ("neware_nda", "neware_ndax"):
             return _read_neware(path, size, head, format)
-        raw = head if size <= len(head) else path.read_bytes()
-        table = read_text_export(path, raw, format)
+        if format == "biologic_mpt":
+            return _read_mpt(path, head)
+        if format == "arbin_xlsx":
+            table = read_arbin_xlsx(path)
+            parser = _library("openpyxl")
+        else:
+            table = read_text_export(path, head)
+            parser = TEXT_PARSER
     except CyclerFileRejected:
         raise
     except Exception as exc:  # any parser failure is a rejected file, never a crash
@@ -158,7 +207,7 @@ def read_cycler_file(path: str | Path, *, format: str | None = None) -> CyclerDa
     return _finish(
         name,
         format,
-        TEXT_PARSER,
+        parser,
         table.time_s,
         table.voltage_v,
         table.current_a,
@@ -166,6 +215,7 @@ def read_cycler_file(path: str | Path, *, format: str | None = None) -> CyclerDa
         table.cycle,
         table.temperature_c,
         table.row_label,
+        started_at=table.started_at,
     )
 
 
@@ -184,6 +234,8 @@ def _finish(
     cycle: np.ndarray | None,
     temperature_c: np.ndarray | None,
     label: Callable[[int], str] = _record_label,
+    *,
+    started_at: datetime | None = None,
 ) -> CyclerData:
     """Shared trust checks, then derive what the file lacks and build the CyclerData."""
     time_s = np.asarray(time_s, dtype=np.float64)
@@ -222,6 +274,7 @@ def _finish(
         format=format,
         parser=parser,
         rows=rows,
+        started_at=started_at,
     )
 
 
@@ -252,7 +305,7 @@ def _read_mpr(path: Path, size: int) -> CyclerData:
         with path.open("rb") as handle, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             mpr = BioLogic.MPRfile(handle)  # given a file object, galvani reads and never closes
-            records = np.array(mpr.data)  # copy out of the file buffer
+            columns = mpr_columns(mpr)
     except OSError as exc:
         # galvani reads each module's declared length; a short read means the file was cut.
         raise CyclerFileRejected(
@@ -264,37 +317,32 @@ def _read_mpr(path: Path, size: int) -> CyclerData:
             "unreadable",
             f"{name}: {parser} could not parse it: {type(exc).__name__}: {_one_line(exc)}",
         ) from exc
-    columns = records.dtype.names or ()
+    data = biologic_columns(columns, file_name=name, ocv_technique=mpr_is_ocv(mpr))
+    start = mpr_acquisition_start(mpr)
+    if start is not None and data.time_s.size:
+        start = start + timedelta(seconds=float(data.time_s[0]))  # time/s counts from it
+    return _biologic_data(name, "biologic_mpr", parser, data, start)
 
-    def pick(*candidates: str) -> str | None:
-        return next((c for c in candidates if c in columns), None)
 
-    time_col = pick("time/s")
-    volt_col = pick("Ecell/V", "Ewe/V", "<Ewe>/V", "<Ewe/V>")
-    curr_col = pick("I/mA", "<I>/mA")
-    missing = [
-        what
-        for what, col in (("time/s", time_col), ("Ewe/V", volt_col), ("I/mA", curr_col))
-        if col is None
-    ]
-    if missing:
-        raise CyclerFileRejected(
-            "missing_columns",
-            f"{name}: the BioLogic data module has no {' or '.join(missing)} column "
-            f"(columns: {', '.join(columns)})",
-        )
-    temp_col = pick("Temperature/°C")
-    cycle_col = pick("cycle number")
+def _read_mpt(path: Path, head: bytes) -> CyclerData:
+    data, start = read_mpt(path, head)
+    return _biologic_data(path.name, "biologic_mpt", TEXT_PARSER, data, start)
+
+
+def _biologic_data(
+    name: str, format: str, parser: str, data: BiologicColumns, start: datetime | None
+) -> CyclerData:
     return _finish(
         name,
-        "biologic_mpr",
+        format,
         parser,
-        records[time_col],
-        records[volt_col],
-        records[curr_col] / 1000.0,  # mA -> A; sign already positive = charge (oxidation at WE)
-        records["Ns"] if "Ns" in columns else None,
-        np.rint(records[cycle_col]) if cycle_col else None,  # galvani gives it as float
-        records[temp_col] if temp_col else None,
+        data.time_s,
+        data.voltage_v,
+        data.current_a,
+        data.step,
+        data.cycle,
+        data.temperature_c,
+        started_at=start,
     )
 
 
@@ -351,6 +399,11 @@ def _read_neware(path: Path, size: int, head: bytes, format: str) -> CyclerData:
         return frame[col].cast(float).to_numpy()
 
     temperature = next((c for c in columns if "temperature" in c.lower()), None)
+    started = None
+    if "unix_time_s" in columns and frame.height:
+        # fastnda gives the record's clock as Unix seconds (from the file's own time stamps, or
+        # the test's start plus test time where the format has no per-record clock).
+        started = parse_wall_clock(float(frame["unix_time_s"][0]))
     return _finish(
         name,
         format,
@@ -361,4 +414,5 @@ def _read_neware(path: Path, size: int, head: bytes, format: str) -> CyclerData:
         column("step_index").astype(np.int64) if "step_index" in columns else None,
         column("cycle_count").astype(np.int64) if "cycle_count" in columns else None,
         column(temperature) if temperature else None,
+        started_at=started,
     )

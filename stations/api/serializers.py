@@ -186,8 +186,8 @@ class CyclerFileSerializer(serializers.Serializer):
     format = serializers.ChoiceField(
         choices=FORMAT_NAMES,
         required=False,
-        help_text="The file's format (short names: mpr, nda, ndax, arbin, maccor); without it, the "
-        "format is detected from the content",
+        help_text="The file's format (short names: mpr, mpt, nda, ndax, arbin, maccor); "
+        "without it, the format is detected from the content",
     )
 
 

@@ -45,6 +45,18 @@ EXPECTED_KEYS = {
     "max_gap_intervals",
     "soft_short_events",
     "rows",
+    "first_charge_complete",
+    "first_discharge_complete",
+    "charge_energy_wh",
+    "average_charge_voltage_v",
+    "initial_energy_efficiency",
+    "first_charge_cc_capacity_ah",
+    "first_charge_cv_capacity_ah",
+    "cycles",
+    "last_discharge_capacity_ah",
+    "capacity_retention_last",
+    "incomplete_half_cycles",
+    "protocol_steps",
 }
 
 
@@ -76,6 +88,27 @@ def test_formation_features_match_the_analytic_values(tmp_path):
     assert features["max_gap_intervals"] == pytest.approx(1.0)  # one uniform 10 s grid
     assert features["soft_short_events"] == 0.0
     assert features["rows"] == float(curve.time_s.size)
+    # Every cycle: CC charge 0.5 A over 3.0-4.2 V for 2 h (3.6 Wh), CV at 4.2 V 0.1375 Ah.
+    charge_wh = 0.5 * (3.0 + 4.2) / 2 * 2 + 4.2 * 0.1375
+    assert features["charge_energy_wh"] == pytest.approx(charge_wh, rel=rel)
+    assert features["average_charge_voltage_v"] == pytest.approx(
+        charge_wh / synthetic.Q_CHARGE_1, rel=rel
+    )
+    assert features["initial_energy_efficiency"] == pytest.approx(
+        synthetic.ENERGY_DISCHARGE_1 / charge_wh, rel=rel
+    )
+    # The 2 % CC tolerance admits the taper's first 40 s (0.50 -> 0.49 A) as constant current.
+    cc, cv = features["first_charge_cc_capacity_ah"], features["first_charge_cv_capacity_ah"]
+    assert cc + cv == pytest.approx(synthetic.Q_CHARGE_1, rel=rel)
+    assert 1.0 - 1e-9 <= cc <= 1.0 + (0.5 + 0.49) / 2 * 40 / 3600 + 1e-9
+    assert features["cycles"] == 2.0
+    assert features["last_discharge_capacity_ah"] == pytest.approx(synthetic.Q_DISCHARGE_2)
+    assert features["capacity_retention_last"] == pytest.approx(
+        synthetic.Q_DISCHARGE_2 / synthetic.Q_DISCHARGE_1, rel=rel
+    )
+    assert features["first_charge_complete"] == features["first_discharge_complete"] == 1.0
+    assert features["incomplete_half_cycles"] == 0.0
+    assert features["protocol_steps"] == float(len(FORMATION))  # one step per segment
 
 
 def test_uniform_grid_misses_at_most_one_sample_interval_per_half_cycle():

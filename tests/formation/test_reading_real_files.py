@@ -21,7 +21,9 @@ import pytest
 
 from formation.cycler import formation_features, half_cycles, read_cycler_file
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cycler"
+from .samples import SAMPLES  # noqa: E402
+
+DATA = SAMPLES
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"sample folder {DATA} is absent")
 
 VENDOR_REL = 5e-3
@@ -301,3 +303,42 @@ def test_neware_against_fastnda_directly():
     )
     assert features["min_voltage_v"] == pytest.approx(float(frame["voltage_V"].min()))
     assert features["max_voltage_v"] == pytest.approx(float(frame["voltage_V"].max()))
+
+
+def test_bitrode_every_cycle_against_the_vendor_capacity_column():
+    from formation.cycler import analyse
+
+    raw, mode = read_bitrode_raw()
+    t, current = raw["Time(s)"], raw["Current(A)"]
+    # Bitrode's per-step Capacity(Ah) at the last row of each CHRG and DCHG run, signed like I.
+    runs = []
+    for word in ("CHRG", "DCHG"):
+        rows = np.flatnonzero(mode == word)
+        breaks = np.flatnonzero(np.diff(rows) > 1)
+        firsts, lasts = np.r_[rows[0], rows[breaks + 1]], np.r_[rows[breaks], rows[-1]]
+        runs += [(int(a), int(b), word) for a, b in zip(firsts, lasts, strict=True)]
+    runs.sort()
+    charges = [(a, b) for a, b, w in runs if w == "CHRG"]
+    discharges = [(a, b) for a, b, w in runs if w == "DCHG"]
+    cycles = analyse(read_cycler_file(DATA / "leaf_cell_discharge_1c_bitrode.csv")).cycles
+    assert len(cycles) == len(charges) and len(discharges) == len(charges) - 1
+    rounding = 0.005  # Capacity(Ah) is written to 0.01 Ah
+    for cycle, (c0, c1) in zip(cycles, charges, strict=True):
+        assert cycle.charge_capacity_ah == pytest.approx(
+            raw["Capacity(Ah)"][c1],
+            rel=VENDOR_REL,
+            abs=rounding + boundary_tolerance_ah(t, current, c0, c1),
+        )
+    for cycle, (d0, d1) in zip(cycles, discharges, strict=False):
+        assert cycle.discharge_capacity_ah == pytest.approx(
+            -raw["Capacity(Ah)"][d1],
+            rel=VENDOR_REL,
+            abs=rounding + boundary_tolerance_ah(t, current, d0, d1),
+        )
+        assert cycle.discharge_energy_wh == pytest.approx(-raw["Energy(Wh)"][d1], rel=VENDOR_REL)
+    first = -raw["Capacity(Ah)"][discharges[0][1]]
+    last = -raw["Capacity(Ah)"][discharges[-1][1]]
+    retention = cycles[len(discharges) - 1].capacity_retention
+    assert retention == pytest.approx(last / first, abs=0.01)
+    # The file ends with a charge and no discharge after it: a cycle without a discharge.
+    assert cycles[-1].discharge is None and cycles[-1].discharge_capacity_ah is None

@@ -11,7 +11,9 @@ import pytest
 
 from formation.cycler import CyclerFileRejected, read_cycler_file
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cycler"
+from .samples import SAMPLES  # noqa: E402
+
+DATA = SAMPLES
 needs_samples = pytest.mark.skipif(not DATA.is_dir(), reason=f"sample folder {DATA} is absent")
 
 GOOD_CSV = "time,voltage,current\n0,3.00,0.5\n10,3.01,0.5\n20,3.02,0.5\n30,3.03,0.5\n"
@@ -195,3 +197,46 @@ def test_an_unknown_format_name_is_a_programming_error(tmp_path):
 def test_a_missing_file_is_unreadable(tmp_path):
     error = rejected(tmp_path / "gone.csv")
     assert error.check == "unreadable" and "gone.csv" in error.detail
+
+
+# --- the fast reader and the careful one agree; the careful one names what the fast one refuses --
+
+
+def text_samples() -> list[Path]:
+    return (
+        sorted(p for p in DATA.glob("*") if p.suffix in (".csv", ".001")) if DATA.is_dir() else []
+    )
+
+
+@pytest.mark.parametrize("path", text_samples(), ids=lambda p: p.name)
+def test_both_text_readers_read_the_same_columns(path):
+    from formation.cycler import text
+
+    head = path.read_bytes()[: 1 << 20]
+    layout = text.find_layout(path, head)
+    words = {"state": text.state_signs}
+    fast, fast_labels, fast_stamp = text._read_table_fast(path, layout, words)
+    careful, labels, stamp = text._read_table_checked(
+        path, layout, optional=frozenset({"temperature"}), words=words
+    )
+    assert fast.keys() == careful.keys() and fast_stamp == stamp
+    for key in fast:
+        np.testing.assert_array_equal(fast[key], careful[key])
+    last = len(fast["time"]) - 1
+    assert fast_labels(last) == labels(last)
+
+
+def test_a_semicolon_csv_with_decimal_commas_is_read(tmp_path):
+    path = tmp_path / "eu.csv"
+    path.write_text("Zeit;Time(s);Voltage(V);Current(mA)\nx;0;3,10;500\nx;10;3,25;500,5\n")
+    data = read_cycler_file(path)
+    np.testing.assert_allclose(data.voltage_v, [3.10, 3.25])
+    np.testing.assert_allclose(data.current_a, [0.5, 0.5005])
+
+
+def test_a_blank_voltage_in_a_large_file_names_its_row(tmp_path):
+    rows = "".join(f"{k},3.{k % 10},0.5\n" for k in range(2000))
+    path = tmp_path / "blank.csv"
+    path.write_text("time,voltage,current\n" + rows.replace("1500,3.0,0.5", "1500,,0.5"))
+    error = rejected(path)
+    assert error.check == "unreadable" and "data row 1501 (line 1502)" in error.detail
