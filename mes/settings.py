@@ -217,6 +217,12 @@ SPECTACULAR_SETTINGS = {
         # The health checks' answers (core/views.py, stations/api/health.py).
         "OkEnum": ["ok"],
         "IngestionStatusEnum": ["ok", "behind"],
+        # Non-conformance reports (quality/api/nonconformance.py); a step is a station kind.
+        "StationKindEnum": "lines.models.StationKind",
+        "NcrStatusEnum": "quality.models.NonConformance.Status",
+        "RootCauseEnum": "quality.models.NonConformance.RootCause",
+        "NcrActionKindEnum": "quality.models.NonConformanceAction.Kind",
+        "NcrActionStatusEnum": "quality.models.NonConformanceAction.Status",
     },
 }
 
