@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import timedelta
 from typing import Any
+
+from django.utils import timezone
 
 from batches.models import Hold
 from lines.models import Line
@@ -45,7 +47,7 @@ def walk_to(ncr: NonConformance, status: str, *, by: Any, signer: Any = None) ->
                 kind="corrective",
                 description="Replace the gripper pad",
                 owner=by,
-                due_date=date(2026, 12, 15),
+                due_date=timezone.localdate() + timedelta(days=14),
                 by=by,
             )
         elif step == "verification":

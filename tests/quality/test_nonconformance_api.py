@@ -157,14 +157,20 @@ def test_the_list_filters_by_status_and_line(
     assert row["status"] == "actions" and row["line"] == pilot.code
 
 
+# Six, as the other lists: the token and its user, permissions, the count, the page.
 def test_the_list_runs_the_same_queries_for_many_ncrs(
     api_as, line_engineer, batch_hold, django_assert_max_num_queries
 ):
     for _ in range(30):
-        walk_to(open_ncr(line_engineer, holds=[batch_hold]), "actions", by=line_engineer)
+        ncr = walk_to(open_ncr(line_engineer, holds=[batch_hold]), "actions", by=line_engineer)
+    api = api_as(line_engineer)
     with django_assert_max_num_queries(6):
-        response = api_as(line_engineer).get("/api/v1/ncrs")
+        response = api.get("/api/v1/ncrs")
     assert response.status_code == 200 and response.json()["count"] == 30
+    # One NCR: itself with its people, its holds, its actions.
+    with django_assert_max_num_queries(6):
+        response = api.get(f"/api/v1/ncrs/{ncr.code}")
+    assert response.status_code == 200 and len(response.json()["holds"]) == 1
 
 
 def test_a_bad_filter_is_400(api_as, operator):
