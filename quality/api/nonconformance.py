@@ -144,7 +144,7 @@ def _text(max_length: int | None = None, **kwargs: Any) -> serializers.CharField
 class NcrCreateSerializer(serializers.Serializer):
     title = _text(200)
     description = _text()
-    line = serializers.SlugField(max_length=30, help_text="Line code")
+    line = serializers.SlugField(min_length=1, max_length=30, help_text="Line code")
     step = serializers.ChoiceField(
         choices=StationKind.choices, required=False, default="", allow_blank=True
     )
@@ -181,7 +181,7 @@ class RootCauseSerializer(serializers.Serializer):
 class ActionCreateSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=NonConformanceAction.Kind.choices)
     description = _text()
-    owner = serializers.CharField(max_length=150, help_text="The owner's username")
+    owner = serializers.CharField(min_length=1, max_length=150, help_text="The owner's username")
     due_date = serializers.DateField()
 
 
@@ -199,6 +199,7 @@ class ReasonSerializer(serializers.Serializer):
 
 class CloseSerializer(serializers.Serializer):
     password = serializers.CharField(
+        min_length=1,
         max_length=4096,
         trim_whitespace=False,
         write_only=True,
