@@ -121,6 +121,39 @@ def open_nonconformance(
     return ncr
 
 
+@transaction.atomic
+def edit_nonconformance(ncr: NonConformance, *, by: Any, **changes: Any) -> NonConformance:
+    """Correct what the report says (title, description, line, step) until it is closed or
+    cancelled; the event keeps each field's old and new value."""
+    ncr = _locked(ncr, by)
+    _require_active(ncr, "edit")
+    unknown = set(changes) - {"title", "description", "line", "step"}
+    if unknown:
+        raise TypeError(f"Not editable: {', '.join(sorted(unknown))}")
+    errors = {}
+    for field in ("title", "description"):
+        if field in changes:
+            changes[field] = (changes[field] or "").strip()
+            if not changes[field]:
+                errors[field] = ["Required."]
+    if changes.get("step") and changes["step"] not in StationKind.values:
+        errors["step"] = [f"No step {changes['step']}."]
+    if errors:
+        raise DomainError("invalid", "The report is not complete.", status=400, errors=errors)
+    changed = {}
+    for field, value in changes.items():
+        old = getattr(ncr, field)
+        if old != value:
+            changed[field] = [old.code, value.code] if field == "line" else [old, value]
+            setattr(ncr, field, value)
+    if changed:
+        ncr.save(update_fields=list(changed))
+        record_event(
+            actor=by, verb="ncr_edited", subject_type=SUBJECT, subject=ncr.code, data=changed
+        )
+    return ncr
+
+
 def _next_number(year: int) -> dict[str, Any]:
     """The year's next number, gapless: two engineers opening at once queue on the year's lock
     (held to the end of the transaction), so the second reads the first's number once it is

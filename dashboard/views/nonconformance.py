@@ -37,6 +37,13 @@ class OpenForm(forms.Form):
     )
 
 
+class EditForm(forms.Form):
+    title = forms.CharField(max_length=200)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}))
+    line = forms.ModelChoiceField(queryset=Line.objects.all(), to_field_name="code")
+    step = forms.ChoiceField(choices=[("", "–"), *StationKind.choices], required=False)
+
+
 class ContainmentForm(forms.Form):
     containment = forms.CharField(max_length=10000)
 
@@ -174,6 +181,14 @@ def ncr_detail(request: HttpRequest, code: str) -> HttpResponse:
             "today": timezone.localdate(),
             "default_meaning": services.DEFAULT_SIGNATURE_MEANING,
             "S": NonConformance.Status,
+            "edit_form": EditForm(
+                initial={
+                    "title": ncr.title,
+                    "description": ncr.description,
+                    "line": ncr.line.code,
+                    "step": ncr.step,
+                }
+            ),
         },
     )
 
@@ -187,6 +202,19 @@ def _ncr_or_404(code: str) -> NonConformance:
 
 def _back(ncr: NonConformance, section: str = "") -> str:
     return reverse("ncr", args=[ncr.code]) + (f"#{section}" if section else "")
+
+
+@roles.page_permission(roles.EDIT_NCR)
+@require_POST
+def ncr_edit(request: HttpRequest, code: str) -> HttpResponse:
+    ncr = _ncr_or_404(code)
+    return act(
+        request,
+        EditForm(request.POST),
+        lambda data: services.edit_nonconformance(ncr, by=request.user, **data),
+        f"{ncr.code} corrected.",
+        _back(ncr),
+    )
 
 
 @roles.page_permission(roles.EDIT_NCR)
@@ -339,6 +367,7 @@ urlpatterns = [
     path("ncrs/", ncr_list, name="ncrs"),
     path("ncrs/new", ncr_new, name="ncr-new"),
     path("ncrs/<slug:code>/", ncr_detail, name="ncr"),
+    path("ncrs/<slug:code>/edit", ncr_edit, name="ncr-edit"),
     path("ncrs/<slug:code>/containment", ncr_containment, name="ncr-containment"),
     path("ncrs/<slug:code>/holds", ncr_hold_add, name="ncr-hold-add"),
     path("ncrs/<slug:code>/holds/<int:hold>/remove", ncr_hold_remove, name="ncr-hold-remove"),

@@ -165,6 +165,15 @@ class NcrCreateSerializer(serializers.Serializer):
     )
 
 
+class NcrEditSerializer(serializers.Serializer):
+    """What may be corrected; only the fields sent change."""
+
+    title = _text(200, required=False)
+    description = _text(required=False)
+    line = serializers.SlugField(min_length=1, max_length=30, required=False)
+    step = serializers.ChoiceField(choices=StationKind.choices, required=False, allow_blank=True)
+
+
 class ContainmentSerializer(serializers.Serializer):
     containment = _text(help_text="What stops it spreading, beside the holds covered")
 
@@ -316,10 +325,27 @@ class NcrListView(EngineerListView):
 
 
 class NcrDetailView(EngineerAPIView):
-    permissions = {"GET": roles.VIEW_NCRS}
+    permissions = {"GET": roles.VIEW_NCRS, "PATCH": roles.EDIT_NCR}
 
     @extend_schema(responses={200: NcrDetailSerializer, **engineer_errors(401, 403, 404)})
     def get(self, request: Request, code: str) -> Response:
+        return _answer(code)
+
+    @extend_schema(
+        request=NcrEditSerializer,
+        responses={200: NcrDetailSerializer, **TRANSITION_ERRORS},
+        description="Correct the title, description, line or step until it is closed or "
+        "cancelled; the audit event keeps the old and new values.",
+    )
+    def patch(self, request: Request, code: str) -> Response:
+        ncr = _ncr(code)
+        changes = dict(_body(NcrEditSerializer, request))
+        if "line" in changes:
+            line = Line.objects.filter(code=changes["line"]).first()
+            if line is None:
+                raise _invalid("line", f"No line {changes['line']}.")
+            changes["line"] = line
+        services.edit_nonconformance(ncr, by=request.user, **changes)
         return _answer(code)
 
 

@@ -366,3 +366,44 @@ def test_a_cell_hold_and_a_batch_hold_both_covered(api_as, proto_batch, line_eng
     assert sorted(h["id"] for h in response.json()["holds"]) == sorted(
         [cell_hold.pk, batch_hold.pk]
     )
+
+
+def test_the_schema_documents_every_ncr_operation(client, db):
+    paths = client.get("/api/schema/", {"format": "json"}).json()["paths"]
+    documented = {(path, method) for path, operations in paths.items() for method in operations}
+    assert {
+        ("/api/v1/ncrs", "get"),
+        ("/api/v1/ncrs", "post"),
+        ("/api/v1/ncrs/{code}", "get"),
+        ("/api/v1/ncrs/{code}/containment", "post"),
+        ("/api/v1/ncrs/{code}/holds", "post"),
+        ("/api/v1/ncrs/{code}/holds/{hold}", "delete"),
+        ("/api/v1/ncrs/{code}/root-cause", "post"),
+        ("/api/v1/ncrs/{code}/actions", "post"),
+        ("/api/v1/ncrs/{code}/actions/{action}/done", "post"),
+        ("/api/v1/ncrs/{code}/verify", "post"),
+        ("/api/v1/ncrs/{code}/reopen", "post"),
+        ("/api/v1/ncrs/{code}/close", "post"),
+        ("/api/v1/ncrs/{code}/cancel", "post"),
+    } <= documented
+    close = paths["/api/v1/ncrs/{code}/close"]["post"]
+    assert {"200", "403", "409"} <= set(close["responses"])
+
+
+def test_a_correction_through_the_api(api_as, line_engineer, quality_engineer, operator):
+    ncr = open_ncr(line_engineer)
+    url = f"/api/v1/ncrs/{ncr.code}"
+    lena = api_as(line_engineer)
+    response = lena.patch(url, {"description": "Overhang 0.5 mm", "step": ""}, format="json")
+    assert response.status_code == 200
+    assert response.json()["description"] == "Overhang 0.5 mm" and response.json()["step"] == ""
+    assert response.json()["title"] == "Cathode misaligned on the stack"
+    before = written()
+    assert lena.patch(url, {"line": "nowhere"}, format="json").status_code == 400
+    assert lena.patch(url, {"title": ""}, format="json").status_code == 400
+    assert api_as(operator).patch(url, {"title": "x"}, format="json").status_code == 403
+    walk_to(ncr, "cancelled", by=line_engineer, signer=quality_engineer)
+    before = written()
+    response = lena.patch(url, {"title": "x"}, format="json")
+    assert response.status_code == 409 and response.json()["code"] == "invalid_transition"
+    assert written() == before

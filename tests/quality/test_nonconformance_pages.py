@@ -100,7 +100,9 @@ def test_the_list_and_detail_run_a_fixed_number_of_queries(
     browser = signed_in(quality_engineer)
     with django_assert_max_num_queries(10):
         assert browser.get(reverse("ncrs")).status_code == 200
-    with django_assert_max_num_queries(13):
+    # Session, user, permissions, header (lines, roles, backlog); the NCR with its people, its
+    # holds, its actions, its trail; the open holds, owners and lines its forms offer.
+    with django_assert_max_num_queries(14):
         assert browser.get(reverse("ncr", args=[ncr.code])).status_code == 200
 
 
@@ -211,3 +213,17 @@ def test_holds_join_and_leave_through_the_page(signed_in, line_engineer, batch_h
     assert reverse("ncr-hold-remove", args=[ncr.code, batch_hold.pk]) in page
     browser.post(reverse("ncr-hold-remove", args=[ncr.code, batch_hold.pk]), {"note": "wrong"})
     assert not ncr.holds.exists()
+
+
+def test_a_correction_through_the_page(signed_in, line_engineer, operator):
+    ncr = open_ncr(line_engineer)
+    url = reverse("ncr", args=[ncr.code])
+    assert 'id="ncr-edit"' not in signed_in(operator).get(url).content.decode()
+    browser = signed_in(line_engineer)
+    assert 'id="ncr-edit"' in browser.get(url).content.decode()
+    browser.post(
+        reverse("ncr-edit", args=[ncr.code]),
+        {"title": "Overhang", "description": "0.5 mm", "line": "proto", "step": "pressing"},
+    )
+    ncr.refresh_from_db()
+    assert (ncr.title, ncr.description, ncr.step) == ("Overhang", "0.5 mm", "pressing")

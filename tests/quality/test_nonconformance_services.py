@@ -468,3 +468,24 @@ def test_a_closed_ncr_keeps_its_holds(line_engineer, quality_engineer, batch_hol
     )
     refused("invalid_transition", ncrs.remove_hold, ncr, batch_hold, by=line_engineer)
     assert list(ncr.holds.all()) == [batch_hold]
+
+
+def test_a_correction_keeps_the_old_and_new_values_in_the_trail(line_engineer, quality_engineer):
+    ncr = open_ncr(line_engineer)
+    pilot = Line.objects.exclude(code="proto").first()
+    ncrs.edit_nonconformance(
+        ncr, title="Cathode overhang", line=pilot, step="stacking", by=line_engineer
+    )
+    ncr.refresh_from_db()
+    assert (ncr.title, ncr.line) == ("Cathode overhang", pilot)
+    event = Event.objects.get(subject=ncr.code, verb="ncr_edited")
+    # The step did not change: only what did is in the event.
+    assert event.data == {
+        "title": ["Cathode misaligned on the stack", "Cathode overhang"],
+        "line": ["proto", pilot.code],
+    }
+    refused("invalid", ncrs.edit_nonconformance, ncr, title=" ", by=line_engineer)
+    walk_to(ncr, "cancelled", by=line_engineer, signer=quality_engineer)
+    refused("invalid_transition", ncrs.edit_nonconformance, ncr, title="x", by=line_engineer)
+    ncr.refresh_from_db()
+    assert ncr.title == "Cathode overhang"
