@@ -67,12 +67,3 @@ def nonconformance_trail(ncr: NonConformance) -> QuerySet:
     """The NCR's audit events, oldest first."""
     return Event.objects.filter(subject_type="ncr", subject=ncr.code).order_by("occurred_at", "id")
 
-
-def nonconformances_covering(holds: QuerySet) -> QuerySet:
-    """The NCRs that cover any of `holds`, newest first (a cell's or batch's page lists them)."""
-    return (
-        NonConformance.objects.filter(holds__in=holds)
-        .distinct()
-        .select_related("line")
-        .order_by("-year", "-number")
-    )
