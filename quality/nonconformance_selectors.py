@@ -66,4 +66,3 @@ def nonconformance_detail(code: str) -> NonConformance:
 def nonconformance_trail(ncr: NonConformance) -> QuerySet:
     """The NCR's audit events, oldest first."""
     return Event.objects.filter(subject_type="ncr", subject=ncr.code).order_by("occurred_at", "id")
-
