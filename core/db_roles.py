@@ -55,6 +55,11 @@ RUNTIME_PRIVILEGES: dict[str, tuple[str, ...]] = {
     "batches_holdrule": (SELECT, INSERT, UPDATE),
     "batches_gradingruleset": (SELECT, INSERT, UPDATE),
     "lines_stationtoken": (SELECT, INSERT, UPDATE),
+    # Non-conformance reports and their actions move through quality.nonconformance; a hold
+    # leaves an NCR's containment by deleting its link row.
+    "quality_nonconformance": (SELECT, INSERT, UPDATE),
+    "quality_nonconformanceaction": (SELECT, INSERT, UPDATE),
+    "quality_nonconformance_holds": (SELECT, INSERT, DELETE),
     # Master data, edited through the admin (and seed_demo).
     "lines_line": (SELECT, INSERT, UPDATE),
     "lines_station": (SELECT, INSERT, UPDATE),

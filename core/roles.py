@@ -19,6 +19,7 @@ CUSTOM_PERMISSIONS: dict[tuple[str, str, str], str] = {
     ("stations", "inboxentry", "requeue_result"): "Can send rejected station results again",
     ("batches", "holdrule", "supersede_holdrule"): "Can put new hold-rule thresholds in force",
     ("batches", "materiallot", "set_lot_status"): "Can release, quarantine or reject lots",
+    ("quality", "nonconformance", "close_nonconformance"): "Can sign off and cancel NCRs",
 }
 
 # The permissions in full "app_label.codename" form, for has_perm and the views.
@@ -35,6 +36,10 @@ DISPOSITION = "batches.disposition_hold"
 REQUEUE = "stations.requeue_result"
 SET_HOLD_RULES = "batches.supersede_holdrule"
 SET_LOT_STATUS = "batches.set_lot_status"
+VIEW_NCRS = "quality.view_nonconformance"
+OPEN_NCR = "quality.add_nonconformance"
+EDIT_NCR = "quality.change_nonconformance"
+CLOSE_NCR = "quality.close_nonconformance"
 
 _VIEWING = {
     VIEW_LINES,
@@ -53,6 +58,15 @@ ROLES: dict[str, set[str]] = {
     "quality_engineer": _VIEWING | {HOLD, DISPOSITION, REQUEUE, SET_HOLD_RULES, SET_LOT_STATUS},
     "admin": _VIEWING | {CREATE_BATCH, HOLD, DISPOSITION, REQUEUE, SET_HOLD_RULES, SET_LOT_STATUS},
 }
+# Non-conformance reports: everyone reads them, engineers open and work them, and only quality
+# signs one off (closure, with the password re-entered) or cancels it.
+for _group, _ncr_perms in {
+    "operator": {VIEW_NCRS},
+    "line_engineer": {VIEW_NCRS, OPEN_NCR, EDIT_NCR},
+    "quality_engineer": {VIEW_NCRS, OPEN_NCR, EDIT_NCR, CLOSE_NCR},
+    "admin": {VIEW_NCRS, OPEN_NCR, EDIT_NCR, CLOSE_NCR},
+}.items():
+    ROLES[_group] |= _ncr_perms
 
 
 def sync_roles(**_signal_kwargs: Any) -> None:

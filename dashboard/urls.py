@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard.views import batches, holds, lines, stations
+from dashboard.views import batches, holds, lines, nonconformance, stations
 
 urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
@@ -48,4 +48,5 @@ urlpatterns = [
     path("holds/<int:pk>/row", holds.hold_row, name="hold-row"),
     path("station-results/", stations.unapplied_results, name="unapplied-results"),
     path("station-results/requeue", stations.requeue_results, name="requeue-results"),
+    *nonconformance.urlpatterns,
 ]

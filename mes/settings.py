@@ -220,6 +220,11 @@ SPECTACULAR_SETTINGS = {
         "IngestionStatusEnum": ["ok", "behind"],
         # A cell's mass and thickness: measured at grading, or the design's (batches/energy.py).
         "SizeSourceEnum": "batches.energy.SIZE_SOURCES",
+        # Non-conformance reports (quality/api/nonconformance.py).
+        "NcrStatusEnum": "quality.models.NonConformance.Status",
+        "RootCauseEnum": "quality.models.NonConformance.RootCause",
+        "NcrActionKindEnum": "quality.models.NonConformanceAction.Kind",
+        "NcrActionStatusEnum": "quality.models.NonConformanceAction.Status",
     },
 }
 

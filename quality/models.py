@@ -96,3 +96,7 @@ class CellGrade(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cell_id} {self.grade} ({self.rule_set})"
+
+
+# Non-conformance reports live in their own module; imported here so that Django finds them.
+from quality.nonconformance_models import NonConformance, NonConformanceAction  # noqa: E402, F401

@@ -1,7 +1,20 @@
 from django.urls import path
 
+from quality.api import nonconformance as ncr
 from quality.api import views
 
 urlpatterns = [
     path("hold-rules", views.HoldRuleListView.as_view(), name="api-hold-rules"),
+    path("ncrs", ncr.NcrListView.as_view(), name="api-ncrs"),
+    path("ncrs/<slug:code>", ncr.NcrDetailView.as_view(), name="api-ncr"),
+    path("ncrs/<slug:code>/containment", ncr.NcrContainmentView.as_view()),
+    path("ncrs/<slug:code>/holds", ncr.NcrHoldAddView.as_view()),
+    path("ncrs/<slug:code>/holds/<int:hold>", ncr.NcrHoldRemoveView.as_view()),
+    path("ncrs/<slug:code>/root-cause", ncr.NcrRootCauseView.as_view()),
+    path("ncrs/<slug:code>/actions", ncr.NcrActionListView.as_view()),
+    path("ncrs/<slug:code>/actions/<int:action>/done", ncr.NcrActionDoneView.as_view()),
+    path("ncrs/<slug:code>/verify", ncr.NcrVerifyView.as_view()),
+    path("ncrs/<slug:code>/reopen", ncr.NcrReopenView.as_view()),
+    path("ncrs/<slug:code>/close", ncr.NcrCloseView.as_view()),
+    path("ncrs/<slug:code>/cancel", ncr.NcrCancelView.as_view()),
 ]
