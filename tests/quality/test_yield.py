@@ -144,3 +144,62 @@ def test_an_empty_selection_has_no_rows_and_no_rty(plant):
     assert report.rty is None
     assert _figures(report.total) == ("total", 0, 0, 0, 0, 0)
     assert report.total.fpy is None
+
+
+# ---------------------------------------------------------------- GET /api/v1/yield
+
+
+def test_the_api_answers_the_contract(made, api_as, operator, django_assert_max_num_queries):
+    batch, _, _ = made
+    client = api_as(operator)
+    # The token and the user's permissions, the batch filter, then the two figures' queries.
+    with django_assert_max_num_queries(6):
+        response = client.get("/api/v1/yield", {"batch": batch.code, "by": "step"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["by"] == "step"
+    assert body["rows"][1] == {
+        "key": "pressing",
+        "started": 9,
+        "first_pass": 7,
+        "failed": 2,
+        "reworked": 2,
+        "scrapped": 0,
+        "fpy": pytest.approx(7 / 9),
+        "scrap_rate": 0.0,
+        "rework_rate": pytest.approx(2 / 9),
+    }
+    assert [row["key"] for row in body["rows"]] == ["stacking", "pressing", "formation"]
+    assert body["rty"] == pytest.approx(0.8 * 7 / 9 * 8 / 9)
+    assert body["total"]["started"] == 10 and body["total"]["scrapped"] == 2
+
+    by_day = client.get("/api/v1/yield", {"line": "proto", "by": "day"}).json()
+    assert [(row["key"], row["started"]) for row in by_day["rows"]] == [
+        (made[2].isoformat(), 10),
+        ((made[2] + timedelta(days=1)).isoformat(), 2),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("query", "fields"),
+    [
+        ({"by": "shift"}, {"by"}),
+        ({"by": "week", "line": "nowhere"}, {"by", "line"}),
+        ({"step": "baking"}, {"step"}),
+        ({"since": "yesterday"}, {"since"}),
+        ({"recipe_version": "0"}, {"recipe_version"}),
+    ],
+)
+def test_bad_filters_are_400_invalid_with_the_fields(plant, api_as, operator, query, fields):
+    response = api_as(operator).get("/api/v1/yield", query)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "invalid"
+    assert set(body["errors"]) == fields
+
+
+def test_the_api_needs_a_viewer(plant, api_as, outsider):
+    assert api_as(None).get("/api/v1/yield").status_code == 401
+    response = api_as(outsider).get("/api/v1/yield")
+    assert response.status_code == 403
+    assert response.json()["code"] == "permission_denied"
