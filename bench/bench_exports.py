@@ -150,7 +150,7 @@ def download(client: Any, query: dict, *, traced: bool) -> dict[str, float]:
     if traced:
         tracemalloc.start()
     try:
-        response = client.get(URL, query)
+        response = client.get(URL, query, secure=True)  # DJANGO_DEBUG=0 redirects to HTTPS
         lines = size = 0
         for chunk in response.streaming_content:
             lines += chunk.count(b"\n")
@@ -195,7 +195,7 @@ def measure() -> None:
     client = APIClient()
     client.force_authenticate(quentin)
     query = {"batch": "PROTO-EXPORT-1M", "step": "stacking"}
-    client.get(URL, {**query, "parameter": "bulk_reading_1"})  # first-use imports
+    client.get(URL, {**query, "parameter": "bulk_reading_1"}, secure=True)  # first-use imports
     for traced in (False, True):
         figures = download(client, query, traced=traced)
         _print("CSV", figures, traced)

@@ -4,6 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from dashboard.views import batches, holds, lines, stations
+from dashboard.views.yields import pareto_page, yield_page
 
 urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
@@ -43,4 +44,6 @@ urlpatterns = [
     path("holds/<int:pk>/row", holds.hold_row, name="hold-row"),
     path("station-results/", stations.unapplied_results, name="unapplied-results"),
     path("station-results/requeue", stations.requeue_results, name="requeue-results"),
+    path("quality/yield/", yield_page, name="yield"),
+    path("quality/pareto/", pareto_page, name="pareto"),
 ]

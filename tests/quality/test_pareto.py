@@ -132,3 +132,36 @@ def test_bad_pareto_inputs_are_400_invalid(plant, api_as, operator):
         assert response.status_code == 400, query
         assert response.json()["code"] == "invalid"
         assert set(response.json()["errors"]) == fields
+
+
+# ---------------------------------------------------------------- the Pareto page
+
+
+def test_the_pareto_page_draws_bars_and_the_cumulative_line(
+    defects, signed_in, operator, django_assert_max_num_queries
+):
+    batch, _ = defects
+    browser = signed_in(operator)
+    with django_assert_max_num_queries(11):
+        response = browser.get("/quality/pareto/", {"batch": batch.code, "by": "defect"})
+    assert response.status_code == 200
+    assert response.context["chart"] == {
+        "labels": ["misalignment", "edge_burr", "delamination"],
+        "counts": [3, 2, 1],
+        "cumulative": [50.0, 83.33, 100.0],
+    }
+    page = response.content.decode()
+    assert 'id="pareto-chart"' in page and 'id="pareto-data"' in page
+    assert "6 occurrences" in page
+
+
+def test_the_pareto_page_refuses_a_bad_grouping_and_needs_a_viewer(
+    plant, signed_in, operator, outsider
+):
+    response = signed_in(operator).get("/quality/pareto/", {"by": "operator"})
+    assert response.status_code == 200
+    assert response.context["rows"] is None
+    assert set(response.context["errors"]) == {"by"}
+    response = signed_in(outsider).get("/quality/pareto/")
+    assert response.status_code == 403
+    assert signed_in(None).get("/quality/pareto/").status_code == 302

@@ -203,3 +203,58 @@ def test_the_api_needs_a_viewer(plant, api_as, outsider):
     response = api_as(outsider).get("/api/v1/yield")
     assert response.status_code == 403
     assert response.json()["code"] == "permission_denied"
+
+
+# ---------------------------------------------------------------- the yield page
+
+
+def test_the_yield_page_shows_the_figures_and_keeps_the_filters(
+    made, signed_in, operator, django_assert_max_num_queries
+):
+    batch, _, _ = made
+    browser = signed_in(operator)
+    with django_assert_max_num_queries(12):
+        response = browser.get("/quality/yield/", {"batch": batch.code, "by": "step"})
+    assert response.status_code == 200
+    page = response.content.decode()
+    report = response.context["report"]
+    assert [(row.key, row.started, row.first_pass) for row in report.rows] == [
+        ("stacking", 10, 8),
+        ("pressing", 9, 7),
+        ("formation", 9, 8),
+    ]
+    assert "55.3 %" in page  # RTY: 0.8 * 7/9 * 8/9 = 0.5531
+    assert "77.8 %" in page  # pressing's FPY
+    assert response.context["chart"] == {
+        "labels": ["stacking", "pressing", "formation"],
+        "fpy": [80.0, 77.78, 88.89],
+    }
+    assert f"/api/v1/exports/measurements?format=csv&amp;batch={batch.code}" in page
+    assert f"/api/v1/exports/measurements?format=xlsx&amp;batch={batch.code}" in page
+    assert f"/quality/pareto/?batch={batch.code}" in page
+
+
+def test_the_yield_page_lists_batches_for_an_engineer(made, signed_in, quality_engineer):
+    batch, other, _ = made
+    response = signed_in(quality_engineer).get("/quality/yield/", {"by": "batch"})
+    assert response.status_code == 200
+    assert [row.key for row in response.context["report"].rows] == [batch.code, other.code]
+    assert f'href="/batches/{other.code}/"' in response.content.decode()
+
+
+def test_bad_filters_on_the_page_are_named_and_nothing_is_computed(plant, signed_in, operator):
+    response = signed_in(operator).get("/quality/yield/", {"by": "week", "lot": "NO-SUCH-LOT"})
+    assert response.status_code == 200
+    assert response.context["report"] is None
+    assert set(response.context["errors"]) == {"by", "lot"}
+    assert 'id="filter-errors"' in response.content.decode()
+
+
+def test_the_yield_page_needs_a_viewer(plant, signed_in, outsider):
+    assert signed_in(None).get("/quality/yield/").status_code == 302
+    assert signed_in(outsider).get("/quality/yield/").status_code == 403
+
+
+def test_the_line_view_links_to_its_yield(plant, signed_in, operator):
+    page = signed_in(operator).get("/lines/proto/").content.decode()
+    assert 'href="/quality/yield/?line=proto"' in page
