@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from django import forms
 from django.http import FileResponse, StreamingHttpResponse
 from django.utils import timezone
@@ -70,8 +72,12 @@ class MeasurementExportView(EngineerAPIView):
                 filename=name,
                 content_type=exports.FORMATS["xlsx"],
             )
+        chunks = exports.csv_chunks(selection, parameter)
+        # The query starts with the first chunk: a database error is answered here, in the
+        # error format, rather than cutting a download short.
+        first = next(chunks, b"")
         response = StreamingHttpResponse(
-            exports.csv_chunks(selection, parameter), content_type=exports.FORMATS["csv"]
+            itertools.chain([first], chunks), content_type=exports.FORMATS["csv"]
         )
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response

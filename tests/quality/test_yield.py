@@ -188,6 +188,7 @@ def test_the_api_answers_the_contract(made, api_as, operator, django_assert_max_
         ({"step": "baking"}, {"step"}),
         ({"since": "yesterday"}, {"since"}),
         ({"recipe_version": "0"}, {"recipe_version"}),
+        ({"since": "0001-01-01T00:00:00+01:00"}, {"since"}),  # before year 1 in UTC
     ],
 )
 def test_bad_filters_are_400_invalid_with_the_fields(plant, api_as, operator, query, fields):
@@ -196,6 +197,15 @@ def test_bad_filters_are_400_invalid_with_the_fields(plant, api_as, operator, qu
     body = response.json()
     assert body["code"] == "invalid"
     assert set(body["errors"]) == fields
+
+
+def test_an_offset_postgresql_would_refuse_is_taken_in_utc(made, api_as, operator):
+    batch, _, day = made
+    # 23:59 at -19:41 is past 19:40 the next day in UTC, after every result here.
+    until = f"{(day + timedelta(days=1)).isoformat()}T23:59:00-19:41"
+    response = api_as(operator).get("/api/v1/yield", {"batch": batch.code, "until": until})
+    assert response.status_code == 200
+    assert response.json()["total"]["started"] == 10
 
 
 def test_the_api_needs_a_viewer(plant, api_as, outsider):
