@@ -109,7 +109,7 @@ CELL_BUCKETS: dict[str, CellBucket] = {
     "day": CellBucket(
         "(p.first_at AT TIME ZONE %s)::date",
         params=lambda: [settings.TIME_ZONE],
-        key=lambda day: day.isoformat() if isinstance(day, date) else str(day),
+        key=date.isoformat,
     ),
 }
 BY = ("step", *CELL_BUCKETS)

@@ -30,6 +30,7 @@
     const chart = data("pareto-data");
     if (!canvas || !chart) return;
     new Chart(canvas, {
+      type: "bar",
       data: {
         labels: chart.labels,
         datasets: [
