@@ -31,7 +31,8 @@ def _filters(request: HttpRequest, by: dict[str, str]) -> dict:
     if chosen not in by:
         errors = {**errors, "by": [f"Must be one of: {', '.join(by)}."]}
         selection = None
-    kept = urlencode(selection.as_query()) if selection else ""
+    filters = selection.as_query() if selection else {}
+    kept = urlencode(filters)
     export = reverse("api-export-measurements")
     return {
         "selection": selection,
@@ -43,7 +44,9 @@ def _filters(request: HttpRequest, by: dict[str, str]) -> dict:
         "stations": Station.objects.order_by("line__code", "code").only("code"),
         "designs": CellDesign.objects.order_by("code").only("code"),
         "kept": kept,
-        "downloads": [(name, f"{export}?{urlencode({'format': name})}&{kept}") for name in FORMATS],
+        "downloads": [
+            (name, f"{export}?{urlencode({'format': name, **filters})}") for name in FORMATS
+        ],
     }
 
 
