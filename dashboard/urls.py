@@ -4,6 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from dashboard.views import batches, holds, lines, nonconformance, stations
+from dashboard.views.yields import pareto_page, yield_page
 
 urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
@@ -49,4 +50,6 @@ urlpatterns = [
     path("station-results/", stations.unapplied_results, name="unapplied-results"),
     path("station-results/requeue", stations.requeue_results, name="requeue-results"),
     *nonconformance.urlpatterns,
+    path("quality/yield/", yield_page, name="yield"),
+    path("quality/pareto/", pareto_page, name="pareto"),
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django import forms
 from django.db.models import QuerySet
@@ -37,6 +37,13 @@ class SelectionForm(forms.Form):
 
     def clean(self) -> dict:
         data = super().clean()
+        for name in ("since", "until"):
+            # In UTC: PostgreSQL refuses offsets beyond +-15:59, which RFC 3339 text may carry.
+            if data.get(name) is not None:
+                try:
+                    data[name] = data[name].astimezone(UTC)
+                except OverflowError:
+                    self.add_error(name, "Out of range.")
         since, until = data.get("since"), data.get("until")
         if since and until and since >= until:
             self.add_error("until", "Must be later than since.")

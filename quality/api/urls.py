@@ -2,6 +2,7 @@ from django.urls import path
 
 from quality.api import nonconformance as ncr
 from quality.api import views
+from quality.api.figures import ParetoView, YieldView
 
 urlpatterns = [
     path("hold-rules", views.HoldRuleListView.as_view(), name="api-hold-rules"),
@@ -17,4 +18,6 @@ urlpatterns = [
     path("ncrs/<slug:code>/reopen", ncr.NcrReopenView.as_view()),
     path("ncrs/<slug:code>/close", ncr.NcrCloseView.as_view()),
     path("ncrs/<slug:code>/cancel", ncr.NcrCancelView.as_view()),
+    path("yield", YieldView.as_view(), name="api-yield"),
+    path("pareto", ParetoView.as_view(), name="api-pareto"),
 ]

@@ -1,0 +1,223 @@
+"""First-pass yield, rolled throughput yield, scrap and rework rates over the selected results.
+
+Every figure counts cells, aggregated by PostgreSQL; the selection (quality.selection) says which
+results count. The definitions, per kind of row:
+
+**At a step** (`by=step`, the key is the station kind):
+- started: cells whose *first* result at that step (in the whole record) is selected. A filter on
+  equipment, recipe version or time thus counts the cells that started the step there, and a
+  rework done on other equipment or later stays with the cell's first attempt.
+- first_pass: of those, the cells whose first result there passed; failed: whose first result
+  there failed (first_pass + failed = started).
+- reworked: of those, the cells with more than one result at that step (a rework re-ran it).
+- scrapped: of those, the cells now scrapped whose last result (in the whole record) was at that
+  step: the step they were scrapped after.
+- fpy = first_pass / started.
+
+**Per batch, day or line** (`by=batch|day|line`): each cell counted at any step (as above) is
+counted once, in one row: its batch, its line, or the day (in the plant's time zone,
+settings.TIME_ZONE) of its earliest counted first result.
+- started: those cells; first_pass: the cells whose first result at every counted step passed;
+  failed: the others (a first result failed at some step); reworked: the cells with more than one
+  result at some counted step; scrapped: the cells now scrapped. fpy = first_pass / started.
+
+Every row also has scrap_rate = scrapped / started and rework_rate = reworked / started, and the
+whole selection's figures come as one more such row (`total`, counted per cell). RTY, the rolled
+throughput yield, is the product of the steps' FPY (null when no step has a cell).
+
+Rows per cell (batch, day, line) add up, so a grouping whose key PostgreSQL cannot compute alone
+(a shift from the line's calendar, say) is one more `CellBucket`: an SQL key fine enough to be
+regrouped (the local hour of the first result) and a `key` function mapping it to the row's key;
+rows that map to the same key are summed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from math import prod
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+
+from batches.models import Batch, Cell, ProcessRun
+from lines.models import Line, RouteStep
+from lines.selectors import KIND_ORDER
+from quality.selection import Selection
+
+
+@dataclass
+class YieldRow:
+    key: str
+    started: int = 0
+    first_pass: int = 0
+    failed: int = 0
+    reworked: int = 0
+    scrapped: int = 0
+
+    @property
+    def fpy(self) -> float | None:
+        return self.first_pass / self.started if self.started else None
+
+    @property
+    def scrap_rate(self) -> float | None:
+        return self.scrapped / self.started if self.started else None
+
+    @property
+    def rework_rate(self) -> float | None:
+        return self.reworked / self.started if self.started else None
+
+    def add(self, other: YieldRow) -> None:
+        self.started += other.started
+        self.first_pass += other.first_pass
+        self.failed += other.failed
+        self.reworked += other.reworked
+        self.scrapped += other.scrapped
+
+
+@dataclass
+class YieldReport:
+    by: str
+    rows: list[YieldRow]
+    steps: list[YieldRow]
+    total: YieldRow = field(default_factory=lambda: YieldRow("total"))
+
+    @property
+    def rty(self) -> float | None:
+        """Rolled throughput yield: the product of the steps' first-pass yields."""
+        if not self.steps:
+            return None
+        return prod(row.fpy for row in self.steps)
+
+
+@dataclass(frozen=True)
+class CellBucket:
+    """A grouping of cells: `sql`, an expression over the per-cell relation `p` (columns
+    cell_id, first_at, first_pass, reworked), the cell `c`, its batch `b` and line `l`, with
+    its parameters; `key` turns the value into the row's key."""
+
+    sql: str
+    params: Callable[[], list[Any]] = list
+    key: Callable[[Any], str] = str
+
+
+CELL_BUCKETS: dict[str, CellBucket] = {
+    "batch": CellBucket("b.code"),
+    "line": CellBucket("l.code"),
+    "day": CellBucket(
+        "(p.first_at AT TIME ZONE %s)::date",
+        params=lambda: [settings.TIME_ZONE],
+        key=date.isoformat,
+    ),
+}
+BY = ("step", *CELL_BUCKETS)
+
+_RUN, _STEP = ProcessRun._meta.db_table, RouteStep._meta.db_table
+_CELL, _BATCH, _LINE = Cell._meta.db_table, Batch._meta.db_table, Line._meta.db_table
+_PASS, _SCRAPPED = ProcessRun.Verdict.PASS.value, Cell.Status.SCRAPPED.value
+
+# The cells' results at each step, for the cells with a selected result: the first one (by
+# occurred_at, then id) and how many there are. `counted` keeps the (cell, step) pairs whose first
+# result is selected.
+_COUNTED = f"""
+WITH selected AS ({{selected}}),
+attempts AS (
+    SELECT r.cell_id, st.station_kind AS step,
+           (array_agg(r.id ORDER BY r.finished_at, r.id))[1] AS first_run,
+           (array_agg(r.verdict ORDER BY r.finished_at, r.id))[1] = '{_PASS}' AS first_passed,
+           min(r.finished_at) AS first_at,
+           count(*) AS results
+    FROM {_RUN} r JOIN {_STEP} st ON st.id = r.step_id
+    WHERE r.cell_id IN (SELECT cell_id FROM selected)
+    GROUP BY r.cell_id, st.station_kind
+),
+counted AS (
+    SELECT * FROM attempts WHERE first_run IN (SELECT id FROM selected)
+)
+"""
+
+_BY_STEP = f"""{_COUNTED},
+scrapped_after AS (
+    SELECT DISTINCT ON (r.cell_id) r.cell_id, st.station_kind AS step
+    FROM {_RUN} r
+    JOIN {_STEP} st ON st.id = r.step_id
+    JOIN {_CELL} c ON c.id = r.cell_id AND c.status = '{_SCRAPPED}'
+    WHERE r.cell_id IN (SELECT cell_id FROM counted)
+    ORDER BY r.cell_id, r.finished_at DESC, r.id DESC
+)
+SELECT a.step,
+       count(*),
+       count(*) FILTER (WHERE a.first_passed),
+       count(*) FILTER (WHERE NOT a.first_passed),
+       count(*) FILTER (WHERE a.results > 1),
+       count(s.cell_id)
+FROM counted a
+LEFT JOIN scrapped_after s ON s.cell_id = a.cell_id AND s.step = a.step
+GROUP BY a.step
+"""
+
+_BY_CELL = f"""{_COUNTED},
+per_cell AS (
+    SELECT cell_id, min(first_at) AS first_at,
+           bool_and(first_passed) AS first_pass, bool_or(results > 1) AS reworked
+    FROM counted GROUP BY cell_id
+),
+keyed AS (
+    SELECT {{key}} AS key, p.*, c.status = '{_SCRAPPED}' AS scrapped
+    FROM per_cell p
+    JOIN {_CELL} c ON c.id = p.cell_id
+    JOIN {_BATCH} b ON b.id = c.batch_id
+    JOIN {_LINE} l ON l.id = b.line_id
+)
+SELECT key,
+       grouping(key) = 1,
+       count(*),
+       count(*) FILTER (WHERE first_pass),
+       count(*) FILTER (WHERE NOT first_pass),
+       count(*) FILTER (WHERE reworked),
+       count(*) FILTER (WHERE scrapped)
+FROM keyed
+GROUP BY GROUPING SETS ((key), ())
+ORDER BY min(first_at), key
+"""
+
+
+def yield_report(selection: Selection, by: str = "step") -> YieldReport:
+    """The yield figures of the selected results, a row per step, batch, day or line (see the
+    module's docstring for what each count means), with RTY and the whole selection's total.
+
+    Two queries: the steps' figures (RTY needs them whatever `by` is) and the per-cell figures
+    grouped by `by` with the total; `by=step` reuses the first for its rows.
+    """
+    if by not in BY:
+        raise ValueError(f"unknown grouping {by!r}")
+    selected_sql, selected_params = _selected(selection)
+    with connection.cursor() as cursor:
+        cursor.execute(_BY_STEP.format(selected=selected_sql), selected_params)
+        steps = [YieldRow(*row) for row in cursor.fetchall()]
+    steps.sort(key=lambda row: (KIND_ORDER.get(row.key, len(KIND_ORDER)), row.key))
+    bucket = CELL_BUCKETS["batch" if by == "step" else by]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _BY_CELL.format(selected=selected_sql, key=bucket.sql),
+            [*selected_params, *bucket.params()],
+        )
+        grouped = cursor.fetchall()
+    total = YieldRow("total")
+    rows: dict[str, YieldRow] = {}
+    for value, is_total, *counts in grouped:
+        if is_total:
+            total = YieldRow("total", *counts)
+            continue
+        key = bucket.key(value)
+        rows.setdefault(key, YieldRow(key)).add(YieldRow(key, *counts))
+    return YieldReport(by, steps if by == "step" else list(rows.values()), steps, total)
+
+
+def _selected(selection: Selection) -> tuple[str, tuple]:
+    """The SQL of the selected runs (id, cell_id) and its parameters, as the ORM writes it."""
+    query = selection.runs().order_by().values("id", "cell_id").query
+    sql, params = query.sql_with_params()
+    return sql, tuple(params)
