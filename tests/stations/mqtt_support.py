@@ -212,3 +212,35 @@ class Mosquitto:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
+
+
+class EmbeddedBroker:
+    """The demo's broker: `manage.py mqtt_embedded_broker` (amqtt, MQTT 3.1.1)."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = processes.free_port()
+        self.url = f"mqtt://127.0.0.1:{self.port}"
+        self.tmp = tmp
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        log = open(self.tmp / "amqtt.log", "ab")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [str(processes.BIN / "python"), "manage.py", "mqtt_embedded_broker",
+             "--port", str(self.port)],
+            cwd=processes.ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+        def up() -> bool:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return True
+            except OSError:
+                return False
+
+        processes.wait_for(up, timeout=30, what="the embedded broker")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=10)

@@ -24,6 +24,7 @@ from stations.services import issue_station_token, revoke_station_token
 from tests import processes
 from tests.stations.mqtt_support import (
     BridgeProcess,
+    EmbeddedBroker,
     Equipment,
     Mosquitto,
     shared_broker_url,
@@ -127,6 +128,26 @@ def test_results_and_state_flow_through_the_broker_and_are_applied(plant, stack,
     health = bridge_health.read()
     assert health["connected"] is True
     assert health["last_message_at"] is not None
+
+
+def test_the_demos_embedded_broker_carries_results_and_state(plant, stack, bridges, tmp_path):
+    """Without MQTT_URL the demo runs amqtt, which speaks MQTT 3.1.1 only: the bridge keeps its
+    session there with clean_session off."""
+    broker = EmbeddedBroker(tmp_path)
+    broker.start()
+    try:
+        batch = make_batch(1)
+        serial = batch.cells.get().serial
+        bridge, equipment = bridges(broker.url, protocol="3.1.1")
+        equipment.publish(STACKER, "results", {"results": [stacking_result(serial, batch.design)]})
+        equipment.publish(STACKER, "state", {"state": "running", "reason": "shift start"})
+        replies = equipment.wait_replies(STACKER, 2)
+        assert replies[0] == {"accepted": 1, "duplicates": 0}
+        assert replies[1]["state"] == "running"
+        assert list(InboxEntry.objects.values_list("event_id", flat=True)) == [f"S-{serial}"]
+        assert Station.objects.get(code=STACKER).state == "running"
+    finally:
+        broker.stop()
 
 
 def test_refusals_and_malformed_messages_are_replied_and_write_nothing(plant, stack, bridges):
