@@ -5,12 +5,14 @@ doubles nothing."""
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from collections import Counter
 
 import psycopg
 import pytest
+from django.core.management import call_command
 from django.db.models import Count
 from django.utils import timezone
 
@@ -310,3 +312,41 @@ def test_nothing_lost_or_doubled_when_the_broker_restarts(plant, stack, bridges,
         assert bridge_health.read()["counts"]["connections"] >= 2
     finally:
         broker.stop()
+
+
+def test_the_line_simulator_sends_some_stations_over_mqtt(plant, stack, bridges, settings):
+    """With a broker configured, every second station of the line (PR-PRS-1 of PR-FRM-1,
+    PR-PRS-1, PR-STK-1) publishes its results and state; the cells still pass every step."""
+    stack.start_web()
+    stack.start_worker()
+    bridge, _ = bridges(shared_broker_url())
+    settings.MQTT_URL = bridge.url
+    settings.MQTT_TOPIC_ROOT = bridge.root
+    settings.MQTT_PROTOCOL = "5"
+    out = io.StringIO()
+    call_command(
+        "simulate_line", "proto", "--cells", "4", "--rate", "50", "--upset-rate", "0",
+        "--resend-rate", "1", "--duplicate-rate", "0", "--base-url", stack.base_url,
+        "--seed", "7", stdout=out,
+    )  # fmt: skip
+    processes.wait_for(
+        lambda: not InboxEntry.objects.filter(status="pending").exists(),
+        timeout=60,
+        what="the simulated results to be processed",
+    )
+    assert "cells finished 4" in out.getvalue(), out.getvalue()
+    assert ProcessRun.objects.count() == 12  # 4 cells x 3 steps
+    assert (
+        ProcessRun.objects.filter(step__station_kind="pressing", curves__name="pressure").count()
+        == 4
+    )
+    # PR-PRS-1 over MQTT: 4 results, each resent under a new event id, and at least the shift's
+    # start and end states: 10 messages at least, all accepted.
+    processes.wait_for(
+        lambda: bridge_health.read()["counts"].get("accepted", 0) >= 10,
+        timeout=10,
+        what="the bridge to count the press's messages",
+    )
+    assert bridge_health.read()["counts"].get("refused", 0) == 0
+    press_states = StationStateChange.objects.filter(station__code="PR-PRS-1")
+    assert set(press_states.values_list("reason", flat=True)) >= {"shift start", "simulation ended"}
