@@ -24,7 +24,8 @@ class Command(BaseCommand):
         from amqtt.broker import Broker
 
         # Its per-packet chatter at INFO would drown the demo's output.
-        logging.getLogger("amqtt").setLevel(logging.WARNING)
+        for name in ("amqtt", "transitions"):  # transitions: amqtt's state machines
+            logging.getLogger(name).setLevel(logging.WARNING)
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
             "plugins": {
