@@ -14,7 +14,14 @@
         "publishing_interval_ms": 100                  optional
     }, ...]}
 
-For each station it subscribes to data changes of the trigger node. On each change it reads the
+Equipment that announces each finished cell as an OPC UA event says instead
+`"event_source": "ns=2;s=Stacker"` (the emitting object) and `"event_type": "ns=2;i=1001"`
+(its event type), and `cell`, `measurements` (keys), `verdict` and `equipment` then name the
+event's fields (e.g. "CellSerial", {"LayerCount": "layer_count"}); the event's Time is its
+timestamp. An event carries its values with it, so nothing is read afterwards; events are not
+replayed after a reconnect, so one sent while the connector is away is not received.
+
+For each station in trigger mode it subscribes to data changes of the trigger node. On each change it reads the
 cell, measurement, verdict and equipment nodes in one Read request (the equipment writes them
 before it moves the trigger) and hands the result to stations.intake.accept_results, as the
 HTTP API does. The result's event_id and occurred_at come from the trigger value's source
@@ -51,9 +58,11 @@ logger = logging.getLogger(__name__)
 class StationNodes:
     station: str
     endpoint: str
-    trigger: str
     cell: str
     measurements: dict[str, str]
+    trigger: str | None = None
+    event_source: str | None = None
+    event_type: str | None = None
     verdict: str | None = None
     equipment: str | None = None
     username: str | None = None
@@ -78,6 +87,8 @@ def load_config(path: str | Path) -> list[StationNodes]:
             raise ValueError(f"{path}: station {index}: {error}") from None
         if not (entry.get("measurements") and isinstance(entry["measurements"], dict)):
             raise ValueError(f"{path}: station {index}: measurements maps node ids to names.")
+        if bool(entry.get("trigger")) == bool(entry.get("event_source")):
+            raise ValueError(f"{path}: station {index}: give either trigger or event_source.")
     return stations
 
 
@@ -140,16 +151,20 @@ class Counts:
 
 
 class StationConnector:
-    """One station's server: connect, subscribe, turn trigger changes into results."""
+    """One station's server: connect, subscribe, turn trigger changes or events into results."""
 
     def __init__(self, config: StationNodes) -> None:
         self.config = config
+        # (trigger value, its source timestamp) or (event, None)
         self.changes: asyncio.Queue[tuple[Any, datetime | None]] = asyncio.Queue()
         self.counts = Counts()
 
-    # asyncua calls this for every notification of the monitored trigger.
+    # asyncua calls these for every notification of the subscription.
     def datachange_notification(self, node: Any, value: Any, data: Any) -> None:
         self.changes.put_nowait((value, data.monitored_item.Value.SourceTimestamp))
+
+    def event_notification(self, event: Any) -> None:
+        self.changes.put_nowait((event, None))
 
     async def run(self, stop: asyncio.Event) -> None:
         from asyncua import Client
@@ -169,7 +184,15 @@ class StationConnector:
                     subscription = await client.create_subscription(
                         self.config.publishing_interval_ms, self
                     )
-                    await subscription.subscribe_data_change(client.get_node(self.config.trigger))
+                    if self.config.trigger:
+                        await subscription.subscribe_data_change(
+                            client.get_node(self.config.trigger)
+                        )
+                    else:
+                        await subscription.subscribe_events(
+                            client.get_node(self.config.event_source),
+                            client.get_node(self.config.event_type or "i=2041"),
+                        )
                     logger.info(
                         "OPC UA %s: subscribed at %s", self.config.station, self.config.endpoint
                     )
@@ -186,23 +209,27 @@ class StationConnector:
             delay = min(delay * 2, 30.0)
 
     async def _consume(self, client: Any, stop: asyncio.Event) -> None:
-        nodes = {"cell": self.config.cell, **{n: n for n in self.config.measurements}}
+        names = {"cell": self.config.cell, **{n: n for n in self.config.measurements}}
         if self.config.verdict:
-            nodes["verdict"] = self.config.verdict
+            names["verdict"] = self.config.verdict
         if self.config.equipment:
-            nodes["equipment"] = self.config.equipment
-        keys = list(nodes)
-        handles = [client.get_node(nodes[k]) for k in keys]
+            names["equipment"] = self.config.equipment
+        keys = list(names)
+        handles = [client.get_node(names[k]) for k in keys] if self.config.trigger else []
         while not stop.is_set():
             try:
-                trigger, at = await asyncio.wait_for(self.changes.get(), timeout=1.0)
+                change, at = await asyncio.wait_for(self.changes.get(), timeout=1.0)
             except TimeoutError:
                 await client.check_connection()  # raises once the server is gone
                 continue
-            if trigger is None or at is None:
-                continue
-            values = dict(zip(keys, await client.read_values(handles), strict=True))
-            if not values.get("cell"):
+            if self.config.trigger:
+                if change is None or at is None:
+                    continue
+                values = dict(zip(keys, await client.read_values(handles), strict=True))
+            else:
+                at = getattr(change, "Time", None)
+                values = {key: getattr(change, names[key], None) for key in keys}
+            if not values.get("cell") or at is None:
                 continue  # a trigger at rest: no cell has finished since the server started
             if at.tzinfo is None:
                 at = at.replace(tzinfo=UTC)  # OPC UA times are UTC

@@ -64,8 +64,25 @@ class Stacker:
         for name, initial in NODES.items():
             node_id = ua.NodeId(f"Stacker.{name}", self.ns)
             self.nodes[name] = await stacker.add_variable(node_id, name, initial)
+        # Equipment of the other kind announces each finished cell as an event.
+        self.event_type = await server.create_custom_event_type(
+            self.ns,
+            "CellFinished",
+            ua.ObjectIds.BaseEventType,
+            [("CellSerial", ua.VariantType.String), ("LayerCount", ua.VariantType.Double)],
+        )
+        self.events = await server.get_event_generator(self.event_type, stacker)
+        self.stacker = stacker
         await server.start()
         self.server = server
+
+    def announce_cell(self, serial: str, layers: float, at: datetime) -> None:
+        self.call(self._announce(serial, layers, at))
+
+    async def _announce(self, serial, layers, at) -> None:
+        self.events.event.CellSerial = serial
+        self.events.event.LayerCount = layers
+        await self.events.trigger(at)
 
     @staticmethod
     async def _cancel_leftovers() -> None:
@@ -151,31 +168,36 @@ class Connector:
 
 
 @pytest.fixture
-def connector(stacker, tmp_path):
-    config = tmp_path / "opcua.json"
-    config.write_text(
-        json.dumps(
-            {
-                "stations": [
-                    {
-                        "station": STATION,
-                        "endpoint": stacker.endpoint,
-                        "trigger": stacker.node_id("Counter"),
-                        "cell": stacker.node_id("Cell"),
-                        "measurements": {
-                            stacker.node_id("LayerCount"): "layer_count",
-                            stacker.node_id("AlignmentUm"): "alignment_offset_um",
-                        },
-                        "verdict": stacker.node_id("Verdict"),
-                        "publishing_interval_ms": 50,
-                    }
-                ]
-            }
-        )
+def connector_for(tmp_path):
+    started: list[Connector] = []
+
+    def make(entry: dict) -> Connector:
+        config = tmp_path / f"opcua-{len(started)}.json"
+        config.write_text(json.dumps({"stations": [{"station": STATION, **entry}]}))
+        connector = Connector(tmp_path, config)
+        started.append(connector)
+        return connector
+
+    yield make
+    for connector in started:
+        connector.stop()
+
+
+@pytest.fixture
+def connector(stacker, connector_for):
+    return connector_for(
+        {
+            "endpoint": stacker.endpoint,
+            "trigger": stacker.node_id("Counter"),
+            "cell": stacker.node_id("Cell"),
+            "measurements": {
+                stacker.node_id("LayerCount"): "layer_count",
+                stacker.node_id("AlignmentUm"): "alignment_offset_um",
+            },
+            "verdict": stacker.node_id("Verdict"),
+            "publishing_interval_ms": 50,
+        }
     )
-    connector = Connector(tmp_path, config)
-    yield connector
-    connector.stop()
 
 
 def wait_rows(n: int, connector: Connector, timeout: float = 60) -> None:
@@ -241,10 +263,60 @@ def test_results_from_opc_ua_nodes_reach_the_intake_once(plant, stacker, connect
     ]
 
 
+def test_results_announced_as_opc_ua_events_reach_the_intake(plant, stacker, connector_for):
+    connector = connector_for(
+        {
+            "endpoint": stacker.endpoint,
+            "event_source": f"ns={stacker.ns};s=Stacker",
+            "event_type": stacker.event_type.nodeid.to_string(),
+            "cell": "CellSerial",
+            "measurements": {"LayerCount": "layer_count"},
+            "publishing_interval_ms": 50,
+        }
+    )
+    connector.start()
+    processes.wait_for(lambda: "subscribed" in connector.log(), timeout=60, what="subscription")
+    stacker.announce_cell("EV-CELL-1", 40.0, datetime(2026, 1, 6, 7, 30, 0, 250000, tzinfo=UTC))
+    stacker.announce_cell("EV-CELL-2", 41.0, datetime(2026, 1, 6, 7, 31, tzinfo=UTC))
+    wait_rows(2, connector)
+    rows = list(
+        InboxEntry.objects.order_by("occurred_at").values_list(
+            "event_id", "cell_serial", "occurred_at", "payload__measurements"
+        )
+    )
+    assert rows == [
+        (
+            f"opcua-{STATION}-20260106T073000.250000Z",
+            "EV-CELL-1",
+            datetime(2026, 1, 6, 7, 30, 0, 250000, tzinfo=UTC),
+            {"layer_count": 40.0},
+        ),
+        (
+            f"opcua-{STATION}-20260106T073100.000000Z",
+            "EV-CELL-2",
+            datetime(2026, 1, 6, 7, 31, tzinfo=UTC),
+            {"layer_count": 41.0},
+        ),
+    ]
+
+
 def test_a_configuration_file_is_checked_before_connecting(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"stations": [{"station": "X", "endpoint": "opc.tcp://h:4840"}]}))
     with pytest.raises(ValueError, match="station 0"):
+        load_config(bad)
+    neither = {
+        "station": "X",
+        "endpoint": "opc.tcp://h:4840",
+        "cell": "c",
+        "measurements": {"m": "n"},
+    }
+    bad.write_text(json.dumps({"stations": [neither]}))
+    with pytest.raises(ValueError, match="either trigger or event_source"):
+        load_config(bad)
+    both = {**neither, "trigger": "ns=2;s=T", "event_source": "ns=2;s=S"}
+    bad.write_text(json.dumps({"stations": [both]}))
+    with pytest.raises(ValueError, match="either trigger or event_source"):
         load_config(bad)
     bad.write_text("{not json")
     with pytest.raises(ValueError, match="Cannot read"):
