@@ -26,8 +26,11 @@ def write(status: dict[str, Any]) -> None:
 
 def read(now: datetime | None = None) -> dict[str, Any] | None:
     """The bridge's last heartbeat with `running` (heartbeat recent) added; None when no bridge
-    ever ran against this install."""
-    status = cache.get(KEY)
+    ever ran against this install, or the cache cannot be reached."""
+    try:
+        status = cache.get(KEY)
+    except Exception:  # Redis away: the health check itself must still answer
+        return None
     if not isinstance(status, dict):
         return None
     now = now or timezone.now()
