@@ -286,6 +286,23 @@ CELERY_BEAT_SCHEDULE = {
 # connection at each task start (Django's request signals, which normally do that, never fire).
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 
+# ---- Plant messaging (stations/mqtt.py: `manage.py mqtt_bridge`; stations/opcua.py) ----
+# MQTT_URL: mqtt://[user:password@]host[:port] (mqtts:// for TLS). Unset: no bridge, except in
+# the demo, whose runner starts an embedded broker (amqtt) and sets it for its processes.
+MQTT_URL = env_str("MQTT_URL")
+# One persistent session on the broker, named by this id: what arrives while the bridge is
+# down waits there. Two bridges on one broker need two ids (and then each gets every message).
+MQTT_CLIENT_ID = env_str("MQTT_CLIENT_ID", "mes-bridge")
+# "5" (Mosquitto) or "3.1.1" (the demo's amqtt, which speaks no MQTT 5). With 3.1.1 the
+# broker's configuration decides how long a session outlives its client.
+MQTT_PROTOCOL = env_str("MQTT_PROTOCOL", "5")
+MQTT_SESSION_EXPIRY_SECONDS = env_int("MQTT_SESSION_EXPIRY_SECONDS", 7 * 24 * 3600)
+# The topics' first levels (API.md: mes/v1); another root lets installations share a broker.
+MQTT_TOPIC_ROOT = env_str("MQTT_TOPIC_ROOT", "mes/v1")
+# OPC UA equipment (`manage.py opcua_connector`): a JSON file listing each station's server and
+# nodes (stations/opcua.py describes the entries).
+OPCUA_CONFIG = env_str("OPCUA_CONFIG")
+
 # ---- The shared cache: the throttles' counters (core/throttling.py) ----
 # Every process (gunicorn workers, replicas) must count together: Redis, the broker's server with
 # keys under a prefix of this database's, when the broker is Redis; otherwise (the zero-install

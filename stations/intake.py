@@ -1,7 +1,7 @@
 """Station data intake: the one entry point from station messages to the inbox.
 
-Every connector (HTTP today; MQTT and OPC UA as they come) hands what a station sent to
-`accept_results` or `accept_cycler_file`, which store it in the inbox (stations.InboxEntry) inside
+Every connector (HTTP, the MQTT bridge, the OPC UA connector) hands what a station sent to
+`accept_results`, `accept_cycler_file` or `accept_state`; the first two store it in the inbox (stations.InboxEntry) inside
 the caller's transaction and enqueue the rows on commit (stations.dispatch); the reply goes out
 only once the rows are durable. The workers apply them (stations.worker). The broker carries ids
 only: a lost or repeated task is harmless, the sweep re-enqueues rows left pending.
@@ -25,9 +25,11 @@ from audit.services import record_events
 from core.bulk import execute_bound
 from core.errors import DomainError, require_reason
 from lines.models import Station
+from lines.services import set_station_state
 from stations.dispatch import enqueue, enqueue_per_line
 from stations.models import InboxEntry
 from stations.schema import StationResultIn
+from stations.state import StateSerializer
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,27 @@ def accept_results(station: Station, results: Sequence[StationResultIn]) -> Acce
     if reused:
         raise _event_id_reused({"results": reused})
     return _store(station, InboxEntry.Kind.RESULT, list(entries.values()), duplicates)
+
+
+def accept_state(station: Station, data: Any, *, by: str) -> dict[str, Any]:
+    """Record a state report (the body of POST /station/state, as decoded JSON); returns the
+    reply body. A malformed report raises DomainError `invalid` with field errors, as HTTP
+    answers it, and records nothing."""
+    serializer = StateSerializer(data=data)
+    if not serializer.is_valid():
+        raise DomainError(
+            "invalid", "The request is not valid.", status=400, errors=dict(serializer.errors)
+        )
+    report = serializer.validated_data
+    with transaction.atomic():  # set_station_state locks the station row
+        station = set_station_state(
+            station,
+            state=report["state"],
+            by=by,
+            reason=report.get("reason", ""),
+            occurred_at=report.get("occurred_at"),
+        )
+    return {"state": report["state"], "occurred_at": station.state_since}
 
 
 def accept_cycler_file(

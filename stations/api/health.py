@@ -8,7 +8,20 @@ from rest_framework.request import Request
 
 from core.api import ANY_OPERATION, ApiErrorSerializer
 from core.views import HealthCheckView
-from stations import selectors
+from stations import bridge_health, selectors
+
+
+class MqttBridgeHealthSerializer(serializers.Serializer):
+    running = serializers.BooleanField(help_text="Its heartbeat is recent (the process is up)")
+    connected = serializers.BooleanField(help_text="Running and connected to the broker")
+    connected_since = serializers.DateTimeField(allow_null=True)
+    last_message_at = serializers.DateTimeField(allow_null=True)
+    heartbeat_at = serializers.DateTimeField()
+    counts = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Messages accepted, refused (error replies) and ignored; connections made; "
+        "database errors waited out",
+    )
 
 
 class IngestionHealthSerializer(serializers.Serializer):
@@ -19,6 +32,9 @@ class IngestionHealthSerializer(serializers.Serializer):
     )
     behind_after_s = serializers.IntegerField(
         help_text="The age beyond which the workers count as behind (INGEST_BEHIND_AFTER_SECONDS)"
+    )
+    mqtt_bridge = MqttBridgeHealthSerializer(
+        allow_null=True, help_text="The MQTT bridge's last heartbeat; null when none ever ran"
     )
 
 
@@ -51,6 +67,8 @@ class IngestionHealthView(HealthCheckView):
                 "pending": backlog.pending,
                 "oldest_pending_s": None if age is None else round(age, 1),
                 "behind_after_s": settings.INGEST_BEHIND_AFTER_SECONDS,
+                # Informative: results it has not stored are on the broker, not unapplied here.
+                "mqtt_bridge": bridge_health.read(),
             },
             status=503 if backlog.behind else 200,
         )

@@ -13,10 +13,11 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from batches.models import ProcessRun
-from core.validation import validate_identifier, validate_identifier_keys, validate_time_window
+from core.validation import validate_identifier, validate_identifier_keys
 from formation.cycler import FORMAT_NAMES
 from lines.models import Station
 from stations.models import InboxEntry
+from stations.state import StateSerializer  # noqa: F401 - documented with the others
 
 DEFECTS = ["short", "insulation_fail", "misalignment", "crack", "delamination", "other"]
 
@@ -146,27 +147,6 @@ class ResultStatusSerializer(serializers.Serializer):
     violations = ViolationSerializer(many=True)
     received_at = serializers.DateTimeField()
     processed_at = serializers.DateTimeField(allow_null=True)
-
-
-class StateSerializer(serializers.Serializer):
-    state = serializers.ChoiceField(choices=Station.State.values)
-    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    occurred_at = serializers.DateTimeField(
-        required=False,
-        validators=[validate_time_window],
-        help_text="RFC 3339 with an offset; now when left out",
-    )
-
-    def validate_occurred_at(self, value):
-        raw = self.initial_data.get("occurred_at", "")
-        if isinstance(raw, str) and not _has_offset(raw):
-            raise serializers.ValidationError("The time needs an offset (Z or +09:00).")
-        return value
-
-
-def _has_offset(text: str) -> bool:
-    tail = text.strip()[-6:]
-    return text.strip().endswith(("Z", "z")) or tail[0] in "+-" and ":" in tail
 
 
 class StateAcceptedSerializer(serializers.Serializer):

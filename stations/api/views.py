@@ -30,7 +30,7 @@ from core.validation import is_identifier
 from formation.cycler import FORMAT_BY_SUFFIX, format_named
 from lines.models import RecipeVersion, Station
 from lines.selectors import recipe_version_for
-from lines.services import active_recipe_version, set_station_state
+from lines.services import active_recipe_version
 from stations import intake
 from stations.api import serializers as s
 from stations.auth import STATION_THROTTLES, IsStation, StationIdentity, StationTokenAuthentication
@@ -237,21 +237,8 @@ class StateView(StationView):
         responses={202: s.StateAcceptedSerializer, **_errors(400, 401, 415)},
     )
     def post(self, request: Request) -> Response:
-        station = self.station(request)
-        serializer = s.StateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        station = set_station_state(
-            station,
-            state=data["state"],
-            by=request.user.actor,
-            reason=data.get("reason", ""),
-            occurred_at=data.get("occurred_at"),
-        )
-        return Response(
-            {"state": data["state"], "occurred_at": station.state_since},
-            status=status.HTTP_202_ACCEPTED,
-        )
+        reply = intake.accept_state(self.station(request), request.data, by=request.user.actor)
+        return Response(reply, status=status.HTTP_202_ACCEPTED)
 
 
 class StreamedCyclerFile(UploadedFile):

@@ -28,6 +28,7 @@ from core.errors import DomainError
 from demo.cycler_files import formation_file
 from demo.demo_data import readings_for
 from demo.station_http import StationHTTP
+from demo.station_mqtt import mix_in_mqtt
 from lines.models import CellDesign, Equipment, Line, Station
 from lines.services import active_recipe_version
 from stations.services import issue_station_token
@@ -144,12 +145,14 @@ class Command(BaseCommand):
     def connect_stations(self, line: Line, base_url: str) -> dict[str, StationHTTP]:
         # --keep-others semantics: a token per run, older ones (another simulator, the demo's
         # equipment) keep working.
-        return {
+        clients = {
             station.code: StationHTTP(
                 base_url, issue_station_token(station, by=ACTOR, revoke_others=False)
             )
             for station in line.stations.order_by("code")
         }
+        # With a broker configured, some stations send their results and state over MQTT.
+        return mix_in_mqtt(clients, name=f"simulate-{line.code}")
 
     def next_cell(self, wanted: int) -> CellInFlight | None:
         if wanted <= 0:

@@ -1,10 +1,12 @@
-"""`make demo`: migrate, seed, then run the web server, a Celery worker, beat and the line
-simulators side by side until Ctrl-C, which stops every one of them."""
+"""`make demo`: migrate, seed, then run the web server, a Celery worker, beat, the MQTT bridge
+(with an embedded broker when MQTT_URL is unset) and the line simulators side by side until
+Ctrl-C, which stops every one of them."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -81,6 +83,7 @@ class Command(BaseCommand):
                 str(settings.DATA_DIR / "beat" / "schedule"),
             ],
         }
+        commands.update(_mqtt_commands(python, env))
         processes: dict[str, subprocess.Popen] = {}
         # Ctrl-C and a plain kill both stop everything (a background shell job ignores SIGINT).
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -122,6 +125,22 @@ class Command(BaseCommand):
             self.stdout.write("\nStopping...")
         finally:
             _stop(processes.values())
+
+
+def _mqtt_commands(python: str, env: dict[str, str]) -> dict[str, list[str]]:
+    """The MQTT bridge, and without MQTT_URL an embedded broker (amqtt, MQTT 3.1.1) on a free
+    loopback port, as the embedded PostgreSQL stands in for a server. `env` (every process's)
+    gets its URL, so the simulators publish some stations' results through it."""
+    commands = {}
+    if not settings.MQTT_URL:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        env.update(MQTT_URL=f"mqtt://127.0.0.1:{port}", MQTT_PROTOCOL="3.1.1")
+        commands["mqtt-broker"] = [python, "manage.py", "mqtt_embedded_broker", "--port", str(port)]
+    # It connects (and reconnects) by itself once the broker listens.
+    commands["mqtt-bridge"] = [python, "manage.py", "mqtt_bridge"]
+    return commands
 
 
 def _interrupt(signum, frame) -> None:
