@@ -19,6 +19,7 @@ CUSTOM_PERMISSIONS: dict[tuple[str, str, str], str] = {
     ("stations", "inboxentry", "requeue_result"): "Can send rejected station results again",
     ("batches", "holdrule", "supersede_holdrule"): "Can put new hold-rule thresholds in force",
     ("batches", "materiallot", "set_lot_status"): "Can release, quarantine or reject lots",
+    ("quality", "spcbaseline", "freeze_spc_baseline"): "Can freeze SPC control limits",
 }
 
 # The permissions in full "app_label.codename" form, for has_perm and the views.
@@ -35,6 +36,7 @@ DISPOSITION = "batches.disposition_hold"
 REQUEUE = "stations.requeue_result"
 SET_HOLD_RULES = "batches.supersede_holdrule"
 SET_LOT_STATUS = "batches.set_lot_status"
+FREEZE_SPC_BASELINE = "quality.freeze_spc_baseline"
 
 _VIEWING = {
     VIEW_LINES,
@@ -53,6 +55,8 @@ ROLES: dict[str, set[str]] = {
     "quality_engineer": _VIEWING | {HOLD, DISPOSITION, REQUEUE, SET_HOLD_RULES, SET_LOT_STATUS},
     "admin": _VIEWING | {CREATE_BATCH, HOLD, DISPOSITION, REQUEUE, SET_HOLD_RULES, SET_LOT_STATUS},
 }
+ROLES["quality_engineer"] |= {FREEZE_SPC_BASELINE}  # phase II control limits are quality's
+ROLES["admin"] |= {FREEZE_SPC_BASELINE}
 
 
 def sync_roles(**_signal_kwargs: Any) -> None:

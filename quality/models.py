@@ -96,3 +96,6 @@ class CellGrade(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cell_id} {self.grade} ({self.rule_set})"
+
+
+from quality.spc.models import SpcBaseline, SpcSetting  # noqa: E402,F401  (SPC's own records)
