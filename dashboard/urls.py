@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard.views import batches, holds, lines, stations
+from dashboard.views import batches, holds, lines, spc, stations
 
 urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
@@ -43,4 +43,7 @@ urlpatterns = [
     path("holds/<int:pk>/row", holds.hold_row, name="hold-row"),
     path("station-results/", stations.unapplied_results, name="unapplied-results"),
     path("station-results/requeue", stations.requeue_results, name="requeue-results"),
+    path("quality/spc/", spc.spc_chart_page, name="spc-chart"),
+    path("quality/spc/freeze", spc.spc_freeze, name="spc-freeze"),
+    path("quality/spc/capability/<slug:code>/", spc.spc_capability, name="spc-capability"),
 ]

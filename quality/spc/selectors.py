@@ -321,11 +321,12 @@ def step_capability(selection: Selection) -> list[ParameterCapability]:
     judged = (
         selection.measurements()
         .filter(Q(min__isnull=False) | Q(max__isnull=False))
+        .order_by("name")
         .values_list("name", flat=True)
         .distinct()
     )
     rows = []
-    for name in sorted(judged):
+    for name in judged:
         chart = spc_chart(selection, name)
         figures = chart.chart
         rows.append(
