@@ -322,10 +322,18 @@ class SpcChartView(EngineerAPIView):
 
 
 class _ParameterKeySerializer(serializers.Serializer):
-    line = serializers.SlugRelatedField(slug_field="code", queryset=Line.objects.all())
+    line = serializers.CharField(min_length=1, max_length=30, help_text="Line code")
     step = serializers.ChoiceField(choices=StationKind.choices)
-    parameter = serializers.SlugField(max_length=60)
-    note = serializers.CharField(max_length=2000, help_text="Why (the audit trail keeps it)")
+    parameter = serializers.SlugField(min_length=1, max_length=60)
+    note = serializers.CharField(
+        min_length=1, max_length=2000, help_text="Why (the audit trail keeps it)"
+    )
+
+    def validate_line(self, code: str) -> Line:
+        line = Line.objects.filter(code=code).first()
+        if line is None:
+            raise serializers.ValidationError(f"No line {code}.")
+        return line
 
     def validate(self, data: dict) -> dict:
         if not parameter_exists(data["step"], data["parameter"], data["line"]):
