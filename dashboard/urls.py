@@ -45,5 +45,6 @@ urlpatterns = [
     path("station-results/requeue", stations.requeue_results, name="requeue-results"),
     path("quality/spc/", spc.spc_chart_page, name="spc-chart"),
     path("quality/spc/freeze", spc.spc_freeze, name="spc-freeze"),
+    path("quality/spc/settings", spc.spc_settings, name="spc-settings"),
     path("quality/spc/capability/<slug:code>/", spc.spc_capability, name="spc-capability"),
 ]

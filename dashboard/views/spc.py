@@ -19,8 +19,8 @@ from lines.models import Line, Station, StationKind
 from quality.selection import Selection
 from quality.spc import statistics
 from quality.spc.api import chart_from_query, chart_reply
-from quality.spc.selectors import spc_holds, step_capability
-from quality.spc.services import freeze_baseline
+from quality.spc.selectors import rules_of, spc_holds, step_capability
+from quality.spc.services import freeze_baseline, set_spc_setting
 
 
 class FreezeForm(forms.Form):
@@ -31,6 +31,17 @@ class FreezeForm(forms.Form):
     subgroup = forms.CharField(max_length=20, required=False)
     since = forms.DateTimeField()
     until = forms.DateTimeField()
+    note = forms.CharField(max_length=2000, strip=True)
+
+
+class SettingsForm(forms.Form):
+    line = forms.ModelChoiceField(Line.objects.all(), to_field_name="code")
+    step = forms.ChoiceField(choices=StationKind.choices)
+    parameter = forms.SlugField(max_length=60)
+    rules = forms.TypedMultipleChoiceField(
+        choices=[(n, n) for n in statistics.NELSON_RULES], coerce=int, required=False
+    )
+    hold = forms.BooleanField(required=False)
     note = forms.CharField(max_length=2000, strip=True)
 
 
@@ -62,6 +73,7 @@ def spc_chart_page(request: HttpRequest) -> HttpResponse:
                 reply=reply,
                 holds=spc_holds(spc.selection, spc.parameter),
                 signalled=sum(1 for p in reply["points"] if p["signals"]),
+                judged=rules_of(spc.setting),
             )
     return render(request, "quality/spc_chart.html", context, status=status)
 
@@ -83,6 +95,28 @@ def spc_freeze(request: HttpRequest) -> HttpResponse:
         )
 
     return act(request, form, _refusing_value_errors(freeze), done, back)
+
+
+@roles.page_permission(roles.SET_HOLD_RULES)
+@require_POST
+def spc_settings(request: HttpRequest) -> HttpResponse:
+    """Which of Nelson's rules a parameter is judged by, and whether a signal holds the cell."""
+    form = SettingsForm(request.POST)
+
+    def done(setting) -> str:
+        judged = ", ".join(str(r) for r in setting.rules) or "none"
+        effect = "hold the cell" if setting.hold else "flag"
+        return (
+            f"{setting.parameter}: rules {judged}; signals {effect} (settings v{setting.version})."
+        )
+
+    return act(
+        request,
+        form,
+        lambda data: set_spc_setting(by=request.user, **data),
+        done,
+        back_to(request, reverse("spc-chart")),
+    )
 
 
 def _refusing_value_errors(action):

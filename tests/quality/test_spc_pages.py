@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from audit.models import Event
-from quality.spc.models import SpcBaseline
+from quality.spc.models import SpcBaseline, SpcSetting
 
 PEAKS = [500.0, 501.0, 499.0, 500.0, 502.0, 498.0, 500.0, 501.0, 499.0, 530.0]
 
@@ -118,3 +118,27 @@ def test_freezing_from_the_page(pressed, signed_in, quality_engineer, line_engin
     assert baseline.center == pytest.approx(sum(PEAKS[:9]) / 9)
     html = signed_in(quality_engineer).get(CHART).content.decode()
     assert "baseline v1" in html and "Freeze limits" in html
+
+
+def test_choosing_the_rules_and_holding_from_the_page(
+    pressed, signed_in, quality_engineer, operator
+):
+    form = {
+        "line": "proto",
+        "step": "pressing",
+        "parameter": "peak_pressure_mpa",
+        "rules": ["1", "5"],
+        "hold": "1",
+        "note": "key characteristic",
+        "next": CHART,
+    }
+    events = Event.objects.count()
+    assert signed_in(operator).post("/quality/spc/settings", form).status_code == 403
+    assert not SpcSetting.objects.exists() and Event.objects.count() == events
+
+    assert signed_in(quality_engineer).post("/quality/spc/settings", form).status_code == 302
+    setting = SpcSetting.objects.get()
+    assert (setting.rules, setting.hold, setting.version) == ([1, 5], True, 1)
+    html = signed_in(quality_engineer).get(CHART).content.decode()
+    assert "signals <b>hold</b> the cell" in html and "rules 1, 5" in html
+    assert 'value="5" checked' in html and 'value="2" checked' not in html

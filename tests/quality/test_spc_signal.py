@@ -137,3 +137,34 @@ def test_the_hold_rules_list_names_spc_signal(plant, api_as, operator):
     rules = api_as(operator).get("/api/v1/hold-rules").json()["results"]
     spc = next(r for r in rules if r["code"] == "spc_signal")
     assert spc["active"] and spc["parameters"] == {"window": 50, "min_points": 20}
+
+
+def test_applies_reads_the_held_parameters_once_per_chunk(
+    proto_batch, stations, quality_engineer, django_assert_num_queries
+):
+    from batches.hooks import StepApplied
+    from batches.models import ProcessRun
+    from batches.services import StepContext
+    from quality.rules.registry import RULES
+
+    line = Line.objects.get(code="proto")
+    cell = proto_batch.cells.order_by("position").first()
+    context = StepContext([cell])
+    steps = {s.station_kind: s for s in context.route_steps(proto_batch.route_id)}
+
+    def step_at(code: str) -> StepApplied:
+        station = stations[code]
+        run = ProcessRun(
+            cell=cell, step=steps[station.kind], station=station, finished_at=timezone.now()
+        )
+        return StepApplied(run, {}, context)
+
+    set_spc_setting(
+        line=line, step="pressing", parameter="peak_pressure_mpa", rules=[1], hold=True,
+        by=quality_engineer, note="key",
+    )  # fmt: skip
+    with django_assert_num_queries(1):
+        assert RULES["spc_signal"].applies(step_at("PR-PRS-1"))
+    with django_assert_num_queries(0):
+        assert RULES["spc_signal"].applies(step_at("PR-PRS-1"))
+        assert not RULES["spc_signal"].applies(step_at("PR-STK-1"))
