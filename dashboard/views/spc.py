@@ -56,7 +56,6 @@ def spc_chart_page(request: HttpRequest) -> HttpResponse:
         "steps": StationKind.choices,
         "charts": statistics.CHARTS,
         "rules": statistics.NELSON_RULES,
-        "now": None,
     }
     status = 200
     if query.get("step") and query.get("parameter"):
