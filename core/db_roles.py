@@ -42,6 +42,9 @@ RUNTIME_PRIVILEGES: dict[str, tuple[str, ...]] = {
     "batches_batchmaterial": RECORD,  # the lots planned for a batch, written with it
     "batches_gradecriterion": RECORD,  # written with their rule set, which versions them
     "lines_stationstatechange": RECORD,  # a station's state history
+    # SPC's frozen limits and settings: a change is a new version, never an update.
+    "quality_spcbaseline": RECORD,
+    "quality_spcsetting": RECORD,
     # The inbox: the intake inserts, the workers and the sweep set status and enqueued_at,
     # requeueing sets status; rows are never deleted (they are the station's receipt).
     "batches_inboxentry": (SELECT, INSERT, UPDATE),

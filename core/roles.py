@@ -20,6 +20,7 @@ CUSTOM_PERMISSIONS: dict[tuple[str, str, str], str] = {
     ("batches", "holdrule", "supersede_holdrule"): "Can put new hold-rule thresholds in force",
     ("batches", "materiallot", "set_lot_status"): "Can release, quarantine or reject lots",
     ("quality", "nonconformance", "close_nonconformance"): "Can sign off and cancel NCRs",
+    ("quality", "spcbaseline", "freeze_spc_baseline"): "Can freeze SPC control limits",
 }
 
 # The permissions in full "app_label.codename" form, for has_perm and the views.
@@ -40,6 +41,7 @@ VIEW_NCRS = "quality.view_nonconformance"
 OPEN_NCR = "quality.add_nonconformance"
 EDIT_NCR = "quality.change_nonconformance"
 CLOSE_NCR = "quality.close_nonconformance"
+FREEZE_SPC_BASELINE = "quality.freeze_spc_baseline"
 
 _VIEWING = {
     VIEW_LINES,
@@ -67,6 +69,8 @@ for _group, _ncr_perms in {
     "admin": {VIEW_NCRS, OPEN_NCR, EDIT_NCR, CLOSE_NCR},
 }.items():
     ROLES[_group] |= _ncr_perms
+ROLES["quality_engineer"] |= {FREEZE_SPC_BASELINE}  # phase II control limits are quality's
+ROLES["admin"] |= {FREEZE_SPC_BASELINE}
 
 
 def sync_roles(**_signal_kwargs: Any) -> None:

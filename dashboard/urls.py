@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard.views import batches, holds, lines, nonconformance, stations
+from dashboard.views import batches, holds, lines, nonconformance, spc, stations
 from dashboard.views.yields import pareto_page, yield_page
 
 urlpatterns = [
@@ -52,4 +52,8 @@ urlpatterns = [
     *nonconformance.urlpatterns,
     path("quality/yield/", yield_page, name="yield"),
     path("quality/pareto/", pareto_page, name="pareto"),
+    path("quality/spc/", spc.spc_chart_page, name="spc-chart"),
+    path("quality/spc/freeze", spc.spc_freeze, name="spc-freeze"),
+    path("quality/spc/settings", spc.spc_settings, name="spc-settings"),
+    path("quality/spc/capability/<slug:code>/", spc.spc_capability, name="spc-capability"),
 ]

@@ -100,3 +100,4 @@ class CellGrade(models.Model):
 
 # Non-conformance reports live in their own module; imported here so that Django finds them.
 from quality.nonconformance_models import NonConformance, NonConformanceAction  # noqa: E402, F401
+from quality.spc.models import SpcBaseline, SpcSetting  # noqa: E402,F401  (SPC's own records)

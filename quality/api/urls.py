@@ -3,6 +3,7 @@ from django.urls import path
 from quality.api import nonconformance as ncr
 from quality.api import views
 from quality.api.figures import ParetoView, YieldView
+from quality.spc import api as spc
 
 urlpatterns = [
     path("hold-rules", views.HoldRuleListView.as_view(), name="api-hold-rules"),
@@ -20,4 +21,7 @@ urlpatterns = [
     path("ncrs/<slug:code>/cancel", ncr.NcrCancelView.as_view()),
     path("yield", YieldView.as_view(), name="api-yield"),
     path("pareto", ParetoView.as_view(), name="api-pareto"),
+    path("spc", spc.SpcChartView.as_view(), name="api-spc"),
+    path("spc/baselines", spc.SpcBaselineView.as_view(), name="api-spc-baselines"),
+    path("spc/settings", spc.SpcSettingView.as_view(), name="api-spc-settings"),
 ]

@@ -18,6 +18,7 @@ from quality.rules import (  # noqa: F401  (each module declares its rule in the
     formation_ice_outliers,
     out_of_spec,
     press_cycle_short,
+    spc_signal,
     unusable_lot,
 )
 from quality.rules.registry import RULES
