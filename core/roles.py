@@ -35,6 +35,7 @@ DISPOSITION = "batches.disposition_hold"
 REQUEUE = "stations.requeue_result"
 SET_HOLD_RULES = "batches.supersede_holdrule"
 SET_LOT_STATUS = "batches.set_lot_status"
+RECORD_READINGS = "environment.add_reading"  # dry-room sensor readings (a gateway's token)
 
 _VIEWING = {
     VIEW_LINES,
@@ -49,9 +50,11 @@ _VIEWING = {
 # group -> permissions. Everyone who works on the line sees everything; acting is narrower.
 ROLES: dict[str, set[str]] = {
     "operator": set(_VIEWING),
-    "line_engineer": _VIEWING | {CREATE_BATCH, HOLD, REQUEUE},
+    "line_engineer": _VIEWING | {CREATE_BATCH, HOLD, REQUEUE, RECORD_READINGS},
     "quality_engineer": _VIEWING | {HOLD, DISPOSITION, REQUEUE, SET_HOLD_RULES, SET_LOT_STATUS},
     "admin": _VIEWING | {CREATE_BATCH, HOLD, DISPOSITION, REQUEUE, SET_HOLD_RULES, SET_LOT_STATUS},
+    # A dry-room sensor gateway's account: it sends readings with its personal token, nothing else.
+    "sensor_gateway": {RECORD_READINGS},
 }
 
 

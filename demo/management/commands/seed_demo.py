@@ -14,7 +14,7 @@ from django.utils import timezone
 from batches.models import Batch, DesignMaterial, Hold, MaterialLot, ProcessRun
 from batches.services import StepResult, create_batch, record_step
 from demo.demo_data import readings_for
-from lines.models import CellDesign, Equipment, Line, Recipe, Route, RouteStep, Station
+from lines.models import CellDesign, Equipment, Line, Recipe, Route, RouteStep, Station, Zone
 from lines.services import supersede_recipe
 from quality.grading import create_grading_rule_set, release_grading_rule_set
 from stations import intake, worker
@@ -63,6 +63,13 @@ LINES = [
         },
     },
 ]
+
+# Dew point at or below -40 degC, H2S alarm at 1 ppm (DOMAIN.md, "Dry room").
+DRY_ROOM_LIMITS = {
+    "dew_point_c": {"max": -40},
+    "temperature_c": {"min": 18, "max": 26},
+    "h2s_ppm": {"max": 1},
+}
 
 EQUIPMENT = {
     "PR-STK-1": [("PR-STACKER-1", "stacker", 1)],
@@ -382,6 +389,7 @@ class Command(BaseCommand):
                         RouteStep(route=route, position=i, station_kind=kind)
                         for i, kind in enumerate(kinds, 1)
                     )
+            self.seed_dry_room(line)
         for spec in DESIGNS:
             fields = {k: v for k, v in spec.items() if k not in ("code", "line")}
             design, _ = CellDesign.objects.get_or_create(code=spec["code"], defaults=fields)
@@ -433,6 +441,19 @@ class Command(BaseCommand):
                 user.set_password(DEMO_PASSWORD)
                 user.save(update_fields=["password"])
             user.groups.add(group)
+
+    def seed_dry_room(self, line: Line) -> None:
+        """The line's dry room (API.md's demo data): its stacking stations, sulfide-line limits."""
+        zone, _ = Zone.objects.get_or_create(
+            code=f"{line.code}-dry-room",
+            defaults={
+                "line": line,
+                "name": f"{line.name} stacking dry room",
+                "limits": DRY_ROOM_LIMITS,
+                "exposure_limits_h": {"electrolyte": 8, "cathode": 24},
+            },
+        )
+        zone.stations.add(*line.stations.filter(kind="stacking"))
 
     def seed_recipes(self, line: Line, design: CellDesign) -> None:
         for kind, parameters in RECIPES.items():
