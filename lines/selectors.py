@@ -137,7 +137,7 @@ def zones_with_station_codes() -> QuerySet:
     """Dry-room zones with `station_codes`, their stations' codes in order, in one query."""
     return Zone.objects.annotate(
         station_codes=Coalesce(
-            ArrayAgg("stations__code", ordering="stations__code", filter=Q(stations__isnull=False)),
+            ArrayAgg("stations__code", order_by="stations__code", filter=Q(stations__isnull=False)),
             Value([], output_field=ArrayField(CharField())),
         )
     ).order_by("code")

@@ -36,7 +36,8 @@ PAGES = {
 }
 
 ENDPOINTS = {
-    "lines": (lambda batch: "/api/v1/lines", 9),
+    # Each line's dry-room zones with their stations' codes: one query.
+    "lines": (lambda batch: "/api/v1/lines", 10),
     "batches": (lambda batch: "/api/v1/batches", 6),
     "batch": (lambda batch: f"/api/v1/batches/{batch.code}", 7),
     "lots": (lambda batch: "/api/v1/lots", 6),
