@@ -45,29 +45,40 @@ def zone_lock_name(zone: Zone | str) -> str:
     return f"dry-room:{zone if isinstance(zone, str) else zone.code}"
 
 
-def _counted_excursions_by_station() -> dict[int, list[Excursion]]:
-    """The counted excursions of the last STEP_LOOKBACK by station in their zone, read under
-    the zones' shared locks (see the module's docstring)."""
-    memberships = list(Zone.stations.through.objects.values_list("zone_id", "station_id"))
-    if not memberships:
-        return {}
-    zones = dict(Zone.objects.values_list("id", "code"))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock_shared(hashtextextended(name, 0)) "
-            "FROM unnest(%s::text[]) AS names(name) ORDER BY name",
-            [sorted({zone_lock_name(zones[zone_id]) for zone_id, _ in memberships})],
-        )
-    recent = timezone.now() - STEP_LOOKBACK
-    excursions: dict[int, list[Excursion]] = {}
-    for excursion in Excursion.objects.filter(counted_at__isnull=False).filter(
-        Q(ended_at__isnull=True) | Q(ended_at__gte=recent)
+def _zones_by_station() -> dict[int, list[tuple[int, str]]]:
+    """Station -> the zones (id, code) it is in (read once per chunk of results)."""
+    zones: dict[int, list[tuple[int, str]]] = {}
+    for zone_id, station_id, code in Zone.stations.through.objects.values_list(
+        "zone_id", "station_id", "zone__code"
     ):
-        excursions.setdefault(excursion.zone_id, []).append(excursion)
-    by_station: dict[int, list[Excursion]] = {}
-    for zone_id, station_id in memberships:
-        by_station.setdefault(station_id, []).extend(excursions.get(zone_id, []))
-    return by_station
+        zones.setdefault(station_id, []).append((zone_id, code))
+    return zones
+
+
+def _counted_excursions_by_zone(zones: dict[int, list[tuple[int, str]]]):
+    """Zone -> its counted excursions of the last STEP_LOOKBACK, read under the zones' shared
+    locks (see the module's docstring); once per chunk that steps in a zone at all."""
+
+    def read() -> dict[int, list[Excursion]]:
+        names = sorted({zone_lock_name(code) for pairs in zones.values() for _, code in pairs})
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock_shared(hashtextextended(name, 0)) "
+                "FROM unnest(%s::text[]) WITH ORDINALITY AS names(name, position) "
+                "ORDER BY position",
+                [names],
+            )
+        recent = timezone.now() - STEP_LOOKBACK
+        excursions: dict[int, list[Excursion]] = {}
+        for excursion in (
+            Excursion.objects.select_related("zone")
+            .filter(counted_at__isnull=False)
+            .filter(Q(ended_at__isnull=True) | Q(ended_at__gte=recent))
+        ):
+            excursions.setdefault(excursion.zone_id, []).append(excursion)
+        return excursions
+
+    return read
 
 
 def ran_during(run: ProcessRun, excursion: Excursion) -> bool:
@@ -79,8 +90,16 @@ def ran_during(run: ProcessRun, excursion: Excursion) -> bool:
 
 
 def _excursions_of(step: StepApplied) -> list[Excursion]:
-    by_station = step.context.read_once("dry_room_excursions", _counted_excursions_by_station)
-    return [e for e in by_station.get(step.run.station_id, []) if ran_during(step.run, e)]
+    zones = step.context.read_once("dry_room_zones", _zones_by_station)
+    if step.run.station_id not in zones:
+        return []
+    excursions = step.context.read_once("dry_room_excursions", _counted_excursions_by_zone(zones))
+    return [
+        e
+        for zone_id, _ in zones[step.run.station_id]
+        for e in excursions.get(zone_id, [])
+        if ran_during(step.run, e)
+    ]
 
 
 @rule(

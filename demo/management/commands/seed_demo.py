@@ -449,8 +449,8 @@ class Command(BaseCommand):
             defaults={
                 "line": line,
                 "name": f"{line.name} stacking dry room",
+                # No exposure limit: the simulators feed the same lots for days.
                 "limits": DRY_ROOM_LIMITS,
-                "exposure_limits_h": {"electrolyte": 8, "cathode": 24},
             },
         )
         zone.stations.add(*line.stations.filter(kind="stacking"))
