@@ -15,7 +15,8 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import connection, transaction
+import psycopg
+from django.db import OperationalError, connection, transaction
 
 from core.errors import DomainError, NotFound
 from core.validation import IDENTIFIER_MESSAGE, is_identifier, time_window_problem
@@ -23,6 +24,7 @@ from environment import judging
 from lines.models import ZONE_QUANTITIES, Zone
 
 MAX_READINGS = 1000
+DEADLOCK_ATTEMPTS = 3
 MAX_SENSOR_LENGTH = 60
 FIELDS = {"sensor", "at", *ZONE_QUANTITIES}
 # Beyond what any dew point, room temperature or H2S sensor reports, and what a real column holds.
@@ -164,11 +166,26 @@ def _store(zone: Zone, readings: list[Reading]) -> list[Reading]:
     return new
 
 
-@transaction.atomic
 def accept_readings(zone_code: str, body: Any) -> dict[str, int]:
     """Validate, store and judge a zone's readings; the reply `{"accepted", "duplicates",
     "excursions"}` (excursions: how many counted or changed because of them). Raises NotFound
-    `unknown_zone` (404) or DomainError `invalid` (400), having written nothing."""
+    `unknown_zone` (404) or DomainError `invalid` (400), having written nothing.
+
+    Holding what an excursion touched can meet a worker applying results for the same cells;
+    PostgreSQL then refuses one of the two (a deadlock), and a refused request is tried again
+    here (unless the caller's own transaction encloses it)."""
+    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+        try:
+            return _accept_readings(zone_code, body)
+        except OperationalError as error:
+            deadlock = isinstance(error.__cause__, psycopg.errors.DeadlockDetected)
+            if not deadlock or connection.in_atomic_block or attempt == DEADLOCK_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+@transaction.atomic
+def _accept_readings(zone_code: str, body: Any) -> dict[str, int]:
     zone = zone_named(zone_code)
     readings = validate_readings(body)
     # One judge per zone at a time: a late reading's span is read and rewritten whole.

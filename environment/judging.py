@@ -11,16 +11,21 @@ The caller holds the zone's row lock, so two requests for one zone judge one aft
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
-from django.db import connection
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
+from batches.models import Hold
 from environment.models import ExcursionHold
 from lines.models import ZONE_QUANTITIES, Excursion, Zone
 from quality.rules import dry_room_excursion
+
+logger = logging.getLogger(__name__)
 
 # How far back a run of readings beyond a limit is followed: a sensor stuck beyond its limit for
 # longer is one excursion per this much of it, rather than a scan of its whole history.
@@ -118,12 +123,31 @@ def judge(
         changed += _judge_span(zone, sensor, quantity, bound, limit, times)
     if changed and (version := dry_room_excursion.in_force()):
         for excursion in changed:
-            holds = dry_room_excursion.hold_exposed(version, excursion)
-            ExcursionHold.objects.bulk_create(
-                [ExcursionHold(excursion=excursion, hold=hold) for hold in holds],
-                ignore_conflicts=True,
-            )
+            link(excursion, dry_room_excursion.hold_exposed(version, excursion))
+        transaction.on_commit(partial(gather_again, [e.pk for e in changed]))
     return changed
+
+
+def link(excursion: Excursion, holds: list[Hold]) -> None:
+    ExcursionHold.objects.bulk_create(
+        [ExcursionHold(excursion=excursion, hold=hold) for hold in holds], ignore_conflicts=True
+    )
+
+
+def gather_again(excursion_ids: list[int], attempts: int = 3) -> None:
+    """Once the count is committed, hold what steps applied meanwhile touched (quality's rule
+    explains the race). A deadlock with a worker (which then retries its own results) is tried
+    again; giving up leaves the excursion's holds as they were."""
+    for excursion_id in excursion_ids:
+        for attempt in range(1, attempts + 1):
+            try:
+                with transaction.atomic():
+                    excursion = Excursion.objects.get(pk=excursion_id)
+                    link(excursion, dry_room_excursion.gather_again(excursion_id))
+                break
+            except OperationalError:
+                if attempt == attempts:
+                    logger.exception("Excursion %s: gathering again failed", excursion_id)
 
 
 def _judge_span(

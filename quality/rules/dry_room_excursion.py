@@ -3,11 +3,13 @@
 zone then.
 
 Two ways in. environment/ judges a zone's readings and calls `hold_exposed` the moment an
-excursion is found to count (and again whenever a late reading widens one that counts), under
-the zone's exclusive lock. A result applied later for a step at one of the zone's stations that
-ran during a counted excursion is held by the step check below, which reads the counted
-excursions under the zone's shared lock: the two queue up, so a step is either written before
-`hold_exposed` gathers the runs or finds the excursion counted.
+excursion is found to count (and again whenever a late reading widens one that counts). A result
+applied later for a step at one of the zone's stations that ran during a counted excursion is
+held by the step check below. A step applied while the excursion is being counted sees neither
+(each transaction misses the other's uncommitted rows), so once the count is committed
+environment/ gathers again under the zone's exclusive lock (`gather_again`), while the step check
+reads the excursions under the zone's shared lock: that gathering waits for every step that may
+have read them before the count was committed, and any later step finds it counted.
 
 "Open in the zone" from what the record holds: the MES keeps no unpacking event, so a lot counts
 as open in a zone from the first time one of the zone's stations consumed it (the earliest
@@ -113,6 +115,18 @@ def dry_room_excursion(version: HoldRule, step: StepApplied) -> None:
         _hold_cells(version, excursion, [step.run.cell])
 
 
+def gather_again(excursion_id: int) -> list[Hold]:
+    """After an excursion's count is committed: hold what it touched once every step that may
+    have missed the count is committed (see the module's docstring). Call in a transaction of
+    its own that holds no row a worker may wait for."""
+    excursion = Excursion.objects.select_related("zone").get(pk=excursion_id)
+    lock_names([zone_lock_name(excursion.zone)])
+    version = in_force()
+    if excursion.counted_at is None or version is None:
+        return []
+    return hold_exposed(version, excursion)
+
+
 def in_force() -> HoldRule | None:
     return HoldRule.objects.filter(code=CODE, in_force=True).first()
 
@@ -120,7 +134,6 @@ def in_force() -> HoldRule | None:
 def hold_exposed(version: HoldRule, excursion: Excursion) -> list[Hold]:
     """Hold what a counted excursion touched; idempotent (what is held already stays as it is, a
     cell or lot it missed before is added). Returns the holds it opened or added to."""
-    lock_names([zone_lock_name(excursion.zone)])
     stations = list(excursion.zone.stations.values_list("pk", flat=True))
     runs = ProcessRun.objects.filter(station_id__in=stations, finished_at__gte=excursion.started_at)
     if excursion.ended_at is not None:

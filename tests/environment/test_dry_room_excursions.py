@@ -209,3 +209,24 @@ def test_a_retired_rule_records_excursions_and_holds_nothing(send, proto_batch, 
     send(dew_points(0, 190, DRY) + dew_points(200, 320, WET) + dew_points(330, 340, DRY))
     assert Excursion.objects.get().counted_at is not None
     assert not Hold.objects.exists()
+
+
+def test_once_the_count_is_committed_the_excursion_gathers_what_it_missed(
+    send, proto_batch, stacker, record, django_capture_on_commit_callbacks
+):
+    from environment.judging import gather_again
+
+    first, second, *_ = proto_batch.cells.order_by("position")
+    record(first, stacker, occurred_at=at(250))
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        send(dew_points(0, 190, DRY) + dew_points(200, 320, WET) + dew_points(330, 340, DRY))
+    assert len(callbacks) == 1  # the gathering again, after the commit
+    hold = Hold.objects.get(scope=Hold.Scope.EXCURSION)
+    assert [c.serial for c in hold.cells.all()] == [first.serial]
+    # A step applied while the count was being committed saw no counted excursion, and the
+    # count's own gathering did not see its run: as if so, the run is there, not in the hold.
+    run = record(second, stacker, occurred_at=at(300))
+    hold.cells.remove(second)
+    gather_again([Excursion.objects.get().pk])
+    assert {c.serial for c in hold.cells.all()} == {first.serial, second.serial}
+    assert run.cell == second
