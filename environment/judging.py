@@ -119,12 +119,16 @@ def judge(
             if values.get(quantity) is not None:
                 touched.setdefault((sensor, quantity, bound, limit), []).append(at)
     changed: list[Excursion] = []
+    counted: list[Excursion] = []
     for (sensor, quantity, bound, limit), times in sorted(touched.items()):
-        changed += _judge_span(zone, sensor, quantity, bound, limit, times)
+        span_changed, span_counted = _judge_span(zone, sensor, quantity, bound, limit, times)
+        changed += span_changed
+        counted += span_counted
     if changed and (version := dry_room_excursion.in_force()):
         for excursion in changed:
             link(excursion, dry_room_excursion.hold_exposed(version, excursion))
-        transaction.on_commit(partial(gather_again, [e.pk for e in changed]))
+        if counted:
+            transaction.on_commit(partial(gather_again, [e.pk for e in counted]))
     return changed
 
 
@@ -152,7 +156,9 @@ def gather_again(excursion_ids: list[int], attempts: int = 3) -> None:
 
 def _judge_span(
     zone: Zone, sensor: str, quantity: str, bound: str, limit: float, times: list[datetime]
-) -> list[Excursion]:
+) -> tuple[list[Excursion], list[Excursion]]:
+    """The span's excursions judged again: those that count and gained time (their holds must
+    gather again), and of them those that count from now on."""
     start, end, readings = _span(zone, sensor, quantity, bound, limit, times)
     runs = runs_of(readings, bound, limit)
     recorded = Excursion.objects.filter(
@@ -163,7 +169,7 @@ def _judge_span(
     left = list(recorded)
     now = timezone.now()
     tolerated = timedelta(seconds=zone.tolerated_s)
-    changed = []
+    changed, counted = [], []
     for run in runs:
         overlapping = [e for e in left if _overlaps(e, run)]
         # An excursion that counted keeps its number (its hold is named after it).
@@ -174,7 +180,7 @@ def _judge_span(
             excursion = Excursion(zone=zone, sensor=sensor, quantity=quantity, bound=bound)
         else:
             left.remove(excursion)
-        before = (excursion.started_at, excursion.ended_at, excursion.last_beyond_at)
+        started, ended = excursion.started_at, excursion.ended_at
         excursion.limit = limit
         excursion.started_at, excursion.last_beyond_at = run.started_at, run.last_beyond_at
         excursion.ended_at, excursion.peak = run.ended_at, run.peak
@@ -184,13 +190,20 @@ def _judge_span(
             excursion.counted_at = now
         excursion.save()
         excursion.zone = zone
-        widened = before != (excursion.started_at, excursion.ended_at, excursion.last_beyond_at)
+        # Steps applied while it counted and went on joined it themselves; those of a span it
+        # gained only now (an earlier start, a later end) were applied without it.
+        widened = started is not None and (
+            run.started_at < started
+            or (ended is not None and (run.ended_at is None or run.ended_at > ended))
+        )
         if excursion.counted_at and (newly_counted or widened):
             changed.append(excursion)
+            if newly_counted:
+                counted.append(excursion)
     # Runs a late reading dissolved: forgotten unless they counted (then they held something,
     # and the holds stay for quality to disposition).
     Excursion.objects.filter(pk__in=[e.pk for e in left if e.counted_at is None]).delete()
-    return changed
+    return changed, counted
 
 
 def _overlaps(excursion: Excursion, run: Run) -> bool:

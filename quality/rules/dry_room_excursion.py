@@ -113,6 +113,9 @@ def _excursions_of(step: StepApplied) -> list[Excursion]:
 def dry_room_excursion(version: HoldRule, step: StepApplied) -> None:
     for excursion in _excursions_of(step):
         _hold_cells(version, excursion, [step.run.cell])
+        # A lot the step consumed was open in the zone during the excursion too.
+        for lot in sorted(step.lots.values(), key=lambda lot: lot.code):
+            _hold_lot(version, excursion, lot)
 
 
 def gather_again(excursion_id: int) -> list[Hold]:

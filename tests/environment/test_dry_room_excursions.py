@@ -188,10 +188,14 @@ def test_a_result_during_a_counted_excursion_still_going_on_joins_its_hold(
     send(dew_points(0, 190, DRY) + dew_points(200, 300, WET))  # 100 s beyond, still beyond
     hold = Hold.objects.get(scope=Hold.Scope.EXCURSION)
     assert [c.serial for c in hold.cells.all()] == [first.serial]
-    record(second, stacker, occurred_at=at(310))  # its result arrives while the room is wet
+    # Its result arrives while the room is wet; the lots it consumed were open in it then.
+    record(second, stacker, occurred_at=at(310), material_lots=LOTS)
     send([dew(320, DRY)])  # the room is dry again at 320 s
     record(third, stacker, occurred_at=at(400))  # after the excursion ended
     assert {c.serial for c in hold.cells.all()} == {first.serial, second.serial}
+    lot_holds = Hold.objects.filter(scope=Hold.Scope.LOT).order_by("target")
+    assert [h.target for h in lot_holds] == ["CAT-2611-A-01", "SE-2611-01"]
+    assert all([c.serial for c in h.cells.all()] == [second.serial] for h in lot_holds)
 
 
 def test_a_second_sensor_judges_apart(send):
