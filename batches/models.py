@@ -442,6 +442,8 @@ class Hold(models.Model):
         BATCH = "batch", "Batch"
         LOT = "lot", "Material lot"
         PRESS_CYCLE = "press_cycle", "Press cycle"
+        # The cells processed in a dry-room zone during one excursion (lines.Excursion.code).
+        EXCURSION = "excursion", "Dry-room excursion"
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"

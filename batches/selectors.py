@@ -29,6 +29,7 @@ from batches.models import (
     ProcessRun,
 )
 from lines.models import CellDesign, Line, RouteStep, Station, StationKind
+from lines.selectors import zones_with_station_codes
 
 ACTIVE_BATCH = (Batch.Status.PLANNED, Batch.Status.IN_PROGRESS)
 # A chart of more points than a screen has pixels only costs transfer and drawing time.
@@ -488,6 +489,7 @@ def lines_with_master_data() -> QuerySet:
     return Line.objects.prefetch_related(
         Prefetch("stations", queryset=Station.objects.order_by("code")),
         "routes__steps",
+        Prefetch("zones", queryset=zones_with_station_codes()),
     ).order_by("code")
 
 

@@ -79,6 +79,13 @@ RUNTIME_PRIVILEGES: dict[str, tuple[str, ...]] = {
     "batches_designmaterial": (SELECT, INSERT, UPDATE, DELETE),
     "lines_recipeversion": (SELECT, INSERT, UPDATE, DELETE),
     "lines_recipeparameter": (SELECT, INSERT, UPDATE, DELETE),
+    # Dry rooms: readings are the record; an excursion is judged again when a late reading
+    # changes it, and one that held nothing is deleted when a late reading dissolves it.
+    "environment_reading": RECORD,
+    "environment_excursionhold": RECORD,
+    "lines_zone": (SELECT, INSERT, UPDATE),
+    "lines_zone_stations": (SELECT, INSERT, DELETE),  # the admin edits a zone's stations
+    "lines_excursion": (SELECT, INSERT, UPDATE, DELETE),
     # Django's own. Users are deactivated, never deleted: audit events name them.
     "auth_user": (SELECT, INSERT, UPDATE),
     "auth_user_groups": (SELECT, INSERT, DELETE),

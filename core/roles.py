@@ -42,6 +42,7 @@ OPEN_NCR = "quality.add_nonconformance"
 EDIT_NCR = "quality.change_nonconformance"
 CLOSE_NCR = "quality.close_nonconformance"
 FREEZE_SPC_BASELINE = "quality.freeze_spc_baseline"
+RECORD_READINGS = "environment.add_reading"  # dry-room sensor readings (a gateway's token)
 
 _VIEWING = {
     VIEW_LINES,
@@ -56,9 +57,11 @@ _VIEWING = {
 # group -> permissions. Everyone who works on the line sees everything; acting is narrower.
 ROLES: dict[str, set[str]] = {
     "operator": set(_VIEWING),
-    "line_engineer": _VIEWING | {CREATE_BATCH, HOLD, REQUEUE},
+    "line_engineer": _VIEWING | {CREATE_BATCH, HOLD, REQUEUE, RECORD_READINGS},
     "quality_engineer": _VIEWING | {HOLD, DISPOSITION, REQUEUE, SET_HOLD_RULES, SET_LOT_STATUS},
     "admin": _VIEWING | {CREATE_BATCH, HOLD, DISPOSITION, REQUEUE, SET_HOLD_RULES, SET_LOT_STATUS},
+    # A dry-room sensor gateway's account: it sends readings with its personal token, nothing else.
+    "sensor_gateway": {RECORD_READINGS},
 }
 # Non-conformance reports: everyone reads them, engineers open and work them, and only quality
 # signs one off (closure, with the password re-entered) or cancels it.

@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard.views import batches, holds, lines, nonconformance, spc, stations
+from dashboard.views import batches, holds, lines, nonconformance, spc, stations, zones
 from dashboard.views.yields import pareto_page, yield_page
 
 urlpatterns = [
@@ -16,6 +16,8 @@ urlpatterns = [
     path("lines/<slug:code>/live/batches", lines.line_batches, name="line-batches"),
     path("lines/<slug:code>/live/holds", lines.line_holds, name="line-holds"),
     path("recipes/", lines.recipes, name="recipes"),
+    path("zones/<slug:code>/", zones.zone_detail, name="zone"),
+    path("lines/<slug:code>/live/zones", zones.line_zones, name="line-zones"),
     path("batches/", batches.batch_list, name="batches"),
     path("batches/<slug:code>/", batches.batch_detail, name="batch"),
     path("batches/<slug:code>/hold", batches.batch_hold, name="batch-hold"),

@@ -30,12 +30,19 @@ class Reply:
 
 class StationHTTP:
     def __init__(
-        self, base_url: str, token: str, *, timeout: float = 30.0, max_attempts: int = 0
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout: float = 30.0,
+        max_attempts: int = 0,
+        scheme: str = "Bearer",  # "Token" for an engineer's or a sensor gateway's personal token
     ) -> None:
         parts = urlsplit(base_url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.prefix = parts.path.rstrip("/")
         self.token = token
+        self.scheme = scheme
         self.timeout = timeout
         self.max_attempts = max_attempts  # 0: keep trying until the server answers
         self.retries = 0
@@ -63,7 +70,7 @@ class StationHTTP:
         content_type: str = "application/json",
     ) -> Reply:
         data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
+        headers = {"Authorization": f"{self.scheme} {self.token}", "Accept": "application/json"}
         if data is not None:
             headers["Content-Type"] = content_type
         attempt, delay = 0, 0.2

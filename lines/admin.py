@@ -6,6 +6,7 @@ from audit.admin import AuditedAdmin
 from core.errors import DomainError
 from lines.models import (
     Equipment,
+    Excursion,
     Line,
     Recipe,
     RecipeParameter,
@@ -14,6 +15,7 @@ from lines.models import (
     RouteStep,
     Station,
     StationStateChange,
+    Zone,
 )
 from lines.services import release_recipe_version
 
@@ -109,3 +111,31 @@ class RecipeVersionAdmin(AuditedAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return obj is None or obj.status == RecipeVersion.Status.DRAFT
+
+
+# ---------------------------------------------------------------- dry-room zones
+
+
+@admin.register(Zone)
+class ZoneAdmin(AuditedAdmin):
+    list_display = ("code", "name", "line", "tolerated_s")
+    list_filter = ("line",)
+    search_fields = ("code", "name")
+    filter_horizontal = ("stations",)
+
+
+@admin.register(Excursion)
+class ExcursionAdmin(admin.ModelAdmin):
+    """Excursions are judged from the readings (environment/), never edited."""
+
+    list_display = ("zone", "sensor", "quantity", "started_at", "ended_at", "peak", "counted_at")
+    list_filter = ("zone", "quantity")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -360,3 +360,134 @@ def _frozen_parameters(version_id: int, released_at: datetime) -> dict[str, Reci
     # Keyed by the release time too: an id used again once the tables were emptied (a demo
     # reset) names another version, released at another moment.
     return {p.name: p for p in RecipeParameter.objects.filter(version_id=version_id)}
+
+
+# ---------------------------------------------------------------- dry-room zones
+# A zone's air is judged by environment/ from its sensors' readings; the zones and the excursions
+# found in them live here, beside the stations, so that quality's hold rule can read them.
+
+# The quantities a zone's sensors report, with the bounds a limit may set on each.
+ZONE_QUANTITIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "dew_point_c": ("Dew point", "°C", ("max",)),
+    "temperature_c": ("Temperature", "°C", ("min", "max")),
+    "h2s_ppm": ("H2S", "ppm", ("max",)),
+}
+
+
+def zone_limit_problems(limits: object) -> dict[str, str]:
+    """What is wrong with a zone's limits (quantity -> {"min"/"max": number}); empty when right."""
+    if not isinstance(limits, dict):
+        return {"limits": "An object of quantity -> {min, max}."}
+    problems = {}
+    for quantity, bounds in limits.items():
+        if quantity not in ZONE_QUANTITIES:
+            problems[quantity] = f"Not a zone quantity (one of {', '.join(ZONE_QUANTITIES)})."
+            continue
+        allowed = ZONE_QUANTITIES[quantity][2]
+        if not isinstance(bounds, dict) or not bounds or set(bounds) - set(allowed):
+            problems[quantity] = f"An object with {' and/or '.join(allowed)}."
+        elif any(isinstance(v, bool) or not isinstance(v, int | float) for v in bounds.values()):
+            problems[quantity] = "Limits are numbers."
+        elif bounds.get("min", float("-inf")) > bounds.get("max", float("inf")):
+            problems[quantity] = "min is above max."
+    return problems
+
+
+class Zone(models.Model):
+    """A controlled room of a line (the stacking dry room): the stations in it, the limits its air
+    is held to and how long a crossing is tolerated before it is an excursion."""
+
+    line = models.ForeignKey(Line, on_delete=models.PROTECT, related_name="zones")
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=100)
+    stations = models.ManyToManyField(Station, related_name="zones", blank=True)
+    limits = models.JSONField(
+        default=dict,
+        help_text='Per quantity, e.g. {"dew_point_c": {"max": -40}, "h2s_ppm": {"max": 1}}',
+    )
+    tolerated_s = models.PositiveIntegerField(
+        default=60, help_text="How long a limit may be crossed before it is an excursion (s)"
+    )
+    exposure_limits_h = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Longest time a lot may stay open in the zone, per material role (hours), e.g. {"electrolyte": 8}',
+    )
+
+    class Meta:
+        ordering = ["line", "code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(tolerated_s__gte=1), name="%(app_label)s_%(class)s_tolerated_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if problems := zone_limit_problems(self.limits):
+            raise ValidationError({"limits": "; ".join(f"{k}: {v}" for k, v in problems.items())})
+        bad_roles = [
+            role
+            for role, hours in (self.exposure_limits_h or {}).items()
+            if isinstance(hours, bool) or not isinstance(hours, int | float) or hours <= 0
+        ]
+        if not isinstance(self.exposure_limits_h, dict) or bad_roles:
+            raise ValidationError({"exposure_limits_h": "Role -> a positive number of hours."})
+
+
+class Excursion(models.Model):
+    """A maximal run of one sensor's readings beyond one of its zone's limits, by the readings' own
+    time. It counts (and holds) once it has lasted longer than the zone tolerates."""
+
+    zone = models.ForeignKey(Zone, on_delete=models.PROTECT, related_name="excursions")
+    sensor = models.CharField(max_length=60)
+    quantity = models.CharField(max_length=20)
+    bound = models.CharField(max_length=3, help_text="The limit crossed: min or max")
+    limit = models.FloatField()
+    started_at = models.DateTimeField(help_text="The first reading beyond the limit")
+    last_beyond_at = models.DateTimeField(help_text="The last reading beyond the limit")
+    ended_at = models.DateTimeField(
+        null=True, blank=True, help_text="The first reading back within it; empty while open"
+    )
+    peak = models.FloatField(help_text="The reading furthest beyond the limit")
+    counted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it was found to last longer than tolerated"
+    )
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(last_beyond_at__gte=F("started_at"))
+                & (Q(ended_at__isnull=True) | Q(ended_at__gt=F("last_beyond_at"))),
+                name="%(app_label)s_%(class)s_in_time_order",
+            ),
+        ]
+        indexes = [
+            # A zone's excursions over a window (zone page; judging a late reading's span).
+            models.Index(fields=["zone", "started_at"], name="lines_excursion_zone_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def code(self) -> str:
+        """What its hold is called: the zone and the excursion's number."""
+        return f"{self.zone.code}-X{self.pk}"
+
+    @property
+    def duration_s(self) -> float:
+        return ((self.ended_at or self.last_beyond_at) - self.started_at).total_seconds()
+
+    @property
+    def unit(self) -> str:
+        return ZONE_QUANTITIES[self.quantity][1]
+
+    @property
+    def label(self) -> str:
+        return ZONE_QUANTITIES[self.quantity][0]

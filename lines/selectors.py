@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Prefetch, Q
+from django.contrib.postgres.aggregates import ArrayAgg
+from django.contrib.postgres.fields import ArrayField
+from django.db.models import CharField, Prefetch, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from lines.models import Recipe, RecipeVersion, Station, StationKind
+from lines.models import Recipe, RecipeVersion, Station, StationKind, Zone
 
 # Steps in the order cells meet them, for pages that list per step.
 KIND_ORDER = {kind: i for i, kind in enumerate(StationKind.values)}
@@ -125,3 +128,16 @@ def recipe_version_for(
     recipe = applicable_recipe(station.line_id, station.kind, design_id)
     versions = versions_out_of_draft(recipe) if recipe else []
     return version_in_force_at(versions, at or timezone.now()) if versions else None
+
+
+# ---------------------------------------------------------------- dry-room zones
+
+
+def zones_with_station_codes() -> QuerySet:
+    """Dry-room zones with `station_codes`, their stations' codes in order, in one query."""
+    return Zone.objects.annotate(
+        station_codes=Coalesce(
+            ArrayAgg("stations__code", order_by="stations__code", filter=Q(stations__isnull=False)),
+            Value([], output_field=ArrayField(CharField())),
+        )
+    ).order_by("code")

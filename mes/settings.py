@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "lines",
     "batches",
     "stations",
+    "environment",
     "quality",
     "formation",
     "analytics",

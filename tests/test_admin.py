@@ -34,6 +34,8 @@ def admin_client_for(client, db):
         "batches/batch",
         "batches/hold",
         "batches/holdrule",
+        "lines/zone",
+        "lines/excursion",
     ],
 )
 def test_master_data_lists_render_with_their_filters(admin_client_for, proto_batch, model):

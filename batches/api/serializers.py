@@ -34,12 +34,26 @@ class RouteSerializer(serializers.Serializer):
         return [step.station_kind for step in route.steps.all()]
 
 
+class ZoneSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    stations = serializers.ListField(
+        source="station_codes", child=serializers.CharField(), help_text="Station codes"
+    )
+    limits = serializers.DictField(
+        child=serializers.DictField(child=serializers.FloatField()),
+        help_text='Per quantity, e.g. {"dew_point_c": {"max": -40}}',
+    )
+    tolerated_s = serializers.IntegerField(help_text="How long a limit may be crossed (s)")
+
+
 class LineSerializer(serializers.Serializer):
     code = serializers.CharField()
     name = serializers.CharField()
     site = serializers.CharField()
     stations = LineStationSerializer(many=True)
     routes = RouteSerializer(many=True)
+    zones = ZoneSerializer(many=True, help_text="Its dry-room zones")
     designs = serializers.SerializerMethodField(help_text="Codes of the designs the line makes")
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))

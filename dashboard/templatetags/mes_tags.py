@@ -77,3 +77,9 @@ def window_pairs(summary: object) -> list[tuple[str, object]]:
 def words(code: str) -> str:
     """A machine code as words: hold_opened -> hold opened."""
     return str(code).replace("_", " ")
+
+
+@register.filter
+def excursion_zone(code: str) -> str:
+    """The zone of an excursion's hold target (lines.models.Excursion.code: ZONE-X<number>)."""
+    return code.rpartition("-X")[0]

@@ -10,6 +10,7 @@ from analytics import selectors as figures
 from analytics.energy import TARGET_AFTER, TARGET_FY2028, cost_trend, cost_trends, pooled
 from batches import selectors
 from core import roles
+from environment.selectors import zone_states
 from lines.models import Line
 from lines.selectors import recipe_histories
 
@@ -83,6 +84,7 @@ def line_detail(request: HttpRequest, code: str) -> HttpResponse:
         **_holds_context(line),
         "cost_trend": cost_trend(line),
         "targets": (TARGET_FY2028, TARGET_AFTER),
+        "zones": zone_states(line),
     }
     return render(request, "lines/line_detail.html", context)
 

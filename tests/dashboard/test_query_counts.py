@@ -12,8 +12,12 @@ PAGES = {
     # Home includes each line's cost over its recent batches: five queries for all lines together.
     "home": (lambda batch, cell: reverse("home"), 17),
     "home live": (lambda batch, cell: reverse("home-lines"), 14),
-    # The line view includes the cost trend: five more queries, whatever the batches hold.
-    "line": (lambda batch, cell: reverse("line", args=["proto"]), 27),
+    # The line view includes the cost trend: five more queries, whatever the batches hold; and
+    # its dry rooms' current dew points: two.
+    "line": (lambda batch, cell: reverse("line", args=["proto"]), 29),
+    "line zones live": (lambda batch, cell: reverse("line-zones", args=["proto"]), 9),
+    # The zone, its excursions, their holds of cells and of lots, the readings downsampled.
+    "zone": (lambda batch, cell: reverse("zone", args=["proto-dry-room"]), 13),
     "line stations live": (lambda batch, cell: reverse("line-stations", args=["proto"]), 11),
     "line batches live": (lambda batch, cell: reverse("line-batches", args=["proto"]), 11),
     "line holds live": (lambda batch, cell: reverse("line-holds", args=["proto"]), 9),
@@ -40,7 +44,8 @@ PAGES = {
 }
 
 ENDPOINTS = {
-    "lines": (lambda batch: "/api/v1/lines", 9),
+    # Each line's dry-room zones with their stations' codes: one query.
+    "lines": (lambda batch: "/api/v1/lines", 10),
     "batches": (lambda batch: "/api/v1/batches", 6),
     "batch": (lambda batch: f"/api/v1/batches/{batch.code}", 7),
     "lots": (lambda batch: "/api/v1/lots", 6),

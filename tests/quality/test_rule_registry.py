@@ -18,6 +18,8 @@ def test_every_rule_of_the_domain_is_declared_with_what_it_holds():
         "formation_ice_outliers": Hold.Scope.BATCH,
         "unusable_lot": Hold.Scope.CELL,
         "spc_signal": Hold.Scope.CELL,
+        "dry_room_excursion": Hold.Scope.EXCURSION,
+        "dry_room_exposure": Hold.Scope.LOT,
     }
 
 

@@ -18,7 +18,7 @@ from batches.models import Batch, DesignMaterial, Hold, MaterialLot, ProcessRun
 from batches.services import StepResult, create_batch, record_step
 from demo.cycler_files import formation_file
 from demo.demo_data import readings_for
-from lines.models import CellDesign, Equipment, Line, Recipe, Route, RouteStep, Station
+from lines.models import CellDesign, Equipment, Line, Recipe, Route, RouteStep, Station, Zone
 from lines.services import supersede_recipe
 from quality.grading import create_grading_rule_set, release_grading_rule_set
 from stations import intake, worker
@@ -68,6 +68,13 @@ LINES = [
         },
     },
 ]
+
+# Dew point at or below -40 degC, H2S alarm at 1 ppm (DOMAIN.md, "Dry room").
+DRY_ROOM_LIMITS = {
+    "dew_point_c": {"max": -40},
+    "temperature_c": {"min": 18, "max": 26},
+    "h2s_ppm": {"max": 1},
+}
 
 EQUIPMENT = {
     "PR-STK-1": [("PR-STACKER-1", "stacker", 1)],
@@ -429,6 +436,7 @@ class Command(BaseCommand):
                         RouteStep(route=route, position=i, station_kind=kind)
                         for i, kind in enumerate(kinds, 1)
                     )
+            self.seed_dry_room(line)
         for spec in DESIGNS:
             fields = {k: v for k, v in spec.items() if k not in ("code", "line")}
             design, _ = CellDesign.objects.get_or_create(code=spec["code"], defaults=fields)
@@ -480,6 +488,19 @@ class Command(BaseCommand):
                 user.set_password(DEMO_PASSWORD)
                 user.save(update_fields=["password"])
             user.groups.add(group)
+
+    def seed_dry_room(self, line: Line) -> None:
+        """The line's dry room (API.md's demo data): its stacking stations, sulfide-line limits."""
+        zone, _ = Zone.objects.get_or_create(
+            code=f"{line.code}-dry-room",
+            defaults={
+                "line": line,
+                "name": f"{line.name} stacking dry room",
+                # No exposure limit: the simulators feed the same lots for days.
+                "limits": DRY_ROOM_LIMITS,
+            },
+        )
+        zone.stations.add(*line.stations.filter(kind="stacking"))
 
     def seed_recipes(self, line: Line, design: CellDesign) -> None:
         for kind, parameters in RECIPES.items():

@@ -111,6 +111,18 @@ class Command(BaseCommand):
                         env=env,
                         start_new_session=True,
                     )
+            if not no_simulator and "simulate_dry_room" in get_commands():
+                processes["dry-rooms"] = subprocess.Popen(
+                    [
+                        python,
+                        "manage.py",
+                        "simulate_dry_room",
+                        "--base-url",
+                        f"http://{HOST}:{port}",
+                    ],
+                    env=env,
+                    start_new_session=True,
+                )
             self.stdout.write(
                 self.style.SUCCESS(
                     f"\nThe MES is running on http://{HOST}:{port}/ — sign in as lena / pilot-line-demo "
