@@ -213,6 +213,7 @@ SPECTACULAR_SETTINGS = {
         "CellStatusEnum": "batches.api.serializers.CELL_STATES",
         "HoldStatusEnum": "batches.models.Hold.Status",
         "StationKindEnum": "lines.models.StationKind",
+        "SpcChartEnum": "quality.spc.statistics.CHARTS",
         "LotStatusEnum": "batches.models.MaterialLot.Status",
         # A result's verdict and a processed result's outcome: ProcessRun.Verdict's values.
         "VerdictEnum": ["pass", "fail"],
