@@ -19,6 +19,9 @@ CUSTOM_PERMISSIONS: dict[tuple[str, str, str], str] = {
     ("stations", "inboxentry", "requeue_result"): "Can send rejected station results again",
     ("batches", "holdrule", "supersede_holdrule"): "Can put new hold-rule thresholds in force",
     ("batches", "materiallot", "set_lot_status"): "Can release, quarantine or reject lots",
+    ("analytics", "passportmasterdata", "release_passport_master_data"): (
+        "Can release battery passport master data"
+    ),
 }
 
 # The permissions in full "app_label.codename" form, for has_perm and the views.
@@ -35,6 +38,7 @@ DISPOSITION = "batches.disposition_hold"
 REQUEUE = "stations.requeue_result"
 SET_HOLD_RULES = "batches.supersede_holdrule"
 SET_LOT_STATUS = "batches.set_lot_status"
+RELEASE_PASSPORT_MASTER_DATA = "analytics.release_passport_master_data"
 
 _VIEWING = {
     VIEW_LINES,
@@ -50,8 +54,18 @@ _VIEWING = {
 ROLES: dict[str, set[str]] = {
     "operator": set(_VIEWING),
     "line_engineer": _VIEWING | {CREATE_BATCH, HOLD, REQUEUE},
-    "quality_engineer": _VIEWING | {HOLD, DISPOSITION, REQUEUE, SET_HOLD_RULES, SET_LOT_STATUS},
-    "admin": _VIEWING | {CREATE_BATCH, HOLD, DISPOSITION, REQUEUE, SET_HOLD_RULES, SET_LOT_STATUS},
+    "quality_engineer": _VIEWING
+    | {HOLD, DISPOSITION, REQUEUE, SET_HOLD_RULES, SET_LOT_STATUS, RELEASE_PASSPORT_MASTER_DATA},
+    "admin": _VIEWING
+    | {
+        CREATE_BATCH,
+        HOLD,
+        DISPOSITION,
+        REQUEUE,
+        SET_HOLD_RULES,
+        SET_LOT_STATUS,
+        RELEASE_PASSPORT_MASTER_DATA,
+    },
 }
 
 
