@@ -61,6 +61,8 @@ performanceAndDurability.batteryCondition (the state as the cell leaves the fact
   remainingRoundTripEnergyEfficiency, roundTripEfficiencyat50PerCentCycleLife   master data
   stateOfCharge                master data (the state of charge cells are shipped at)
   every lastUpdate             the cell's completion
+  x-cellGrade                  an extension (the data model has no grade; its schemas leave
+                               objects open): the grade the cell got at the end of its route
 
 carbonFootprint                master data (kg CO2e per kWh, per lifecycle stage, class, study);
   absoluteCarbonFootprint      kg CO2e: the per-kWh figure x the rated energy in kWh
@@ -381,6 +383,7 @@ def _performance(
                 "lastUpdate": at,
             },
         },
+        "x-cellGrade": cell.grade,
     }
 
 

@@ -166,6 +166,9 @@ def test_yokohama_cell_figures_come_from_its_record(yokohama_cells, signed_in, o
         61.6 / 74.0 * 100
     )
     assert condition["negativeEvents"] == []
+    graded = Cell.objects.get(pk=cell.pk).grade
+    assert graded
+    assert body["performanceAndDurability"]["x-cellGrade"] == graded
 
     carbon = body["carbonFootprint"]
     assert carbon["batteryCarbonFootprint"] == 68.0
@@ -298,3 +301,23 @@ def test_an_unknown_cell_is_404_unknown_cell(plant, signed_in, operator):
 def test_the_passport_needs_the_cell_view_permission(proto_cells, signed_in, api_as, outsider):
     assert passport(signed_in, outsider, proto_cells[0].serial).status_code == 403
     assert api_as(None).get(f"/api/v1/cells/{proto_cells[0].serial}/passport").status_code == 401
+
+
+def test_a_cell_not_aged_quotes_the_designs_declared_values(
+    plant, stations, record, line_engineer, signed_in, operator
+):
+    cell = _batch("proto", "std", "SSB-5AH-P1", PROTO_LOTS, line_engineer)[0]
+    record(cell, stations["PR-STK-1"], material_lots=PROTO_LOTS)
+    record(cell, stations["PR-PRS-1"], equipment_ref="L1")
+    record(cell, stations["PR-FRM-1"], measurements=FORMATION_5AH)
+    master = PassportMasterData.objects.get(design__code="SSB-5AH-P1", status="released")
+
+    body = passport(signed_in, operator, cell.serial).json()
+
+    for part, content in body.items():
+        assert validate(part, content) == [], part
+    technical = body["performanceAndDurability"]["batteryTechicalProperties"]
+    assert technical["initialInternalResistance"][0]["ohmicResistance"] == pytest.approx(
+        master.rated_internal_resistance_mohm / 1000
+    )
+    assert technical["initialSelfDischarge"] == master.rated_self_discharge_pct_per_month

@@ -215,8 +215,13 @@ def test_only_quality_and_admin_release_master_data(request, plant, signed_in, p
     assert PassportMasterData.objects.count() == before
 
 
-def test_admin_may_release_master_data(plant, signed_in, admin_persona):
-    page = signed_in(admin_persona).get("/designs/SSB-5AH-P1/passport/")
+def test_admin_may_release_master_data(
+    plant, signed_in, admin_persona, django_assert_max_num_queries
+):
+    client = signed_in(admin_persona)
+    with django_assert_max_num_queries(10):
+        page = client.get("/designs/SSB-5AH-P1/passport/")
+    assert page.status_code == 200
     assert "Release a new version" in page.content.decode()
 
 
