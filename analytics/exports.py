@@ -24,6 +24,7 @@ from analytics.models import PassportExport
 from analytics.passport import cells_for_passport, passports_of
 from audit.services import record_event
 from batches.models import Batch
+from core.api import DATABASE_UNAVAILABLE
 
 logger = logging.getLogger(__name__)
 
@@ -74,19 +75,21 @@ def build_export(export_id: int) -> PassportExport | None:
     export = PassportExport.objects.select_related("batch").get(pk=export_id)
     if export.status != PassportExport.Status.REQUESTED:
         return None
-    cells = list(cells_for_passport().filter(batch=export.batch).order_by("position"))
-    passports, _refused = passports_of(cells)
-    export.file = f"{FOLDER}/{export.batch.code}-{export.pk}.zip"
-    target = export_path(export)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial_file = target.with_suffix(".zip.part")
     try:
+        cells = list(cells_for_passport().filter(batch=export.batch).order_by("position"))
+        passports, _refused = passports_of(cells)
+        export.file = f"{FOLDER}/{export.batch.code}-{export.pk}.zip"
+        target = export_path(export)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial_file = target.with_suffix(".zip.part")
         with zipfile.ZipFile(partial_file, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for serial, body in passports.items():
                 archive.writestr(f"{serial}.json", json.dumps(body, indent=2, sort_keys=True))
         os.replace(partial_file, target)  # never a half-written ZIP under the final name
-    except OSError as error:
-        logger.exception("Passport export %s could not be written", export_id)
+    except DATABASE_UNAVAILABLE:
+        raise  # the task tries again
+    except Exception as error:  # anything else will not pass by trying again: say so
+        logger.exception("Passport export %s failed", export_id)
         PassportExport.objects.filter(pk=export_id).update(
             status=PassportExport.Status.FAILED, finished_at=timezone.now(), error=str(error)
         )

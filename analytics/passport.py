@@ -444,8 +444,12 @@ def passport_of(serial: str) -> dict[str, dict]:
 def passports_of(cells: list[Cell]) -> tuple[dict[str, dict], dict[str, str]]:
     """Passports of many cells (from cells_for_passport) by serial, and why the others have
     none (serial -> code)."""
-    good = [cell for cell in cells if refusal(cell) is None]
-    refused = {cell.serial: refusal(cell).code for cell in cells if refusal(cell) is not None}
+    good, refused = [], {}
+    for cell in cells:
+        if (why := refusal(cell)) is None:
+            good.append(cell)
+        else:
+            refused[cell.serial] = why.code
     record = _load(good)
     passports = {}
     for cell in good:

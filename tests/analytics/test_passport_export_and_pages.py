@@ -121,6 +121,24 @@ def test_the_batch_page_requests_and_lists_exports(
     assert f'href="/passport-exports/{export.pk}/"' in page.content.decode()
 
 
+def test_an_export_that_cannot_be_written_is_failed_saying_why(
+    mixed_batch, settings, tmp_path, line_engineer, signed_in, operator
+):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the media folder should be")
+    settings.MEDIA_ROOT = blocker
+    export = request_export(mixed_batch, by=line_engineer)
+
+    assert build_export(export.pk) is None
+
+    export.refresh_from_db()
+    assert export.status == PassportExport.Status.FAILED
+    assert export.error
+    page = signed_in(operator).get(f"/batches/{mixed_batch.code}/").content.decode()
+    assert f'data-export="{export.pk}"' in page and "Failed" in page
+    assert signed_in(operator).get(f"/passport-exports/{export.pk}/").status_code == 404
+
+
 def test_the_command_writes_the_zip(mixed_batch, media, capsys):
     call_command("export_passports", mixed_batch.code)
     export = PassportExport.objects.get(batch=mixed_batch)
