@@ -71,6 +71,10 @@ RUNTIME_PRIVILEGES: dict[str, tuple[str, ...]] = {
     "lines_recipe": (SELECT, INSERT, UPDATE),
     "batches_celldesign": (SELECT, INSERT, UPDATE),
     "batches_materiallot": (SELECT, INSERT, UPDATE),
+    # Passport master data: versions are inserted, then only superseded (a trigger refuses any
+    # other change); a batch's passport export is requested, then finished by a worker.
+    "analytics_passportmasterdata": (SELECT, INSERT, UPDATE),
+    "analytics_passportexport": (SELECT, INSERT, UPDATE),
     # The admin's inlines delete rows of these: a route's steps and a design's bill of materials
     # (a step a run or a cell names is protected by its foreign key; a consumption keeps its own
     # quantity), and a draft recipe version with its parameters (the frozen-recipe triggers

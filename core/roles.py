@@ -21,6 +21,9 @@ CUSTOM_PERMISSIONS: dict[tuple[str, str, str], str] = {
     ("batches", "materiallot", "set_lot_status"): "Can release, quarantine or reject lots",
     ("quality", "nonconformance", "close_nonconformance"): "Can sign off and cancel NCRs",
     ("quality", "spcbaseline", "freeze_spc_baseline"): "Can freeze SPC control limits",
+    ("analytics", "passportmasterdata", "release_passport_master_data"): (
+        "Can release battery passport master data"
+    ),
 }
 
 # The permissions in full "app_label.codename" form, for has_perm and the views.
@@ -43,6 +46,7 @@ EDIT_NCR = "quality.change_nonconformance"
 CLOSE_NCR = "quality.close_nonconformance"
 FREEZE_SPC_BASELINE = "quality.freeze_spc_baseline"
 RECORD_READINGS = "environment.add_reading"  # dry-room sensor readings (a gateway's token)
+RELEASE_PASSPORT_MASTER_DATA = "analytics.release_passport_master_data"
 
 _VIEWING = {
     VIEW_LINES,
@@ -52,28 +56,29 @@ _VIEWING = {
     VIEW_LOTS,
     VIEW_HOLDS,
     VIEW_STATION_RESULTS,
+    VIEW_NCRS,
+}
+
+# What quality alone decides: dispositions, rule thresholds, lot status, signing off NCRs, phase II
+# control limits and the passport's master data.
+_QUALITY = {
+    DISPOSITION,
+    SET_HOLD_RULES,
+    SET_LOT_STATUS,
+    CLOSE_NCR,
+    FREEZE_SPC_BASELINE,
+    RELEASE_PASSPORT_MASTER_DATA,
 }
 
 # group -> permissions. Everyone who works on the line sees everything; acting is narrower.
 ROLES: dict[str, set[str]] = {
     "operator": set(_VIEWING),
-    "line_engineer": _VIEWING | {CREATE_BATCH, HOLD, REQUEUE, RECORD_READINGS},
-    "quality_engineer": _VIEWING | {HOLD, DISPOSITION, REQUEUE, SET_HOLD_RULES, SET_LOT_STATUS},
-    "admin": _VIEWING | {CREATE_BATCH, HOLD, DISPOSITION, REQUEUE, SET_HOLD_RULES, SET_LOT_STATUS},
+    "line_engineer": _VIEWING | {CREATE_BATCH, HOLD, REQUEUE, RECORD_READINGS, OPEN_NCR, EDIT_NCR},
+    "quality_engineer": _VIEWING | {HOLD, REQUEUE, OPEN_NCR, EDIT_NCR} | _QUALITY,
+    "admin": _VIEWING | {CREATE_BATCH, HOLD, REQUEUE, OPEN_NCR, EDIT_NCR} | _QUALITY,
     # A dry-room sensor gateway's account: it sends readings with its personal token, nothing else.
     "sensor_gateway": {RECORD_READINGS},
 }
-# Non-conformance reports: everyone reads them, engineers open and work them, and only quality
-# signs one off (closure, with the password re-entered) or cancels it.
-for _group, _ncr_perms in {
-    "operator": {VIEW_NCRS},
-    "line_engineer": {VIEW_NCRS, OPEN_NCR, EDIT_NCR},
-    "quality_engineer": {VIEW_NCRS, OPEN_NCR, EDIT_NCR, CLOSE_NCR},
-    "admin": {VIEW_NCRS, OPEN_NCR, EDIT_NCR, CLOSE_NCR},
-}.items():
-    ROLES[_group] |= _ncr_perms
-ROLES["quality_engineer"] |= {FREEZE_SPC_BASELINE}  # phase II control limits are quality's
-ROLES["admin"] |= {FREEZE_SPC_BASELINE}
 
 
 def sync_roles(**_signal_kwargs: Any) -> None:

@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard.views import batches, holds, lines, nonconformance, spc, stations, zones
+from dashboard.views import batches, holds, lines, nonconformance, passport, spc, stations, zones
 from dashboard.views.yields import pareto_page, yield_page
 
 urlpatterns = [
@@ -31,6 +31,10 @@ urlpatterns = [
         batches.cell_cycler_file,
         name="cell-cycler-file",
     ),
+    path("cells/<slug:serial>/passport/", passport.cell_passport, name="cell-passport"),
+    path("batches/<slug:code>/passports", passport.batch_passport_export, name="batch-passports"),
+    path("passport-exports/<int:pk>/", passport.passport_export_download, name="passport-export"),
+    path("designs/<slug:code>/passport/", passport.design_master_data, name="design-master-data"),
     path("lots/", batches.lot_list, name="lots"),
     path("lots/<slug:code>/", batches.lot_detail, name="lot"),
     path("lots/<slug:code>/hold", batches.lot_hold, name="lot-hold"),

@@ -27,6 +27,10 @@ class Line(models.Model):
     code = models.SlugField(max_length=30, unique=True)
     name = models.CharField(max_length=100)
     site = models.CharField(max_length=200)
+    # The site's postal address, for the battery passport's manufacturing place.
+    site_street = models.CharField(max_length=200, blank=True)
+    site_postal_code = models.CharField(max_length=20, blank=True)
+    site_country = models.CharField(max_length=60, blank=True)
     # Process cost (labour, energy, depreciation) per cell started, for the cost per kWh.
     process_cost_per_cell = models.DecimalField(
         max_digits=10, decimal_places=4, default=Decimal("0")

@@ -1,7 +1,9 @@
 from django.urls import path
 
+from analytics.api import views
 from analytics.api.exports import MeasurementExportView
 
 urlpatterns = [
+    path("cells/<str:serial>/passport", views.CellPassportView.as_view(), name="api-cell-passport"),
     path("exports/measurements", MeasurementExportView.as_view(), name="api-export-measurements"),
 ]

@@ -14,7 +14,7 @@ register = template.Library()
 
 @register.simple_tag
 def qr_svg(text: str, scale: int = 3) -> SafeString:
-    """An inline SVG QR code carrying `text` (a serial: slug characters only, nothing to escape)."""
+    """An inline SVG QR code carrying `text` (a serial, or a URL such as a cell's passport)."""
     qr = segno.make(text, error="m", micro=False)
     svg = qr.svg_inline(scale=scale, border=2, omitsize=False, title=text)
     return mark_safe(svg)  # segno writes the markup itself; `text` is in a <title> it escapes

@@ -118,10 +118,25 @@ def batch_hold(request: HttpRequest, code: str) -> HttpResponse:
 def batch_labels(request: HttpRequest, code: str) -> HttpResponse:
     batch = get_object_or_404(Batch.objects.select_related("design", "line"), code=code)
     cells = batch.cells.order_by("position").only("serial", "position", "batch_id")
+    page = page_of(request, cells, LABELS_PER_SHEET)
+    # ?qr=passport: the QR code carries the cell's passport URL instead of its serial.
+    passport_qr = request.GET.get("qr") == "passport"
+    page.object_list = list(page.object_list)
+    for cell in page.object_list:
+        cell.qr_text = (
+            request.build_absolute_uri(reverse("cell-passport", args=[cell.serial]))
+            if passport_qr
+            else cell.serial
+        )
     return render(
         request,
         "batches/labels.html",
-        {"batch": batch, "page": page_of(request, cells, LABELS_PER_SHEET)},
+        {
+            "batch": batch,
+            "page": page,
+            "passport_qr": passport_qr,
+            "query": query_without_page(request),
+        },
     )
 
 

@@ -18,6 +18,7 @@ from batches.models import Batch, DesignMaterial, Hold, MaterialLot, ProcessRun
 from batches.services import StepResult, create_batch, record_step
 from demo.cycler_files import formation_file
 from demo.demo_data import readings_for
+from demo.passport_master_data import seed_passport_master_data
 from lines.models import CellDesign, Equipment, Line, Recipe, Route, RouteStep, Station, Zone
 from lines.services import supersede_recipe
 from quality.grading import create_grading_rule_set, release_grading_rule_set
@@ -457,6 +458,7 @@ class Command(BaseCommand):
                     ),
                     by=SEEDER,
                 )
+        seed_passport_master_data(by=SEEDER)
         received = timezone.now() - timedelta(days=14)
         for code, role, material, supplier, quantity, unit, cost, parent in LOTS:
             MaterialLot.objects.get_or_create(
