@@ -40,9 +40,11 @@ from batches.selectors import lot_and_ancestor_ids, lot_and_descendant_ids
 from core.bulk import copy_objects, copy_rows, update_rows
 from core.errors import DomainError, check_transition, require_reason
 from core.locks import lock_names
+from lines.equipment import named_item, registry
 from lines.judging import Reading, judge
 from lines.models import (
     CellDesign,
+    Equipment,
     Line,
     Recipe,
     RecipeVersion,
@@ -288,7 +290,38 @@ class StepContext:
         self._boms: dict[int, dict[str, Decimal]] = {}
         self._lots: dict[str, MaterialLot] = {}
         self._read_once: dict[str, Any] = {}
+        self._station_equipment: dict[int, list[Equipment]] = {}
+        self._equipment_codes: dict[str, Equipment | None] = {}
         self.refresh_holds()
+
+    def equipment(self, station: Station, result: StepResult) -> Equipment | None:
+        """The registered item a result names (read on first use: most results name none)."""
+        named = {result.equipment_ref, result.fixture_ref, result.channel_ref} - {""}
+        if not named:
+            return None
+        unknown = named - self._equipment_codes.keys()
+        station_read = station.pk in self._station_equipment
+        if unknown or not station_read:
+            found = registry(unknown, station_ids=[] if station_read else [station.pk])
+            for item in found:
+                self._equipment_codes[item.code] = item
+            for code in unknown:
+                self._equipment_codes.setdefault(code, None)
+            if not station_read:
+                self._station_equipment[station.pk] = [
+                    item for item in found if item.station_id == station.pk
+                ]
+        items = [
+            *self._station_equipment[station.pk],
+            *(item for code in named if (item := self._equipment_codes[code])),
+        ]
+        return named_item(
+            items,
+            station,
+            equipment=result.equipment_ref,
+            fixture=result.fixture_ref,
+            channel=result.channel_ref,
+        )
 
     def refresh_holds(self) -> None:
         self.held = set(
@@ -435,6 +468,8 @@ class StepResult:
     started_at: datetime | None = None
     operator: str = ""
     recipe_version: int | None = None  # the version the equipment ran, as it was served
+    fixture_ref: str = ""  # the fixture and channel a formation result names, as sent
+    channel_ref: str = ""
 
 
 @dataclass
@@ -514,6 +549,9 @@ def _apply_step(
         station=station,
         recipe_version=version,
         equipment_ref=result.equipment_ref,
+        equipment=context.equipment(station, result),
+        fixture_ref=result.fixture_ref,
+        channel_ref=result.channel_ref,
         operator=result.operator,
         started_at=result.started_at,
         finished_at=result.occurred_at,

@@ -42,6 +42,12 @@ RUNTIME_PRIVILEGES: dict[str, tuple[str, ...]] = {
     "batches_batchmaterial": RECORD,  # the lots planned for a batch, written with it
     "batches_gradecriterion": RECORD,  # written with their rule set, which versions them
     "lines_stationstatechange": RECORD,  # a station's state history
+    # Line performance: reasons of past stops, ideal cycle times, equipment lockouts and
+    # calibrations, each appended (the latest wins), never changed.
+    "lines_stopreasoncorrection": RECORD,
+    "lines_idealcycletime": RECORD,
+    "lines_equipmentstatuschange": RECORD,
+    "lines_equipmentcalibration": RECORD,
     # The inbox: the intake inserts, the workers and the sweep set status and enqueued_at,
     # requeueing sets status; rows are never deleted (they are the station's receipt).
     "batches_inboxentry": (SELECT, INSERT, UPDATE),
@@ -59,6 +65,8 @@ RUNTIME_PRIVILEGES: dict[str, tuple[str, ...]] = {
     "lines_line": (SELECT, INSERT, UPDATE),
     "lines_station": (SELECT, INSERT, UPDATE),
     "lines_equipment": (SELECT, INSERT, UPDATE),
+    "lines_shiftcalendar": (SELECT, INSERT, UPDATE),
+    "lines_downtimereason": (SELECT, INSERT, UPDATE),
     "lines_route": (SELECT, INSERT, UPDATE),
     "lines_recipe": (SELECT, INSERT, UPDATE),
     "batches_celldesign": (SELECT, INSERT, UPDATE),
@@ -71,6 +79,10 @@ RUNTIME_PRIVILEGES: dict[str, tuple[str, ...]] = {
     "batches_designmaterial": (SELECT, INSERT, UPDATE, DELETE),
     "lines_recipeversion": (SELECT, INSERT, UPDATE, DELETE),
     "lines_recipeparameter": (SELECT, INSERT, UPDATE, DELETE),
+    # A calendar's shifts and breaks and a line's days off, edited in the admin's inlines.
+    "lines_shift": (SELECT, INSERT, UPDATE, DELETE),
+    "lines_shiftbreak": (SELECT, INSERT, UPDATE, DELETE),
+    "lines_dayoff": (SELECT, INSERT, UPDATE, DELETE),
     # Django's own. Users are deactivated, never deleted: audit events name them.
     "auth_user": (SELECT, INSERT, UPDATE),
     "auth_user_groups": (SELECT, INSERT, DELETE),

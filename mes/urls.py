@@ -19,6 +19,7 @@ api_v1 = [
     path("", include("stations.api.urls")),
     path("", include("batches.api.urls")),
     path("", include("quality.api.urls")),
+    path("", include("analytics.api.urls")),
 ]
 
 # The API's docs, served from drf-spectacular-sidecar's static files (no CDN). Swagger UI's page

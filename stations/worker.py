@@ -106,6 +106,8 @@ def step_result_of(entry: InboxEntry) -> StepResult:
         measurements=measurements,
         verdict=payload.get("verdict") or "",
         equipment_ref=payload.get("equipment", ""),
+        fixture_ref=payload.get("fixture", ""),
+        channel_ref=payload.get("channel", ""),
         defects=payload.get("defects", []),
         curves=curves,
         material_lots=payload.get("material_lots", {}),
@@ -362,6 +364,8 @@ def _cycler_file_result(entry: InboxEntry) -> StepResult:
         "detected_format": read.detected_format,
     }
     InboxEntry.objects.filter(pk=entry.pk).update(payload=entry.payload)
+    read.result.fixture_ref = entry.payload.get("fixture", "")
+    read.result.channel_ref = entry.payload.get("channel", "")
     return read.result
 
 

@@ -14,6 +14,7 @@ from batches.models import HoldRule
 from core.errors import DomainError
 from quality.rules import (  # noqa: F401  (each module declares its rule in the registry)
     batch_insulation_failures,
+    equipment_unusable,
     formation_hard_short,
     formation_ice_outliers,
     out_of_spec,

@@ -103,6 +103,12 @@ class StationResultSerializer(serializers.Serializer):
     equipment = serializers.CharField(
         max_length=60, required=False, help_text="Press cycle, vessel load or fixture id"
     )
+    fixture = serializers.CharField(
+        max_length=60, required=False, help_text="The formation fixture's registered code"
+    )
+    channel = serializers.CharField(
+        max_length=60, required=False, help_text="The fixture's or cycler's channel code"
+    )
     defects = serializers.ListField(child=serializers.ChoiceField(choices=DEFECTS), required=False)
     recipe_version = serializers.IntegerField(
         min_value=1,
@@ -150,11 +156,25 @@ class ResultStatusSerializer(serializers.Serializer):
 
 class StateSerializer(serializers.Serializer):
     state = serializers.ChoiceField(choices=Station.State.values)
-    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    reason = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Free text, or a downtime-reason code (then linked to the catalogue)",
+    )
     occurred_at = serializers.DateTimeField(
         required=False,
         validators=[validate_time_window],
-        help_text="RFC 3339 with an offset; now when left out",
+        help_text="RFC 3339 with an offset; now when left out. A past time lands in its place "
+        "in the history and changes the current state only if it is the latest.",
+    )
+    reason_code = serializers.SlugField(
+        max_length=40,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="A downtime-reason code of the catalogue (400 invalid if unknown)",
     )
 
     def validate_occurred_at(self, value):
@@ -188,6 +208,18 @@ class CyclerFileSerializer(serializers.Serializer):
         required=False,
         help_text="The file's format (short names: mpr, nda, ndax, arbin, maccor); without it, the "
         "format is detected from the content",
+    )
+    fixture = serializers.CharField(
+        max_length=60,
+        required=False,
+        validators=[validate_identifier],
+        help_text="The formation fixture's registered code",
+    )
+    channel = serializers.CharField(
+        max_length=60,
+        required=False,
+        validators=[validate_identifier],
+        help_text="The fixture's or cycler's channel code",
     )
 
 

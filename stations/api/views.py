@@ -247,9 +247,11 @@ class StateView(StationView):
             by=request.user.actor,
             reason=data.get("reason", ""),
             occurred_at=data.get("occurred_at"),
+            reason_code=data.get("reason_code", ""),
         )
         return Response(
-            {"state": data["state"], "occurred_at": station.state_since},
+            # A late report's own time: the station's current state may be a newer one.
+            {"state": data["state"], "occurred_at": data.get("occurred_at") or station.state_since},
             status=status.HTTP_202_ACCEPTED,
         )
 
@@ -350,6 +352,8 @@ class CyclerFileView(StationView):
                 sha256=upload.sha256,
                 size=upload.size,
                 original_name=upload.name,
+                fixture=data.get("fixture", ""),
+                channel=data.get("channel", ""),
             )
         finally:
             if isinstance(upload, StreamedCyclerFile) and upload.path.parent.name == "incoming":

@@ -17,6 +17,7 @@ def test_every_rule_of_the_domain_is_declared_with_what_it_holds():
         "formation_hard_short": Hold.Scope.BATCH,
         "formation_ice_outliers": Hold.Scope.BATCH,
         "unusable_lot": Hold.Scope.CELL,
+        "equipment_unusable": Hold.Scope.CELL,
     }
 
 
