@@ -117,6 +117,7 @@ def record_calibration(
             "invalid",
             "The next calibration cannot be due before this one.",
             errors={"due": ["On or after the calibration's date."]},
+            status=400,
         )
     item = Equipment.objects.select_for_update().get(pk=item.pk)
     calibration = EquipmentCalibration.objects.create(

@@ -127,13 +127,14 @@ def correct_stop_reason(
     if change.state not in STOP_STATES:
         raise DomainError(
             "not_a_stop", f"The station was {change.state} then: only stops have reasons."
-        )
+        )  # 409: a business rule, the request itself well formed
     reason = reason_for_code(reason_code)
     if reason is None:
         raise DomainError(
             "invalid",
             "Unknown downtime reason.",
             errors={"reason": [f"No reason {reason_code!r}."]},
+            status=400,
         )
     correction = StopReasonCorrection.objects.create(
         state_change=change, reason=reason, note=note, corrected_by=by
@@ -179,6 +180,7 @@ def set_ideal_cycle_time(version: RecipeVersion, *, ideal_cycle_s: Any, by: Any)
             "invalid",
             "The ideal cycle time is a positive number of seconds.",
             errors={"ideal_cycle_s": ["A positive number of seconds."]},
+            status=400,
         )
     row = IdealCycleTime.objects.create(recipe_version=version, ideal_cycle_s=seconds, set_by=by)
     record_event(

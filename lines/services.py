@@ -143,6 +143,7 @@ def set_station_state(
             "invalid",
             "Unknown downtime reason.",
             errors={"reason_code": [f"No downtime reason {reason_code!r} in the catalogue."]},
+            status=400,
         )
     downtime_reason = by_code.get(reason_code) or by_code.get(reason)
     occurred_at = occurred_at or timezone.now()
