@@ -25,7 +25,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from functools import cached_property
+from datetime import datetime, time
 from typing import Any
 
 from django.utils import timezone
@@ -220,7 +221,11 @@ class Window:
     until: datetime
     histories: dict[int, StationHistory]
     ideals: dict[int, float]
-    categories: dict[str, str]
+
+    @cached_property
+    def categories(self) -> dict[str, str]:
+        """The catalogue's category of each reason code (read on first use: the cards need none)."""
+        return dict(DowntimeReason.objects.values_list("code", "category"))
 
     def figures(
         self, station: Station, since: datetime | None = None, until: datetime | None = None
@@ -264,13 +269,18 @@ class Window:
 
 
 def read_window(
-    stations: Sequence[Station], since: datetime, until: datetime, *, now: datetime | None = None
+    stations: Sequence[Station],
+    since: datetime,
+    until: datetime,
+    *,
+    now: datetime | None = None,
+    specs: dict[int, CalendarSpec] | None = None,
 ) -> Window:
     """The stations' state histories and results over [since, until), until clipped to now."""
     until = min(until, now or timezone.now())
     since = min(since, until)
     ids = [station.pk for station in stations]
-    specs = calendar_specs({station.line_id for station in stations})
+    specs = specs or calendar_specs({station.line_id for station in stations})
     # The state in force when the window opens (one row per station), then the changes in it.
     before = (
         StationStateChange.objects.filter(station_id__in=ids, occurred_at__lt=since)
@@ -318,7 +328,6 @@ def read_window(
         until=until,
         histories=histories,
         ideals=ideal_cycle_times(version_ids) if version_ids else {},
-        categories=dict(DowntimeReason.objects.values_list("code", "category")),
     )
 
 
@@ -333,3 +342,19 @@ def _corrected_reasons(change_ids: Sequence[int]) -> dict[int, str]:
         .values_list("state_change_id", "reason__code")
     )
     return dict(latest)
+
+
+def today_oee(stations: Sequence[Station], *, now: datetime | None = None) -> None:
+    """Give each station its figures of today so far (`oee_today`), for the line view's cards;
+    today starts at midnight in the zone of each line's calendar."""
+    if not stations:
+        return
+    now = now or timezone.now()
+    specs = calendar_specs({station.line_id for station in stations})
+    starts = {
+        line_id: datetime.combine(now.astimezone(spec.zone).date(), time(0), tzinfo=spec.zone)
+        for line_id, spec in specs.items()
+    }
+    window = read_window(stations, min(starts.values()), now, now=now, specs=specs)
+    for station in stations:
+        station.oee_today = window.figures(station, starts[station.line_id])

@@ -19,6 +19,8 @@ CUSTOM_PERMISSIONS: dict[tuple[str, str, str], str] = {
     ("stations", "inboxentry", "requeue_result"): "Can send rejected station results again",
     ("batches", "holdrule", "supersede_holdrule"): "Can put new hold-rule thresholds in force",
     ("batches", "materiallot", "set_lot_status"): "Can release, quarantine or reject lots",
+    ("lines", "stationstatechange", "correct_stop_reason"): "Can assign reasons of past stops",
+    ("lines", "equipment", "lock_out_equipment"): "Can lock out, return and retire equipment",
 }
 
 # The permissions in full "app_label.codename" form, for has_perm and the views.
@@ -35,6 +37,9 @@ DISPOSITION = "batches.disposition_hold"
 REQUEUE = "stations.requeue_result"
 SET_HOLD_RULES = "batches.supersede_holdrule"
 SET_LOT_STATUS = "batches.set_lot_status"
+VIEW_EQUIPMENT = "lines.view_equipment"
+CORRECT_STOP_REASON = "lines.correct_stop_reason"
+LOCK_OUT_EQUIPMENT = "lines.lock_out_equipment"
 
 _VIEWING = {
     VIEW_LINES,
@@ -44,14 +49,18 @@ _VIEWING = {
     VIEW_LOTS,
     VIEW_HOLDS,
     VIEW_STATION_RESULTS,
+    VIEW_EQUIPMENT,
 }
 
 # group -> permissions. Everyone who works on the line sees everything; acting is narrower.
 ROLES: dict[str, set[str]] = {
     "operator": set(_VIEWING),
-    "line_engineer": _VIEWING | {CREATE_BATCH, HOLD, REQUEUE},
+    "line_engineer": _VIEWING
+    | {CREATE_BATCH, HOLD, REQUEUE, CORRECT_STOP_REASON, LOCK_OUT_EQUIPMENT},
     "quality_engineer": _VIEWING | {HOLD, DISPOSITION, REQUEUE, SET_HOLD_RULES, SET_LOT_STATUS},
-    "admin": _VIEWING | {CREATE_BATCH, HOLD, DISPOSITION, REQUEUE, SET_HOLD_RULES, SET_LOT_STATUS},
+    "admin": _VIEWING
+    | {CREATE_BATCH, HOLD, DISPOSITION, REQUEUE, SET_HOLD_RULES, SET_LOT_STATUS}
+    | {CORRECT_STOP_REASON, LOCK_OUT_EQUIPMENT},
 }
 
 

@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard.views import batches, holds, lines, stations
+from dashboard.views import batches, equipment, holds, lines, performance, stations
 
 urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
@@ -15,6 +15,17 @@ urlpatterns = [
     path("lines/<slug:code>/live/batches", lines.line_batches, name="line-batches"),
     path("lines/<slug:code>/live/holds", lines.line_holds, name="line-holds"),
     path("recipes/", lines.recipes, name="recipes"),
+    path("lines/<slug:code>/oee/", performance.line_oee, name="line-oee"),
+    path("stations/<slug:code>/stops/", performance.station_stops, name="station-stops"),
+    path("stops/<int:pk>/reason", performance.stop_reason, name="stop-reason"),
+    path("equipment/", equipment.equipment_list, name="equipment-list"),
+    path("equipment/<slug:code>/", equipment.equipment_detail, name="equipment"),
+    path("equipment/<slug:code>/status", equipment.equipment_status, name="equipment-status"),
+    path(
+        "equipment/<slug:code>/calibration",
+        equipment.equipment_calibration,
+        name="equipment-calibration",
+    ),
     path("batches/", batches.batch_list, name="batches"),
     path("batches/<slug:code>/", batches.batch_detail, name="batch"),
     path("batches/<slug:code>/hold", batches.batch_hold, name="batch-hold"),

@@ -13,8 +13,10 @@ PAGES = {
     "home": (lambda batch, cell: reverse("home"), 17),
     "home live": (lambda batch, cell: reverse("home-lines"), 14),
     # The line view includes the cost trend: five more queries, whatever the batches hold.
-    "line": (lambda batch, cell: reverse("line", args=["proto"]), 27),
-    "line stations live": (lambda batch, cell: reverse("line-stations", args=["proto"]), 11),
+    # Its station cards' OEE of today: calendars, days off, states in force and in the day,
+    # results, ideal cycle times (analytics.oee.read_window), whatever the number of stations.
+    "line": (lambda batch, cell: reverse("line", args=["proto"]), 32),
+    "line stations live": (lambda batch, cell: reverse("line-stations", args=["proto"]), 16),
     "line batches live": (lambda batch, cell: reverse("line-batches", args=["proto"]), 11),
     "line holds live": (lambda batch, cell: reverse("line-holds", args=["proto"]), 9),
     "batches": (lambda batch, cell: reverse("batches"), 11),
