@@ -25,8 +25,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import datetime, time
+from functools import cached_property
 from typing import Any
 
 from django.utils import timezone
