@@ -112,7 +112,7 @@ def record_calibration(
     item: Equipment, *, due: date, by: Any, calibrated_at: datetime | None = None, note: str = ""
 ) -> EquipmentCalibration:
     calibrated_at = calibrated_at or timezone.now()
-    if due < calibrated_at.date():
+    if due < timezone.localtime(calibrated_at).date():
         raise DomainError(
             "invalid",
             "The next calibration cannot be due before this one.",

@@ -136,6 +136,7 @@ def correct_stop_reason(
             errors={"reason": [f"No reason {reason_code!r}."]},
             status=400,
         )
+    was = effective_reason_code(change)
     correction = StopReasonCorrection.objects.create(
         state_change=change, reason=reason, note=note, corrected_by=by
     )
@@ -149,7 +150,7 @@ def correct_stop_reason(
             "state_change": change.pk,
             "occurred_at": change.occurred_at.isoformat(),
             "reason": reason.code,
-            "was": effective_reason_code(change),
+            "was": was,
         },
     )
     return correction
