@@ -21,6 +21,7 @@ CUSTOM_PERMISSIONS: dict[tuple[str, str, str], str] = {
     ("batches", "materiallot", "set_lot_status"): "Can release, quarantine or reject lots",
     ("lines", "stationstatechange", "correct_stop_reason"): "Can assign reasons of past stops",
     ("lines", "equipment", "lock_out_equipment"): "Can lock out, return and retire equipment",
+    ("lines", "idealcycletime", "set_ideal_cycle_time"): "Can set recipes' ideal cycle times",
 }
 
 # The permissions in full "app_label.codename" form, for has_perm and the views.
@@ -40,6 +41,7 @@ SET_LOT_STATUS = "batches.set_lot_status"
 VIEW_EQUIPMENT = "lines.view_equipment"
 CORRECT_STOP_REASON = "lines.correct_stop_reason"
 LOCK_OUT_EQUIPMENT = "lines.lock_out_equipment"
+SET_IDEAL_CYCLE_TIME = "lines.set_ideal_cycle_time"
 
 _VIEWING = {
     VIEW_LINES,
@@ -56,11 +58,11 @@ _VIEWING = {
 ROLES: dict[str, set[str]] = {
     "operator": set(_VIEWING),
     "line_engineer": _VIEWING
-    | {CREATE_BATCH, HOLD, REQUEUE, CORRECT_STOP_REASON, LOCK_OUT_EQUIPMENT},
+    | {CREATE_BATCH, HOLD, REQUEUE, CORRECT_STOP_REASON, LOCK_OUT_EQUIPMENT, SET_IDEAL_CYCLE_TIME},
     "quality_engineer": _VIEWING | {HOLD, DISPOSITION, REQUEUE, SET_HOLD_RULES, SET_LOT_STATUS},
     "admin": _VIEWING
     | {CREATE_BATCH, HOLD, DISPOSITION, REQUEUE, SET_HOLD_RULES, SET_LOT_STATUS}
-    | {CORRECT_STOP_REASON, LOCK_OUT_EQUIPMENT},
+    | {CORRECT_STOP_REASON, LOCK_OUT_EQUIPMENT, SET_IDEAL_CYCLE_TIME},
 }
 
 

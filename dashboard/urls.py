@@ -18,6 +18,11 @@ urlpatterns = [
     path("lines/<slug:code>/oee/", performance.line_oee, name="line-oee"),
     path("stations/<slug:code>/stops/", performance.station_stops, name="station-stops"),
     path("stops/<int:pk>/reason", performance.stop_reason, name="stop-reason"),
+    path(
+        "recipe-versions/<int:pk>/ideal-cycle-time",
+        performance.ideal_cycle_time,
+        name="ideal-cycle-time",
+    ),
     path("equipment/", equipment.equipment_list, name="equipment-list"),
     path("equipment/<slug:code>/", equipment.equipment_detail, name="equipment"),
     path("equipment/<slug:code>/status", equipment.equipment_status, name="equipment-status"),

@@ -16,8 +16,14 @@ from django.views.decorators.http import require_POST
 from analytics.oee import Figures, Window, pareto, read_window
 from core import roles
 from dashboard.views.common import act, back_to
-from lines.models import DowntimeReason, Line, Station, StationStateChange
-from lines.performance import STOP_STATES, calendar_spec, correct_stop_reason
+from lines.models import DowntimeReason, Line, RecipeVersion, Station, StationStateChange
+from lines.performance import (
+    STOP_STATES,
+    calendar_spec,
+    correct_stop_reason,
+    ideal_cycle_times,
+    set_ideal_cycle_time,
+)
 
 STOPS_DAYS = 7
 STOPS_SHOWN = 200
@@ -98,7 +104,44 @@ def line_oee(request: HttpRequest, code: str) -> HttpResponse:
             "downtime": downtime,
             "chart": chart,
             "shifts": window.shifts(stations),
+            "cycle_times": _cycle_times(line),
         },
+    )
+
+
+def _cycle_times(line: Line) -> list[tuple[RecipeVersion, float | None]]:
+    """The line's recipe versions a station may run or has run, with their ideal cycle times."""
+    versions = list(
+        RecipeVersion.objects.filter(recipe__line=line)
+        .exclude(status=RecipeVersion.Status.DRAFT)
+        .select_related("recipe__design")
+        .order_by("recipe__station_kind", "recipe__design__code", "-version")
+    )
+    ideals = ideal_cycle_times(v.pk for v in versions)
+    return [(version, ideals.get(version.pk)) for version in versions]
+
+
+class IdealCycleTimeForm(forms.Form):
+    ideal_cycle_s = forms.FloatField(min_value=0.001, max_value=10**7)
+
+
+@roles.page_permission(roles.SET_IDEAL_CYCLE_TIME)
+@require_POST
+def ideal_cycle_time(request: HttpRequest, pk: int) -> HttpResponse:
+    version = get_object_or_404(
+        RecipeVersion.objects.select_related("recipe__line").exclude(
+            status=RecipeVersion.Status.DRAFT
+        ),
+        pk=pk,
+    )
+    return act(
+        request,
+        IdealCycleTimeForm(request.POST),
+        lambda data: set_ideal_cycle_time(
+            version, ideal_cycle_s=data["ideal_cycle_s"], by=request.user
+        ),
+        lambda row: f"{version} runs ideally in {row.ideal_cycle_s:g} s.",
+        reverse("line-oee", args=[version.recipe.line.code]) + "#cycle-times",
     )
 
 

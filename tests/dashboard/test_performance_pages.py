@@ -169,7 +169,7 @@ def test_a_calibration_due_before_it_was_done_is_refused(plant, signed_in, line_
 
 PAGES = {
     # Sign-in, permissions and the header, then the window's reads (analytics.oee.read_window).
-    "line oee": (lambda: reverse("line-oee", args=["yokohama"]), 18),
+    "line oee": (lambda: reverse("line-oee", args=["yokohama"]), 20),
     # And the stops' corrections with their reasons and authors.
     "station stops": (lambda: reverse("station-stops", args=["PR-PRS-1"]), 20),
     "equipment": (lambda: reverse("equipment-list"), 10),
@@ -186,3 +186,36 @@ def test_pages_run_a_fixed_number_of_queries(
     client.get(url())  # sessions and caches warmed
     with django_assert_max_num_queries(bound, info=page):
         assert client.get(url()).status_code == 200
+
+
+def _pressing_version():
+    from lines.models import RecipeVersion
+
+    return RecipeVersion.objects.released().get(
+        recipe__line__code="proto", recipe__station_kind="pressing", recipe__design__isnull=True
+    )
+
+
+def test_a_line_engineer_sets_an_ideal_cycle_time_on_the_oee_page(plant, signed_in, line_engineer):
+    from lines.models import IdealCycleTime
+
+    version = _pressing_version()
+    client = signed_in(line_engineer)
+    url = reverse("ideal-cycle-time", args=[version.pk])
+    for bad in ("0", "-4", "soon", ""):
+        client.post(url, {"ideal_cycle_s": bad})
+    assert not IdealCycleTime.objects.exists()
+    client.post(url, {"ideal_cycle_s": "95"})
+    client.post(url, {"ideal_cycle_s": "90.5"})
+    page = client.get(reverse("line-oee", args=["proto"])).content.decode()
+    row = page.split(f'id="cycle-{version.pk}"')[1].split("</tr>")[0]
+    assert "90.5 s" in row
+    assert Event.objects.filter(verb="ideal_cycle_time_set").count() == 2
+
+
+def test_an_operator_cannot_set_an_ideal_cycle_time(plant, signed_in, operator):
+    from lines.models import IdealCycleTime
+
+    url = reverse("ideal-cycle-time", args=[_pressing_version().pk])
+    assert signed_in(operator).post(url, {"ideal_cycle_s": "90"}).status_code == 403
+    assert not IdealCycleTime.objects.exists()

@@ -189,3 +189,54 @@ def test_a_control_character_in_a_channel_is_refused_and_nothing_stored(
     )
     assert response.status_code == 400 and response.json()["code"] == "invalid"
     assert not InboxEntry.objects.exists()
+
+
+def test_a_cycler_upload_names_its_fixture_and_channel(
+    proto_batch,
+    stations,
+    station_client,
+    process_pending,
+    record,
+    fixture_with_channels,
+    tmp_path,
+    settings,
+    line_engineer,
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.formation import synthetic
+
+    settings.MEDIA_ROOT = tmp_path
+    _, (channel, _) = fixture_with_channels
+    lock_out(channel, by=line_engineer, reason="Contact resistance high")
+    # An upload is dated by its arrival, the database's now(): in this test's one transaction
+    # that is the transaction's start, before the lockout. Locked out an hour earlier instead.
+    EquipmentStatusChange.objects.filter(equipment=channel).update(
+        at=timezone.now() - timedelta(hours=1)
+    )
+    cell = proto_batch.cells.order_by("serial").first()
+    _to_formation(cell, stations, record, timezone.now())
+    content = synthetic.write_csv(
+        synthetic.build(synthetic.FORMATION), tmp_path / "f.csv"
+    ).read_bytes()
+    response = station_client("PR-FRM-1").http.post(
+        "/api/v1/station/cycler-files",
+        {
+            "file": SimpleUploadedFile("f.csv", content),
+            "cell": cell.serial,
+            "event_id": "FRM-CH01-1",
+            "fixture": "PR-FIX-1",
+            "channel": channel.code,
+        },
+        format="multipart",
+    )
+    assert response.status_code == 202, response.content
+    process_pending()
+    run = ProcessRun.objects.get(cell=cell, station__code="PR-FRM-1")
+    assert (run.fixture_ref, run.channel_ref, run.equipment_id) == (
+        "PR-FIX-1",
+        channel.code,
+        channel.pk,
+    )
+    (hold,) = _held_by_rule(cell)
+    assert "locked out" in hold.reason
