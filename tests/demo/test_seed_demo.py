@@ -32,6 +32,14 @@ def test_the_seed_builds_both_lines_at_different_stages_and_a_second_run_changes
     resent = InboxEntry.objects.filter(event_id__endswith="-resent")
     assert resent.count() == 3
     assert set(resent.values_list("status", "reason_code")) == {("rejected", "wrong_step")}
+    # The performance pages' demo: channels, calibrations, ideal cycle times, stops with reasons.
+    from lines.models import Equipment, IdealCycleTime, RecipeVersion, StationStateChange
+
+    assert Equipment.objects.filter(kind="fixture_channel", parent__code="YK-FIX-1").count() == 4
+    assert Equipment.objects.filter(kind="press_vessel", calibration_due__isnull=False).exists()
+    released = RecipeVersion.objects.exclude(status="draft").count()
+    assert IdealCycleTime.objects.values("recipe_version").distinct().count() == released
+    assert StationStateChange.objects.filter(downtime_reason__code="jam").exists()
     first = _row_counts()
 
     call_command("seed_demo", verbosity=0)

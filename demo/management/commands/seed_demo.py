@@ -14,8 +14,19 @@ from django.utils import timezone
 from batches.models import Batch, DesignMaterial, Hold, MaterialLot, ProcessRun
 from batches.services import StepResult, create_batch, record_step
 from demo.demo_data import readings_for
-from lines.models import CellDesign, Equipment, Line, Recipe, Route, RouteStep, Station
-from lines.services import supersede_recipe
+from lines.equipment import record_calibration
+from lines.models import (
+    CellDesign,
+    Equipment,
+    Line,
+    Recipe,
+    RecipeVersion,
+    Route,
+    RouteStep,
+    Station,
+)
+from lines.performance import ideal_cycle_times, set_ideal_cycle_time
+from lines.services import set_station_state, supersede_recipe
 from quality.grading import create_grading_rule_set, release_grading_rule_set
 from stations import intake, worker
 from stations.schema import StationResultIn
@@ -62,6 +73,27 @@ LINES = [
             )
         },
     },
+]
+
+# The performance pages' demo: channels registered per fixture, ideal cycle times per step, and
+# states of the last hours (hours ago, state, reason), alternating between stations.
+DEMO_CHANNELS = 4
+IDEAL_CYCLE_S = {"stacking": 40, "pressing": 90, "formation": 300, "aging": 20, "grading": 15}
+DEMO_STATES = [
+    [
+        (6, "running", "shift start"),
+        (4, "down", "jam"),
+        (3.6, "running", ""),
+        (2, "maintenance", "changeover"),
+        (1.5, "running", ""),
+    ],
+    [
+        (6, "running", "shift start"),
+        (5, "down", "material_wait"),
+        (4.2, "running", ""),
+        (1, "idle", ""),
+        (0.5, "running", ""),
+    ],
 ]
 
 EQUIPMENT = {
@@ -328,6 +360,8 @@ class Command(BaseCommand):
             with transaction.atomic():
                 self.seed_batch(*spec)
         self.seed_resent_results()
+        with transaction.atomic():
+            self.seed_performance()
         self.stdout.write(self.style.SUCCESS("Demo data is in place."))
 
     def seed_resent_results(self, batch_code: str = "YOK-SEED-01", cells: int = 3) -> None:
@@ -352,6 +386,49 @@ class Command(BaseCommand):
             with transaction.atomic():
                 accepted = intake.accept_results(run.station, [resent])
                 worker.process_entries(accepted.entry_ids)
+
+    def seed_performance(self) -> None:
+        """What the OEE and equipment pages show: the fixtures' first channels registered, the
+        vessels and fixtures calibrated (one due soon), ideal cycle times of the released
+        versions, and each station's states over the last hours with reasons. Idempotent: only
+        what is missing is added."""
+        engineer = User.objects.get(username="lena")
+        for fixture in Equipment.objects.filter(kind=Equipment.Kind.FORMATION_FIXTURE):
+            for n in range(1, min(fixture.channels, DEMO_CHANNELS) + 1):
+                Equipment.objects.get_or_create(
+                    code=f"{fixture.code}-CH{n:02d}",
+                    defaults={
+                        "station": fixture.station,
+                        "kind": Equipment.Kind.FIXTURE_CHANNEL,
+                        "parent": fixture,
+                    },
+                )
+        calibrated = Equipment.objects.filter(
+            kind__in=[Equipment.Kind.PRESS_VESSEL, Equipment.Kind.FORMATION_FIXTURE],
+            calibrations__isnull=True,
+        ).order_by("code")
+        for i, item in enumerate(calibrated):
+            due = timezone.localdate() + timedelta(days=12 if i == 0 else 120)
+            record_calibration(item, due=due, by=engineer, note="Demo calibration certificate")
+        ideals = ideal_cycle_times(RecipeVersion.objects.values_list("pk", flat=True))
+        for version in RecipeVersion.objects.exclude(
+            status=RecipeVersion.Status.DRAFT
+        ).select_related("recipe__line"):
+            if version.pk not in ideals:
+                seconds = IDEAL_CYCLE_S.get(version.recipe.station_kind, 60)
+                set_ideal_cycle_time(version, ideal_cycle_s=seconds, by=engineer)
+        now = timezone.now()
+        for i, station in enumerate(Station.objects.order_by("code")):
+            if station.state_changes.filter(occurred_at__gte=now - timedelta(days=7)).exists():
+                continue
+            for hours_ago, state, reason in DEMO_STATES[i % len(DEMO_STATES)]:
+                set_station_state(
+                    station,
+                    state=state,
+                    reason=reason,
+                    by=f"station:{station.code}",
+                    occurred_at=now - timedelta(hours=hours_ago),
+                )
 
     def seed_master_data(self) -> None:
         for spec in LINES:
