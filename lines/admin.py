@@ -24,6 +24,7 @@ from lines.models import (
     StationStateChange,
     StopReasonCorrection,
 )
+from lines.performance import write_default_calendar
 from lines.services import release_recipe_version
 
 
@@ -34,11 +35,21 @@ class StationInline(admin.TabularInline):
     extra = 0
 
 
+@admin.action(description="Give the selected lines a calendar of their own (the default, to edit)")
+def write_calendars(modeladmin, request, queryset) -> None:
+    for line in queryset:
+        try:
+            write_default_calendar(line, by=request.user)
+        except DomainError as error:
+            modeladmin.message_user(request, f"{line}: {error.detail}", messages.ERROR)
+
+
 @admin.register(Line)
 class LineAdmin(AuditedAdmin):
     list_display = ("code", "name", "site", "process_cost_per_cell", "currency")
     search_fields = ("code", "name", "site")
     inlines = [StationInline]
+    actions = [write_calendars]
 
 
 @admin.register(Station)
