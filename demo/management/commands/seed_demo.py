@@ -14,6 +14,7 @@ from django.utils import timezone
 from batches.models import Batch, DesignMaterial, Hold, MaterialLot, ProcessRun
 from batches.services import StepResult, create_batch, record_step
 from demo.demo_data import readings_for
+from lines.calendar import shift_occurrences
 from lines.equipment import record_calibration
 from lines.models import (
     CellDesign,
@@ -25,7 +26,7 @@ from lines.models import (
     RouteStep,
     Station,
 )
-from lines.performance import ideal_cycle_times, set_ideal_cycle_time
+from lines.performance import calendar_spec, ideal_cycle_times, set_ideal_cycle_time
 from lines.services import set_station_state, supersede_recipe
 from quality.grading import create_grading_rule_set, release_grading_rule_set
 from stations import intake, worker
@@ -79,20 +80,22 @@ LINES = [
 # states of the last hours (hours ago, state, reason), alternating between stations.
 DEMO_CHANNELS = 4
 IDEAL_CYCLE_S = {"stacking": 40, "pressing": 90, "formation": 300, "aging": 20, "grading": 15}
-DEMO_STATES = [
+DEMO_STATES = [  # (hours into the shift, state, reason)
     [
-        (6, "running", "shift start"),
-        (4, "down", "jam"),
-        (3.6, "running", ""),
-        (2, "maintenance", "changeover"),
-        (1.5, "running", ""),
+        (0, "running", "shift start"),
+        (2, "down", "jam"),
+        (2.4, "running", ""),
+        (5, "maintenance", "changeover"),
+        (5.5, "running", ""),
+        (9, "idle", "shift end"),
     ],
     [
-        (6, "running", "shift start"),
-        (5, "down", "material_wait"),
-        (4.2, "running", ""),
-        (1, "idle", ""),
-        (0.5, "running", ""),
+        (0.25, "running", "shift start"),
+        (1, "down", "material_wait"),
+        (1.8, "running", ""),
+        (6, "down", "no_operator"),
+        (6.3, "running", ""),
+        (9, "idle", "shift end"),
     ],
 ]
 
@@ -417,18 +420,24 @@ class Command(BaseCommand):
             if version.pk not in ideals:
                 seconds = IDEAL_CYCLE_S.get(version.recipe.station_kind, 60)
                 set_ideal_cycle_time(version, ideal_cycle_s=seconds, by=engineer)
+        # The states fall in the last shift worked (the line's calendar), so the figures have
+        # planned time to count them in whatever the hour the demo is seeded.
         now = timezone.now()
-        for i, station in enumerate(Station.objects.order_by("code")):
+        for i, station in enumerate(Station.objects.select_related("line").order_by("code")):
             if station.state_changes.filter(occurred_at__gte=now - timedelta(days=7)).exists():
                 continue
-            for hours_ago, state, reason in DEMO_STATES[i % len(DEMO_STATES)]:
-                set_station_state(
-                    station,
-                    state=state,
-                    reason=reason,
-                    by=f"station:{station.code}",
-                    occurred_at=now - timedelta(hours=hours_ago),
-                )
+            shifts = shift_occurrences(calendar_spec(station.line), now - timedelta(days=6), now)
+            start = shifts[-1].start if shifts else now - timedelta(hours=6)
+            for hours_in, state, reason in DEMO_STATES[i % len(DEMO_STATES)]:
+                at = start + timedelta(hours=hours_in)
+                if at < now:
+                    set_station_state(
+                        station,
+                        state=state,
+                        reason=reason,
+                        by=f"station:{station.code}",
+                        occurred_at=at,
+                    )
 
     def seed_master_data(self) -> None:
         for spec in LINES:
