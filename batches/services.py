@@ -290,33 +290,18 @@ class StepContext:
         self._boms: dict[int, dict[str, Decimal]] = {}
         self._lots: dict[str, MaterialLot] = {}
         self._read_once: dict[str, Any] = {}
-        self._station_equipment: dict[int, list[Equipment]] = {}
-        self._equipment_codes: dict[str, Equipment | None] = {}
+        self._registry: list[Equipment] | None = None
         self.refresh_holds()
 
     def equipment(self, station: Station, result: StepResult) -> Equipment | None:
-        """The registered item a result names (read on first use: most results name none)."""
-        named = {result.equipment_ref, result.fixture_ref, result.channel_ref} - {""}
-        if not named:
+        """The registered item a result names (the registry read on first use: most results
+        name none)."""
+        if not (result.equipment_ref or result.fixture_ref or result.channel_ref):
             return None
-        unknown = named - self._equipment_codes.keys()
-        station_read = station.pk in self._station_equipment
-        if unknown or not station_read:
-            found = registry(unknown, station_ids=[] if station_read else [station.pk])
-            for item in found:
-                self._equipment_codes[item.code] = item
-            for code in unknown:
-                self._equipment_codes.setdefault(code, None)
-            if not station_read:
-                self._station_equipment[station.pk] = [
-                    item for item in found if item.station_id == station.pk
-                ]
-        items = [
-            *self._station_equipment[station.pk],
-            *(item for code in named if (item := self._equipment_codes[code])),
-        ]
+        if self._registry is None:
+            self._registry = registry()
         return named_item(
-            items,
+            self._registry,
             station,
             equipment=result.equipment_ref,
             fixture=result.fixture_ref,

@@ -20,18 +20,12 @@ from lines.models import Equipment, EquipmentCalibration, EquipmentStatusChange,
 _SEPARATORS = "-:/#_."
 
 
-def registry(codes: Iterable[str] = (), *, station_ids: Iterable[int] = ()) -> list[Equipment]:
-    """Registered items with the codes given or at the stations given, their status changes and
-    calibrations read with them (three queries), for Equipment.unusable_reason."""
-    from django.db.models import Q
-
-    codes, station_ids = set(codes) - {""}, set(station_ids)
-    if not codes and not station_ids:
-        return []
+def registry() -> list[Equipment]:
+    """Every registered item with its status changes and calibrations (three queries), for
+    Equipment.unusable_reason: a plant registers hundreds of items, not millions, so the step
+    engine reads them all once per chunk of results rather than once per result."""
     return list(
-        Equipment.objects.filter(
-            Q(code__in=codes) | Q(station_id__in=station_ids)
-        ).prefetch_related(
+        Equipment.objects.prefetch_related(
             Prefetch("status_changes", queryset=EquipmentStatusChange.objects.order_by("at", "id")),
             Prefetch(
                 "calibrations", queryset=EquipmentCalibration.objects.order_by("calibrated_at")
