@@ -320,3 +320,49 @@ def test_the_oee_of_a_line_reads_a_fixed_number_of_queries(worked_two_days, api_
         assert client.get("/api/v1/oee", query).status_code == 200
     # Authentication (token, user, permissions) and the line, then the window's reads.
     assert len(queries) <= 16
+
+
+def test_a_stop_across_the_change_of_shifts_counts_in_each(plant, api_as, operator, line_engineer):
+    from datetime import time
+
+    from lines.models import Shift, ShiftCalendar
+    from lines.services import set_station_state
+
+    line = Line.objects.get(code="proto")
+    calendar = ShiftCalendar.objects.create(line=line)
+    Shift.objects.create(calendar=calendar, name="early", weekday=1, start=time(6), end=time(14))
+    Shift.objects.create(calendar=calendar, name="late", weekday=1, start=time(14), end=time(22))
+    press = Station.objects.get(code="PR-PRS-1")
+    for at, state, reason in (
+        (tokyo(2026, 11, 24, 6), "running", ""),
+        (tokyo(2026, 11, 24, 13, 30), "down", "jam"),
+        (tokyo(2026, 11, 24, 14, 30), "running", ""),
+        (tokyo(2026, 11, 24, 22), "idle", ""),
+    ):
+        set_station_state(press, state=state, reason=reason, by="test", occurred_at=at)
+    body = (
+        api_as(operator)
+        .get(
+            "/api/v1/oee",
+            {
+                "station": "PR-PRS-1",
+                "since": tokyo(2026, 11, 24).isoformat(),
+                "until": tokyo(2026, 11, 25).isoformat(),
+                "by": "shift",
+            },
+        )
+        .json()
+    )
+    # 16 h planned (no breaks), 15 h running, the hour's jam split 30 min to each shift.
+    assert (body["planned_s"], body["run_s"], body["down_s"]) == (16 * 3600, 15 * 3600, 3600)
+    assert body["availability"] == pytest.approx(15 / 16)
+    assert body["failures"] == 1 and body["mttr_s"] == 3600
+    early, late = body["shifts"]
+    assert (early["shift"], early["start"], early["end"]) == (
+        "early",
+        "2026-11-24T06:00:00+09:00",
+        "2026-11-24T14:00:00+09:00",
+    )
+    for shift in (early, late):
+        assert (shift["planned_s"], shift["run_s"], shift["down_s"]) == (8 * 3600, 7.5 * 3600, 1800)
+        assert shift["downtime"] == [{"reason": "jam", "category": "unplanned", "seconds": 1800}]
