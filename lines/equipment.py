@@ -24,7 +24,7 @@ def registry() -> list[Equipment]:
     """Every registered item with its status changes and calibrations (three queries), for
     Equipment.unusable_reason: a plant registers hundreds of items, not millions, so the step
     engine reads them all once per chunk of results rather than once per result."""
-    return list(
+    items = list(
         Equipment.objects.prefetch_related(
             Prefetch("status_changes", queryset=EquipmentStatusChange.objects.order_by("at", "id")),
             Prefetch(
@@ -32,6 +32,11 @@ def registry() -> list[Equipment]:
             ),
         )
     )
+    by_id = {item.pk: item for item in items}
+    for item in items:
+        if item.parent_id is not None:
+            item.parent = by_id[item.parent_id]  # a channel reads its fixture's state, no query
+    return items
 
 
 def named_item(

@@ -169,7 +169,8 @@ class Equipment(models.Model):
         local_day = at.astimezone(_plant_zone()).date()
         if due is not None and due < local_day:
             return f"{self.code} was out of calibration (due {due:%Y-%m-%d})"
-        return ""
+        # A channel of a fixture or cycler that could not be used could not be used either.
+        return self.parent.unusable_reason(at) if self.parent_id is not None else ""
 
 
 def _plant_zone():

@@ -240,3 +240,15 @@ def test_a_cycler_upload_names_its_fixture_and_channel(
     )
     (hold,) = _held_by_rule(cell)
     assert "locked out" in hold.reason
+
+
+def test_a_channel_of_a_locked_out_fixture_holds_the_cell(
+    proto_batch, stations, record, fixture_with_channels, line_engineer
+):
+    fixture, (channel, _) = fixture_with_channels
+    lock_out(fixture, by=line_engineer, reason="Clamp plate cracked")
+    cell = proto_batch.cells.order_by("serial").first()
+    _to_formation(cell, stations, record, timezone.now())
+    record(cell, stations["PR-FRM-1"], occurred_at=timezone.now(), channel_ref=channel.code)
+    (hold,) = _held_by_rule(cell)
+    assert "PR-FIX-1 was locked out" in hold.reason
