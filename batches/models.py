@@ -280,6 +280,18 @@ class ProcessRun(models.Model):
         blank=True,
         help_text="Press cycle, vessel load or fixture id as the station sent it",
     )
+    # The registered item the result named (its channel, else its fixture, else `equipment`);
+    # a code the registry does not know stays text only.
+    equipment = models.ForeignKey(
+        "lines.Equipment", null=True, blank=True, on_delete=models.PROTECT, related_name="runs"
+    )
+    # Defaults in the database too: rows copied in with the columns they had before still fit.
+    fixture_ref = models.CharField(
+        max_length=60, blank=True, default="", db_default="", help_text="Fixture as sent"
+    )
+    channel_ref = models.CharField(
+        max_length=60, blank=True, default="", db_default="", help_text="Channel as sent"
+    )
     operator = models.CharField(max_length=150, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField()

@@ -40,9 +40,11 @@ from batches.selectors import lot_and_ancestor_ids, lot_and_descendant_ids
 from core.bulk import copy_objects, copy_rows, update_rows
 from core.errors import DomainError, check_transition, require_reason
 from core.locks import lock_names
+from lines.equipment import named_item, registry
 from lines.judging import Reading, judge
 from lines.models import (
     CellDesign,
+    Equipment,
     Line,
     Recipe,
     RecipeVersion,
@@ -288,7 +290,23 @@ class StepContext:
         self._boms: dict[int, dict[str, Decimal]] = {}
         self._lots: dict[str, MaterialLot] = {}
         self._read_once: dict[str, Any] = {}
+        self._registry: list[Equipment] | None = None
         self.refresh_holds()
+
+    def equipment(self, station: Station, result: StepResult) -> Equipment | None:
+        """The registered item a result names (the registry read on first use: most results
+        name none)."""
+        if not (result.equipment_ref or result.fixture_ref or result.channel_ref):
+            return None
+        if self._registry is None:
+            self._registry = registry()
+        return named_item(
+            self._registry,
+            station,
+            equipment=result.equipment_ref,
+            fixture=result.fixture_ref,
+            channel=result.channel_ref,
+        )
 
     def refresh_holds(self) -> None:
         self.held = set(
@@ -435,6 +453,8 @@ class StepResult:
     started_at: datetime | None = None
     operator: str = ""
     recipe_version: int | None = None  # the version the equipment ran, as it was served
+    fixture_ref: str = ""  # the fixture and channel a formation result names, as sent
+    channel_ref: str = ""
 
 
 @dataclass
@@ -514,6 +534,9 @@ def _apply_step(
         station=station,
         recipe_version=version,
         equipment_ref=result.equipment_ref,
+        equipment=context.equipment(station, result),
+        fixture_ref=result.fixture_ref,
+        channel_ref=result.channel_ref,
         operator=result.operator,
         started_at=result.started_at,
         finished_at=result.occurred_at,

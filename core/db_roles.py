@@ -45,6 +45,12 @@ RUNTIME_PRIVILEGES: dict[str, tuple[str, ...]] = {
     # SPC's frozen limits and settings: a change is a new version, never an update.
     "quality_spcbaseline": RECORD,
     "quality_spcsetting": RECORD,
+    # Line performance: reasons of past stops, ideal cycle times, equipment lockouts and
+    # calibrations, each appended (the latest wins), never changed.
+    "lines_stopreasoncorrection": RECORD,
+    "lines_idealcycletime": RECORD,
+    "lines_equipmentstatuschange": RECORD,
+    "lines_equipmentcalibration": RECORD,
     # The inbox: the intake inserts, the workers and the sweep set status and enqueued_at,
     # requeueing sets status; rows are never deleted (they are the station's receipt).
     "batches_inboxentry": (SELECT, INSERT, UPDATE),
@@ -67,6 +73,8 @@ RUNTIME_PRIVILEGES: dict[str, tuple[str, ...]] = {
     "lines_line": (SELECT, INSERT, UPDATE),
     "lines_station": (SELECT, INSERT, UPDATE),
     "lines_equipment": (SELECT, INSERT, UPDATE),
+    "lines_shiftcalendar": (SELECT, INSERT, UPDATE),
+    "lines_downtimereason": (SELECT, INSERT, UPDATE),
     "lines_route": (SELECT, INSERT, UPDATE),
     "lines_recipe": (SELECT, INSERT, UPDATE),
     "batches_celldesign": (SELECT, INSERT, UPDATE),
@@ -90,6 +98,10 @@ RUNTIME_PRIVILEGES: dict[str, tuple[str, ...]] = {
     "lines_zone": (SELECT, INSERT, UPDATE),
     "lines_zone_stations": (SELECT, INSERT, DELETE),  # the admin edits a zone's stations
     "lines_excursion": (SELECT, INSERT, UPDATE, DELETE),
+    # A calendar's shifts and breaks and a line's days off, edited in the admin's inlines.
+    "lines_shift": (SELECT, INSERT, UPDATE, DELETE),
+    "lines_shiftbreak": (SELECT, INSERT, UPDATE, DELETE),
+    "lines_dayoff": (SELECT, INSERT, UPDATE, DELETE),
     # Django's own. Users are deactivated, never deleted: audit events name them.
     "auth_user": (SELECT, INSERT, UPDATE),
     "auth_user_groups": (SELECT, INSERT, DELETE),

@@ -24,6 +24,9 @@ CUSTOM_PERMISSIONS: dict[tuple[str, str, str], str] = {
     ("analytics", "passportmasterdata", "release_passport_master_data"): (
         "Can release battery passport master data"
     ),
+    ("lines", "stationstatechange", "correct_stop_reason"): "Can assign reasons of past stops",
+    ("lines", "equipment", "lock_out_equipment"): "Can lock out, return and retire equipment",
+    ("lines", "idealcycletime", "set_ideal_cycle_time"): "Can set recipes' ideal cycle times",
 }
 
 # The permissions in full "app_label.codename" form, for has_perm and the views.
@@ -47,6 +50,10 @@ CLOSE_NCR = "quality.close_nonconformance"
 FREEZE_SPC_BASELINE = "quality.freeze_spc_baseline"
 RECORD_READINGS = "environment.add_reading"  # dry-room sensor readings (a gateway's token)
 RELEASE_PASSPORT_MASTER_DATA = "analytics.release_passport_master_data"
+VIEW_EQUIPMENT = "lines.view_equipment"
+CORRECT_STOP_REASON = "lines.correct_stop_reason"
+LOCK_OUT_EQUIPMENT = "lines.lock_out_equipment"
+SET_IDEAL_CYCLE_TIME = "lines.set_ideal_cycle_time"
 
 _VIEWING = {
     VIEW_LINES,
@@ -57,6 +64,7 @@ _VIEWING = {
     VIEW_HOLDS,
     VIEW_STATION_RESULTS,
     VIEW_NCRS,
+    VIEW_EQUIPMENT,
 }
 
 # What quality alone decides: dispositions, rule thresholds, lot status, signing off NCRs, phase II
@@ -70,12 +78,20 @@ _QUALITY = {
     RELEASE_PASSPORT_MASTER_DATA,
 }
 
+# What line engineers run: reasons of past stops, equipment lockouts, ideal cycle times.
+_LINE_PERFORMANCE = {CORRECT_STOP_REASON, LOCK_OUT_EQUIPMENT, SET_IDEAL_CYCLE_TIME}
+
 # group -> permissions. Everyone who works on the line sees everything; acting is narrower.
 ROLES: dict[str, set[str]] = {
     "operator": set(_VIEWING),
-    "line_engineer": _VIEWING | {CREATE_BATCH, HOLD, REQUEUE, RECORD_READINGS, OPEN_NCR, EDIT_NCR},
+    "line_engineer": _VIEWING
+    | {CREATE_BATCH, HOLD, REQUEUE, RECORD_READINGS, OPEN_NCR, EDIT_NCR}
+    | _LINE_PERFORMANCE,
     "quality_engineer": _VIEWING | {HOLD, REQUEUE, OPEN_NCR, EDIT_NCR} | _QUALITY,
-    "admin": _VIEWING | {CREATE_BATCH, HOLD, REQUEUE, OPEN_NCR, EDIT_NCR} | _QUALITY,
+    "admin": _VIEWING
+    | {CREATE_BATCH, HOLD, REQUEUE, OPEN_NCR, EDIT_NCR}
+    | _QUALITY
+    | _LINE_PERFORMANCE,
     # A dry-room sensor gateway's account: it sends readings with its personal token, nothing else.
     "sensor_gateway": {RECORD_READINGS},
 }

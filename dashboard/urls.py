@@ -3,7 +3,18 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard.views import batches, holds, lines, nonconformance, passport, spc, stations, zones
+from dashboard.views import (
+    batches,
+    equipment,
+    holds,
+    lines,
+    nonconformance,
+    passport,
+    performance,
+    spc,
+    stations,
+    zones,
+)
 from dashboard.views.yields import pareto_page, yield_page
 
 urlpatterns = [
@@ -18,6 +29,22 @@ urlpatterns = [
     path("recipes/", lines.recipes, name="recipes"),
     path("zones/<slug:code>/", zones.zone_detail, name="zone"),
     path("lines/<slug:code>/live/zones", zones.line_zones, name="line-zones"),
+    path("lines/<slug:code>/oee/", performance.line_oee, name="line-oee"),
+    path("stations/<slug:code>/stops/", performance.station_stops, name="station-stops"),
+    path("stops/<int:pk>/reason", performance.stop_reason, name="stop-reason"),
+    path(
+        "recipe-versions/<int:pk>/ideal-cycle-time",
+        performance.ideal_cycle_time,
+        name="ideal-cycle-time",
+    ),
+    path("equipment/", equipment.equipment_list, name="equipment-list"),
+    path("equipment/<slug:code>/", equipment.equipment_detail, name="equipment"),
+    path("equipment/<slug:code>/status", equipment.equipment_status, name="equipment-status"),
+    path(
+        "equipment/<slug:code>/calibration",
+        equipment.equipment_calibration,
+        name="equipment-calibration",
+    ),
     path("batches/", batches.batch_list, name="batches"),
     path("batches/<slug:code>/", batches.batch_detail, name="batch"),
     path("batches/<slug:code>/hold", batches.batch_hold, name="batch-hold"),

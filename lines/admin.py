@@ -5,18 +5,28 @@ from django.contrib import admin, messages
 from audit.admin import AuditedAdmin
 from core.errors import DomainError
 from lines.models import (
+    DayOff,
+    DowntimeReason,
     Equipment,
+    EquipmentCalibration,
+    EquipmentStatusChange,
     Excursion,
+    IdealCycleTime,
     Line,
     Recipe,
     RecipeParameter,
     RecipeVersion,
     Route,
     RouteStep,
+    Shift,
+    ShiftBreak,
+    ShiftCalendar,
     Station,
     StationStateChange,
+    StopReasonCorrection,
     Zone,
 )
+from lines.performance import write_default_calendar
 from lines.services import release_recipe_version
 
 
@@ -27,11 +37,21 @@ class StationInline(admin.TabularInline):
     extra = 0
 
 
+@admin.action(description="Give the selected lines a calendar of their own (the default, to edit)")
+def write_calendars(modeladmin, request, queryset) -> None:
+    for line in queryset:
+        try:
+            write_default_calendar(line, by=request.user)
+        except DomainError as error:
+            modeladmin.message_user(request, f"{line}: {error.detail}", messages.ERROR)
+
+
 @admin.register(Line)
 class LineAdmin(AuditedAdmin):
     list_display = ("code", "name", "site", "process_cost_per_cell", "currency")
     search_fields = ("code", "name", "site")
     inlines = [StationInline]
+    actions = [write_calendars]
 
 
 @admin.register(Station)
@@ -54,9 +74,12 @@ class StationStateChangeAdmin(admin.ModelAdmin):
 
 @admin.register(Equipment)
 class EquipmentAdmin(AuditedAdmin):
-    list_display = ("code", "station", "kind", "channels", "active")
-    list_filter = ("kind", "active", "station__line")
+    list_display = ("code", "station", "kind", "parent", "status", "calibration_due", "active")
+    list_filter = ("kind", "status", "active", "station__line")
     search_fields = ("code",)
+    # Locked out, returned and calibrated through their services (the registry's pages), each
+    # with its reason and event.
+    readonly_fields = ("status",)
 
 
 class RouteStepInline(admin.TabularInline):
@@ -111,6 +134,86 @@ class RecipeVersionAdmin(AuditedAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return obj is None or obj.status == RecipeVersion.Status.DRAFT
+
+
+# ---------------------------------------------------------------- line performance
+
+
+class ShiftBreakInline(admin.TabularInline):
+    model = ShiftBreak
+    extra = 0
+
+
+@admin.register(Shift)
+class ShiftAdmin(AuditedAdmin):
+    list_display = ("calendar", "name", "weekday", "start", "end")
+    list_filter = ("calendar__line",)
+    inlines = [ShiftBreakInline]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return True  # planned time ahead, not history: the OEE reads the calendar as it is
+
+
+class ShiftInline(admin.TabularInline):
+    model = Shift
+    extra = 0
+    show_change_link = True  # its breaks are edited on the shift's own page
+
+
+@admin.register(ShiftCalendar)
+class ShiftCalendarAdmin(AuditedAdmin):
+    list_display = ("line", "time_zone", "public_holidays", "year_end_off")
+    inlines = [ShiftInline]
+
+
+@admin.register(DayOff)
+class DayOffAdmin(AuditedAdmin):
+    list_display = ("line", "date", "reason")
+    list_filter = ("line",)
+    date_hierarchy = "date"
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return True
+
+
+@admin.register(DowntimeReason)
+class DowntimeReasonAdmin(AuditedAdmin):
+    list_display = ("code", "label", "category")
+    list_filter = ("category",)
+    search_fields = ("code", "label")
+
+
+class _AppendOnlyAdmin(admin.ModelAdmin):
+    """Rows written by their services only (each with its event): read here, never edited."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(StopReasonCorrection)
+class StopReasonCorrectionAdmin(_AppendOnlyAdmin):
+    list_display = ("state_change", "reason", "note", "corrected_by", "corrected_at")
+
+
+@admin.register(IdealCycleTime)
+class IdealCycleTimeAdmin(_AppendOnlyAdmin):
+    list_display = ("recipe_version", "ideal_cycle_s", "set_by", "set_at")
+
+
+@admin.register(EquipmentStatusChange)
+class EquipmentStatusChangeAdmin(_AppendOnlyAdmin):
+    list_display = ("equipment", "status", "reason", "by", "at")
+
+
+@admin.register(EquipmentCalibration)
+class EquipmentCalibrationAdmin(_AppendOnlyAdmin):
+    list_display = ("equipment", "calibrated_at", "due", "note", "by")
 
 
 # ---------------------------------------------------------------- dry-room zones

@@ -79,6 +79,11 @@ class StationStateChange(models.Model):
     station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="state_changes")
     state = models.CharField(max_length=20, choices=Station.State.choices)
     reason = models.CharField(max_length=200, blank=True)
+    # The catalogue's reason when the station sent one of its codes; engineers correct it later
+    # through StopReasonCorrection, this row staying as it was sent.
+    downtime_reason = models.ForeignKey(
+        "DowntimeReason", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     occurred_at = models.DateTimeField()
     recorded_at = models.DateTimeField(auto_now_add=True)
 
@@ -94,19 +99,48 @@ class StationStateChange(models.Model):
 
 
 class Equipment(models.Model):
-    """A press vessel, a formation fixture channel or other tool at a station."""
+    """A registered press vessel, formation fixture or channel, cycler channel or other tool at a
+    station: results name it, and using it out of calibration, locked out or retired holds the
+    cell (quality.rules.equipment_unusable)."""
 
     class Kind(models.TextChoices):
         PRESS_VESSEL = "press_vessel", "Press vessel"
         FORMATION_FIXTURE = "formation_fixture", "Formation fixture"
+        FIXTURE_CHANNEL = "fixture_channel", "Fixture channel"
+        CYCLER = "cycler", "Cycler"
+        CYCLER_CHANNEL = "cycler_channel", "Cycler channel"
         STACKER = "stacker", "Stacker"
         OTHER = "other", "Other"
+
+    class Status(models.TextChoices):
+        IN_SERVICE = "in_service", "In service"
+        LOCKED_OUT = "locked_out", "Locked out"
+        RETIRED = "retired", "Retired"
+
+    # The moves lines.equipment makes; a retired item stays retired.
+    TRANSITIONS = {
+        Status.IN_SERVICE: {Status.LOCKED_OUT, Status.RETIRED},
+        Status.LOCKED_OUT: {Status.IN_SERVICE, Status.RETIRED},
+        Status.RETIRED: set(),
+    }
 
     station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="equipment")
     code = models.SlugField(max_length=40, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     channels = models.PositiveSmallIntegerField(default=1)
     active = models.BooleanField(default=True)
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
+        help_text="The fixture or cycler a channel belongs to",
+    )
+    calibration_due = models.DateField(
+        null=True, blank=True, help_text="Empty: the item needs no calibration"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.IN_SERVICE)
 
     class Meta:
         ordering = ["station", "code"]
@@ -119,6 +153,34 @@ class Equipment(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+    def unusable_reason(self, at: datetime) -> str:
+        """Why this item could not be used at `at` (locked out, retired, calibration overdue),
+        or "" when it could. Reads status_changes and calibrations, prefetched by callers that
+        ask for many runs."""
+        status = Equipment.Status.IN_SERVICE
+        for change in sorted(self.status_changes.all(), key=lambda c: (c.at, c.pk)):
+            if change.at <= at:
+                status = change.status
+        if status != Equipment.Status.IN_SERVICE:
+            return f"{self.code} was {Equipment.Status(status).label.lower()}"
+        due = self.calibration_due
+        calibrations = sorted(self.calibrations.all(), key=lambda c: (c.calibrated_at, c.pk))
+        if calibrations:
+            earlier = [c for c in calibrations if c.calibrated_at <= at]
+            # Used before its first recorded calibration: due as registered, else never calibrated.
+            due = earlier[-1].due if earlier else self.calibration_due
+        local_day = at.astimezone(_plant_zone()).date()
+        if due is not None and due < local_day:
+            return f"{self.code} was out of calibration (due {due:%Y-%m-%d})"
+        # A channel of a fixture or cycler that could not be used could not be used either.
+        return self.parent.unusable_reason(at) if self.parent_id is not None else ""
+
+
+def _plant_zone():
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(settings.TIME_ZONE)
 
 
 class Route(models.Model):
@@ -495,3 +557,178 @@ class Excursion(models.Model):
     @property
     def label(self) -> str:
         return ZONE_QUANTITIES[self.quantity][0]
+
+
+# ---------------------------------------------------------------- line performance
+# Shift calendars, downtime reasons, ideal cycle times and the equipment registry's history.
+
+
+class ShiftCalendar(models.Model):
+    """A line's own shift calendar. A line without one works to DEFAULT_CALENDAR
+    (lines.calendar), so every line has a calendar without anyone writing rows for it."""
+
+    line = models.OneToOneField(Line, on_delete=models.CASCADE, related_name="shift_calendar")
+    time_zone = models.CharField(max_length=60, default="Asia/Tokyo")
+    public_holidays = models.BooleanField(
+        default=True, help_text="Japan's public holidays (the holidays package) are days off"
+    )
+    year_end_off = models.BooleanField(default=True, help_text="29 Dec to 3 Jan are days off")
+
+    def __str__(self) -> str:
+        return f"{self.line.code} calendar ({self.time_zone})"
+
+
+class Shift(models.Model):
+    """A shift on one weekday, from `start` to `end` in the calendar's zone; an end at or before
+    the start is on the next day (a night shift)."""
+
+    calendar = models.ForeignKey(ShiftCalendar, on_delete=models.CASCADE, related_name="shifts")
+    name = models.CharField(max_length=40)
+    weekday = models.PositiveSmallIntegerField(help_text="0 Monday … 6 Sunday")
+    start = models.TimeField()
+    end = models.TimeField()
+
+    class Meta:
+        ordering = ["calendar", "weekday", "start"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(weekday__lte=6), name="%(app_label)s_%(class)s_weekday_0_to_6"
+            ),
+            models.UniqueConstraint(
+                fields=["calendar", "weekday", "start"],
+                name="%(app_label)s_%(class)s_one_per_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.weekday} {self.start}-{self.end}"
+
+
+class ShiftBreak(models.Model):
+    """A break within a shift (times of day; after midnight in a night shift falls on its next day)."""
+
+    shift = models.ForeignKey(Shift, on_delete=models.CASCADE, related_name="breaks")
+    start = models.TimeField()
+    end = models.TimeField()
+
+    class Meta:
+        ordering = ["shift", "start"]
+
+    def __str__(self) -> str:
+        return f"break {self.start}-{self.end}"
+
+
+class DayOff(models.Model):
+    """A day a line does not work besides the calendar's holidays (a plant shutdown)."""
+
+    line = models.ForeignKey(Line, on_delete=models.CASCADE, related_name="days_off")
+    date = models.DateField()
+    reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["line", "date"]
+        verbose_name_plural = "days off"
+        constraints = [
+            models.UniqueConstraint(fields=["line", "date"], name="%(app_label)s_%(class)s_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.line.code} {self.date}"
+
+
+class DowntimeReason(models.Model):
+    """Why a station stopped: a catalogue code that stations send with their state."""
+
+    class Category(models.TextChoices):
+        PLANNED = "planned", "Planned"
+        UNPLANNED = "unplanned", "Unplanned"
+
+    code = models.SlugField(max_length=40, unique=True)
+    label = models.CharField(max_length=100)
+    category = models.CharField(max_length=20, choices=Category.choices)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class StopReasonCorrection(models.Model):
+    """An engineer's reason for a past stop (a state change); the latest correction wins. The
+    state history itself stays as the station sent it."""
+
+    state_change = models.ForeignKey(
+        StationStateChange, on_delete=models.PROTECT, related_name="corrections"
+    )
+    reason = models.ForeignKey(DowntimeReason, on_delete=models.PROTECT, related_name="+")
+    note = models.CharField(max_length=200, blank=True)
+    corrected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    corrected_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["state_change", "-corrected_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.state_change_id} -> {self.reason_id}"
+
+
+class IdealCycleTime(models.Model):
+    """The ideal cycle time of a recipe version, for performance; released versions never change,
+    so it lives here: the latest row of a version wins."""
+
+    recipe_version = models.ForeignKey(
+        RecipeVersion, on_delete=models.PROTECT, related_name="ideal_cycle_times"
+    )
+    ideal_cycle_s = models.FloatField()
+    set_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    set_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["recipe_version", "-set_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ideal_cycle_s__gt=0), name="%(app_label)s_%(class)s_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recipe_version_id}: {self.ideal_cycle_s} s"
+
+
+class EquipmentStatusChange(models.Model):
+    """A registered item locked out, returned to service or retired: its status at any moment."""
+
+    equipment = models.ForeignKey(
+        "Equipment", on_delete=models.PROTECT, related_name="status_changes"
+    )
+    status = models.CharField(max_length=20)
+    reason = models.CharField(max_length=200)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["equipment", "-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.equipment_id} {self.status} at {self.at}"
+
+
+class EquipmentCalibration(models.Model):
+    """A calibration of a registered item and the date its next one is due."""
+
+    equipment = models.ForeignKey(
+        "Equipment", on_delete=models.PROTECT, related_name="calibrations"
+    )
+    calibrated_at = models.DateTimeField()
+    due = models.DateField()
+    note = models.CharField(max_length=200, blank=True)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["equipment", "-calibrated_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.equipment_id} calibrated {self.calibrated_at:%Y-%m-%d}, due {self.due}"

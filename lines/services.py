@@ -11,6 +11,7 @@ from django.utils import timezone
 from audit.services import record_event
 from core.errors import DomainError, check_transition
 from lines.models import (
+    DowntimeReason,
     Recipe,
     RecipeParameter,
     RecipeVersion,
@@ -115,16 +116,36 @@ def active_recipe_version(station: Station) -> RecipeVersion:
 
 @transaction.atomic
 def set_station_state(
-    station: Station, *, state: str, by: Any, reason: str = "", occurred_at: datetime | None = None
+    station: Station,
+    *,
+    state: str,
+    by: Any,
+    reason: str = "",
+    occurred_at: datetime | None = None,
+    reason_code: str = "",
 ) -> Station:
     """Record a station's state; the history feeds availability, the current state the line view.
 
     A report of the state (and reason) already in force at `occurred_at` is not a new event:
     equipment repeats its state as a heartbeat and resends what got no answer, and each would
     otherwise add a history row and an audit event. It records nothing and returns the station.
+
+    A `reason_code` (or a `reason` that is one) names the downtime-reason catalogue's entry; a
+    code not in it is refused. A late report lands in its place in the history and moves the
+    station's current state only when it is the latest.
     """
     if state not in Station.State.values:
         raise DomainError("invalid", f"Unknown station state {state!r}.", status=400)
+    catalogued = DowntimeReason.objects.filter(code__in={reason_code, reason} - {""})
+    by_code = {r.code: r for r in catalogued}
+    if reason_code and reason_code not in by_code:
+        raise DomainError(
+            "invalid",
+            "Unknown downtime reason.",
+            errors={"reason_code": [f"No downtime reason {reason_code!r} in the catalogue."]},
+            status=400,
+        )
+    downtime_reason = by_code.get(reason_code) or by_code.get(reason)
     occurred_at = occurred_at or timezone.now()
     station = Station.objects.select_for_update().get(pk=station.pk)
     # The index on (station, occurred_at) serves it; a late report is compared with the state
@@ -132,13 +153,17 @@ def set_station_state(
     in_force = (
         StationStateChange.objects.filter(station=station, occurred_at__lte=occurred_at)
         .order_by("-occurred_at", "-id")
-        .values_list("state", "reason")
+        .values_list("state", "reason", "downtime_reason_id")
         .first()
     )
-    if in_force == (state, reason):
+    if in_force == (state, reason, downtime_reason.pk if downtime_reason else None):
         return station
     StationStateChange.objects.create(
-        station=station, state=state, reason=reason, occurred_at=occurred_at
+        station=station,
+        state=state,
+        reason=reason,
+        downtime_reason=downtime_reason,
+        occurred_at=occurred_at,
     )
     # A late report does not overwrite a newer state.
     if station.state_since is None or occurred_at >= station.state_since:
@@ -151,6 +176,10 @@ def set_station_state(
         subject_type="station",
         subject=station.code,
         reason=reason,
-        data={"state": state, "occurred_at": occurred_at.isoformat()},
+        data={
+            "state": state,
+            "occurred_at": occurred_at.isoformat(),
+            "reason_code": downtime_reason.code if downtime_reason else None,
+        },
     )
     return station

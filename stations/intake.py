@@ -101,8 +101,13 @@ def accept_state(station: Station, data: Any, *, by: str) -> dict[str, Any]:
             by=by,
             reason=report.get("reason", ""),
             occurred_at=report.get("occurred_at"),
+            reason_code=report.get("reason_code", ""),
         )
-    return {"state": report["state"], "occurred_at": station.state_since}
+    # A late report's own time: the station's current state may be a newer one.
+    return {
+        "state": report["state"],
+        "occurred_at": report.get("occurred_at") or station.state_since,
+    }
 
 
 def accept_cycler_file(
@@ -115,9 +120,15 @@ def accept_cycler_file(
     sha256: str,
     size: int,
     original_name: str,
+    fixture: str = "",
+    channel: str = "",
 ) -> Accepted:
     """Store an uploaded cycler file's inbox row; its content is the file's sha256 and fields."""
     content = {"cell": cell_serial, "format": file_format, "sha256": sha256}
+    # Only when sent: an upload without them keeps the content (and repeat check) it had before.
+    content.update(
+        {name: code for name, code in (("fixture", fixture), ("channel", channel)) if code}
+    )
     payload = {
         **content,
         "path": str(path.relative_to(settings.MEDIA_ROOT)),

@@ -64,6 +64,9 @@ class StationResultIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
     curves: dict[Name, CurveIn] = {}
     material_lots: dict[Name, Annotated[str, msgspec.Meta(min_length=1, max_length=50)]] = {}
     equipment: Annotated[str, msgspec.Meta(max_length=60)] = ""
+    # The formation fixture and its channel a result was made in, as registered (lines.Equipment).
+    fixture: Annotated[str, msgspec.Meta(max_length=60)] = ""
+    channel: Annotated[str, msgspec.Meta(max_length=60)] = ""
     defects: list[Defect] = []
     # The recipe version the equipment ran, as GET /station or track-in served it.
     recipe_version: Annotated[int, msgspec.Meta(ge=1, le=2_000_000_000)] | None = None

@@ -13,11 +13,25 @@ from lines.models import Station
 
 class StateSerializer(serializers.Serializer):
     state = serializers.ChoiceField(choices=Station.State.values)
-    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    reason = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Free text, or a downtime-reason code (then linked to the catalogue)",
+    )
     occurred_at = serializers.DateTimeField(
         required=False,
         validators=[validate_time_window],
-        help_text="RFC 3339 with an offset; now when left out",
+        help_text="RFC 3339 with an offset; now when left out. A past time lands in its place "
+        "in the history and changes the current state only if it is the latest.",
+    )
+    reason_code = serializers.SlugField(
+        max_length=40,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="A downtime-reason code of the catalogue (400 invalid if unknown)",
     )
 
     def validate_occurred_at(self, value):

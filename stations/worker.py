@@ -106,6 +106,8 @@ def step_result_of(entry: InboxEntry) -> StepResult:
         measurements=measurements,
         verdict=payload.get("verdict") or "",
         equipment_ref=payload.get("equipment", ""),
+        fixture_ref=payload.get("fixture", ""),
+        channel_ref=payload.get("channel", ""),
         defects=payload.get("defects", []),
         curves=curves,
         material_lots=payload.get("material_lots", {}),
@@ -363,6 +365,8 @@ def _cycler_file_result(entry: InboxEntry) -> StepResult:
         "timed_by": read.timed_by,  # the run's times from the file's clock, or its receipt
     }
     InboxEntry.objects.filter(pk=entry.pk).update(payload=entry.payload)
+    read.result.fixture_ref = entry.payload.get("fixture", "")
+    read.result.channel_ref = entry.payload.get("channel", "")
     return read.result
 
 

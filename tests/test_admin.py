@@ -36,6 +36,13 @@ def admin_client_for(client, db):
         "batches/holdrule",
         "lines/zone",
         "lines/excursion",
+        "lines/shiftcalendar",
+        "lines/downtimereason",
+        "lines/dayoff",
+        "lines/stopreasoncorrection",
+        "lines/idealcycletime",
+        "lines/equipmentstatuschange",
+        "lines/equipmentcalibration",
     ],
 )
 def test_master_data_lists_render_with_their_filters(admin_client_for, proto_batch, model):
@@ -144,3 +151,17 @@ def test_a_lots_status_changes_in_the_admin_only_through_its_service(admin_clien
     assert Event.objects.filter(verb="lot_status_changed", subject=lot.code).count() == 1
     page = admin_client_for.get(f"/admin/batches/materiallot/{lot.pk}/change/").content.decode()
     assert 'name="status"' not in page  # read-only on the form
+
+
+def test_a_line_gets_a_calendar_of_its_own_from_the_admin(admin_client_for, plant):
+    from lines.models import Line, ShiftCalendar
+
+    line = Line.objects.get(code="proto")
+    response = admin_client_for.post(
+        reverse("admin:lines_line_changelist"),
+        {"action": "write_calendars", "_selected_action": [line.pk]},
+    )
+    assert response.status_code == 302
+    calendar = ShiftCalendar.objects.get(line=line)
+    assert sorted(calendar.shifts.values_list("weekday", flat=True)) == [0, 1, 2, 3, 4]
+    assert Event.objects.filter(verb="shift_calendar_written", subject="proto").exists()

@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, render
 
 from analytics import selectors as figures
 from analytics.energy import TARGET_AFTER, TARGET_FY2028, cost_trend, cost_trends, pooled
+from analytics.oee import today_oee
 from batches import selectors
 from core import roles
 from environment.selectors import zone_states
@@ -52,7 +53,9 @@ def _line(code: str) -> Line:
 
 
 def _stations_context(line: Line) -> dict:
-    return {"line": line, "flow": figures.wip_by_station(line), "refresh": STATIONS_REFRESH_S}
+    flow = figures.wip_by_station(line)
+    today_oee([st.station for step in flow for st in step.stations])
+    return {"line": line, "flow": flow, "refresh": STATIONS_REFRESH_S}
 
 
 def _batches_context(line: Line) -> dict:

@@ -16,6 +16,7 @@ from quality.rules import (  # noqa: F401  (each module declares its rule in the
     batch_insulation_failures,
     dry_room_excursion,
     dry_room_exposure,
+    equipment_unusable,
     formation_hard_short,
     formation_ice_outliers,
     out_of_spec,

@@ -104,6 +104,12 @@ class StationResultSerializer(serializers.Serializer):
     equipment = serializers.CharField(
         max_length=60, required=False, help_text="Press cycle, vessel load or fixture id"
     )
+    fixture = serializers.CharField(
+        max_length=60, required=False, help_text="The formation fixture's registered code"
+    )
+    channel = serializers.CharField(
+        max_length=60, required=False, help_text="The fixture's or cycler's channel code"
+    )
     defects = serializers.ListField(child=serializers.ChoiceField(choices=DEFECTS), required=False)
     recipe_version = serializers.IntegerField(
         min_value=1,
@@ -168,6 +174,18 @@ class CyclerFileSerializer(serializers.Serializer):
         required=False,
         help_text="The file's format (short names: mpr, mpt, nda, ndax, arbin, maccor); "
         "without it, the format is detected from the content",
+    )
+    fixture = serializers.CharField(
+        max_length=60,
+        required=False,
+        validators=[validate_identifier],
+        help_text="The formation fixture's registered code",
+    )
+    channel = serializers.CharField(
+        max_length=60,
+        required=False,
+        validators=[validate_identifier],
+        help_text="The fixture's or cycler's channel code",
     )
 
 

@@ -337,6 +337,8 @@ class CyclerFileView(StationView):
                 sha256=upload.sha256,
                 size=upload.size,
                 original_name=upload.name,
+                fixture=data.get("fixture", ""),
+                channel=data.get("channel", ""),
             )
         finally:
             if isinstance(upload, StreamedCyclerFile) and upload.path.parent.name == "incoming":

@@ -47,6 +47,14 @@ def test_the_seed_builds_both_lines_at_different_stages_and_a_second_run_changes
     assert all(
         (tmp_path / path).is_file() for path in files.values_list("payload__path", flat=True)
     )
+    # The performance pages' demo: channels, calibrations, ideal cycle times, stops with reasons.
+    from lines.models import Equipment, IdealCycleTime, RecipeVersion, StationStateChange
+
+    assert Equipment.objects.filter(kind="fixture_channel", parent__code="YK-FIX-1").count() == 4
+    assert Equipment.objects.filter(kind="press_vessel", calibration_due__isnull=False).exists()
+    released = RecipeVersion.objects.exclude(status="draft").count()
+    assert IdealCycleTime.objects.values("recipe_version").distinct().count() == released
+    assert StationStateChange.objects.filter(downtime_reason__code="jam").exists()
     first = _row_counts()
 
     call_command("seed_demo", verbosity=0)

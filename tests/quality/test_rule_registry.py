@@ -20,6 +20,7 @@ def test_every_rule_of_the_domain_is_declared_with_what_it_holds():
         "spc_signal": Hold.Scope.CELL,
         "dry_room_excursion": Hold.Scope.EXCURSION,
         "dry_room_exposure": Hold.Scope.LOT,
+        "equipment_unusable": Hold.Scope.CELL,
     }
 
 

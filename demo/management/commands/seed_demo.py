@@ -19,8 +19,21 @@ from batches.services import StepResult, create_batch, record_step
 from demo.cycler_files import formation_file
 from demo.demo_data import readings_for
 from demo.passport_master_data import seed_passport_master_data
-from lines.models import CellDesign, Equipment, Line, Recipe, Route, RouteStep, Station, Zone
-from lines.services import supersede_recipe
+from lines.calendar import shift_occurrences
+from lines.equipment import record_calibration
+from lines.models import (
+    CellDesign,
+    Equipment,
+    Line,
+    Recipe,
+    RecipeVersion,
+    Route,
+    RouteStep,
+    Station,
+    Zone,
+)
+from lines.performance import calendar_spec, ideal_cycle_times, set_ideal_cycle_time
+from lines.services import set_station_state, supersede_recipe
 from quality.grading import create_grading_rule_set, release_grading_rule_set
 from stations import intake, worker
 from stations.models import InboxEntry
@@ -76,6 +89,29 @@ DRY_ROOM_LIMITS = {
     "temperature_c": {"min": 18, "max": 26},
     "h2s_ppm": {"max": 1},
 }
+
+# The performance pages' demo: channels registered per fixture, ideal cycle times per step, and
+# states of the last hours (hours ago, state, reason), alternating between stations.
+DEMO_CHANNELS = 4
+IDEAL_CYCLE_S = {"stacking": 40, "pressing": 90, "formation": 300, "aging": 20, "grading": 15}
+DEMO_STATES = [  # (hours into the shift, state, reason)
+    [
+        (0, "running", "shift start"),
+        (2, "down", "jam"),
+        (2.4, "running", ""),
+        (5, "maintenance", "changeover"),
+        (5.5, "running", ""),
+        (9, "idle", "shift end"),
+    ],
+    [
+        (0.25, "running", "shift start"),
+        (1, "down", "material_wait"),
+        (1.8, "running", ""),
+        (6, "down", "no_operator"),
+        (6.3, "running", ""),
+        (9, "idle", "shift end"),
+    ],
+]
 
 EQUIPMENT = {
     "PR-STK-1": [("PR-STACKER-1", "stacker", 1)],
@@ -383,6 +419,8 @@ class Command(BaseCommand):
             with transaction.atomic():
                 self.seed_batch(*spec)
         self.seed_resent_results()
+        with transaction.atomic():
+            self.seed_performance()
         self.stdout.write(self.style.SUCCESS("Demo data is in place."))
 
     def seed_resent_results(self, batch_code: str = "YOK-SEED-01", cells: int = 3) -> None:
@@ -407,6 +445,55 @@ class Command(BaseCommand):
             with transaction.atomic():
                 accepted = intake.accept_results(run.station, [resent])
                 worker.process_entries(accepted.entry_ids)
+
+    def seed_performance(self) -> None:
+        """What the OEE and equipment pages show: the fixtures' first channels registered, the
+        vessels and fixtures calibrated (one due soon), ideal cycle times of the released
+        versions, and each station's states over the last hours with reasons. Idempotent: only
+        what is missing is added."""
+        engineer = User.objects.get(username="lena")
+        for fixture in Equipment.objects.filter(kind=Equipment.Kind.FORMATION_FIXTURE):
+            for n in range(1, min(fixture.channels, DEMO_CHANNELS) + 1):
+                Equipment.objects.get_or_create(
+                    code=f"{fixture.code}-CH{n:02d}",
+                    defaults={
+                        "station": fixture.station,
+                        "kind": Equipment.Kind.FIXTURE_CHANNEL,
+                        "parent": fixture,
+                    },
+                )
+        calibrated = Equipment.objects.filter(
+            kind__in=[Equipment.Kind.PRESS_VESSEL, Equipment.Kind.FORMATION_FIXTURE],
+            calibrations__isnull=True,
+        ).order_by("code")
+        for i, item in enumerate(calibrated):
+            due = timezone.localdate() + timedelta(days=12 if i == 0 else 120)
+            record_calibration(item, due=due, by=engineer, note="Demo calibration certificate")
+        ideals = ideal_cycle_times(RecipeVersion.objects.values_list("pk", flat=True))
+        for version in RecipeVersion.objects.exclude(
+            status=RecipeVersion.Status.DRAFT
+        ).select_related("recipe__line"):
+            if version.pk not in ideals:
+                seconds = IDEAL_CYCLE_S.get(version.recipe.station_kind, 60)
+                set_ideal_cycle_time(version, ideal_cycle_s=seconds, by=engineer)
+        # The states fall in the last shift worked (the line's calendar), so the figures have
+        # planned time to count them in whatever the hour the demo is seeded.
+        now = timezone.now()
+        for i, station in enumerate(Station.objects.select_related("line").order_by("code")):
+            if station.state_changes.filter(occurred_at__gte=now - timedelta(days=7)).exists():
+                continue
+            shifts = shift_occurrences(calendar_spec(station.line), now - timedelta(days=6), now)
+            start = shifts[-1].start if shifts else now - timedelta(hours=6)
+            for hours_in, state, reason in DEMO_STATES[i % len(DEMO_STATES)]:
+                at = start + timedelta(hours=hours_in)
+                if at < now:
+                    set_station_state(
+                        station,
+                        state=state,
+                        reason=reason,
+                        by=f"station:{station.code}",
+                        occurred_at=at,
+                    )
 
     def seed_master_data(self) -> None:
         for spec in LINES:

@@ -249,7 +249,7 @@ class Command(BaseCommand):
             return False
         client = self.clients[station.code]
         if self.rng.random() < 0.01:
-            self.set_state(station.code, "down", "simulated jam")
+            self.set_state(station.code, "down", "jam")  # a downtime-reason code
             self.set_state(station.code, "running", "jam cleared")
         if not self.track_in(client, cell, kind):
             return False
