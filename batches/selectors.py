@@ -6,6 +6,7 @@ covers: counts are aggregated in the database and related rows are joined or pre
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -275,18 +276,52 @@ def runs_of(cell: Cell, *, with_curves: bool = True) -> list[ProcessRun]:
     return list(runs)
 
 
-def curve_chart(curve: Curve) -> dict[str, Any]:
+def _points(curve: Curve) -> list[dict[str, float]]:
     """A curve as Chart.js points, thinned to at most CURVE_POINTS_SHOWN by even striding."""
     stride = max(1, -(-len(curve.x) // CURVE_POINTS_SHOWN))
-    points = [{"x": x, "y": y} for x, y in zip(curve.x[::stride], curve.y[::stride], strict=False)]
-    return {
-        "id": f"curve-{curve.pk}",
-        "name": curve.name,
-        "unit": curve.unit,
-        "x_label": curve.x_label,
-        "points": points,
-        "total_points": len(curve.x),
-    }
+    return [{"x": x, "y": y} for x, y in zip(curve.x[::stride], curve.y[::stride], strict=False)]
+
+
+_CYCLE_LOOP = re.compile(r"^voltage_vs_capacity(?:_cycle_(\d+))?$")
+_PER_CYCLE = "_per_cycle"
+
+
+def _panel_of(curve: Curve) -> tuple[str, str, str]:
+    """Which chart a curve is drawn in, the chart's title and the curve's label in it: a
+    formation file's V-Q loops share one chart (a series per cycle), the first cycle's dQ/dV of
+    charge and discharge another, and the per-cycle figures one per unit."""
+    if loop := _CYCLE_LOOP.match(curve.name):
+        return "voltage_vs_capacity", "voltage vs capacity", f"cycle {loop.group(1) or 1}"
+    if curve.name.startswith("dqdv_first_"):
+        return "dqdv_first", "dQ/dV of the first cycle", curve.name.removeprefix("dqdv_first_")
+    if curve.name.endswith(_PER_CYCLE):
+        label = curve.name.removesuffix(_PER_CYCLE).replace("_", " ")
+        return f"per_cycle:{curve.unit}", "per cycle", label
+    return curve.name, curve.name.replace("_", " "), curve.name.replace("_", " ")
+
+
+def curve_panels(run: ProcessRun) -> list[dict[str, Any]]:
+    """A run's curves as charts (see _panel_of), in the order their first curve comes."""
+    panels: dict[str, dict[str, Any]] = {}
+    for curve in run.curves.all():
+        key, title, label = _panel_of(curve)
+        panel = panels.setdefault(
+            key,
+            {
+                "id": f"run-{run.pk}-{key}",
+                "title": title,
+                "unit": curve.unit,
+                "x_label": curve.x_label,
+                "series": [],
+            },
+        )
+        panel["series"].append(
+            {"label": label, "points": _points(curve), "total_points": len(curve.x)}
+        )
+    for panel in panels.values():
+        if panel["title"] == "per cycle":
+            panel["title"] = "per cycle: " + ", ".join(s["label"] for s in panel["series"])
+    return list(panels.values())
 
 
 def holds_of_cell(cell: Cell) -> QuerySet:

@@ -150,11 +150,12 @@ def cell_detail(request: HttpRequest, serial: str) -> HttpResponse:
     except Cell.DoesNotExist:
         raise Http404(f"No cell {serial}") from None
     runs = selectors.runs_of(cell)
-    charts = [selectors.curve_chart(curve) for run in runs for curve in run.curves.all()]
     # The raw cycler file each formation run was read from, kept as the station sent it.
     files = {entry.run_id: entry for entry in _cycler_files(cell)}
     for run in runs:
         run.cycler_file = files.get(run.pk)
+        run.panels = selectors.curve_panels(run)
+    charts = [panel for run in runs for panel in run.panels]
     return render(
         request,
         "batches/cell_detail.html",

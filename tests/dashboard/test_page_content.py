@@ -95,7 +95,7 @@ def test_the_cell_view_marks_out_of_spec_values_and_plots_curves(
     page = signed_in(operator).get(reverse("cell", args=[cell.serial])).content.decode()
     assert page.count("OUT OF SPEC") == 1
     assert 'href="/lots/CAT-2611-A-01/"' in page
-    assert 'data-curve="curve-' in page and "/static/vendor/chartjs/chart.umd.min.js" in page
+    assert 'data-curve="run-' in page and "/static/vendor/chartjs/chart.umd.min.js" in page
     assert page.index("1. Stacking</span>") < page.index("2. Pressing</span>")
 
 
