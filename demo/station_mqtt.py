@@ -137,6 +137,10 @@ class StationMQTT:
         status = STATUS_OF.get(code, 400) if code else 202
         return Reply(status, reply, time.perf_counter() - started, attempts)
 
+    def post_cycler_file(self, **upload: Any) -> Reply:
+        """A raw cycler file is a multipart upload: over HTTP, whatever carries the results."""
+        return self.http.post_cycler_file(**upload)
+
     def get(self, path: str) -> Reply:
         return self.request("GET", path)
 
