@@ -1,0 +1,123 @@
+"""Planning a batch in the browser, and starting or cancelling it: the line engineer's side of a
+production order. Everything goes through batches.services, as the API does."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.db.models import DecimalField, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from batches.models import Batch, MaterialLot, MaterialRole
+from batches.services import cancel_batch, create_batch, start_batch
+from core import roles
+from core.errors import DomainError
+from dashboard.forms import ReasonForm
+from dashboard.views.common import act
+from lines.models import CellDesign, Line, Route
+
+
+class LotChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, lot: MaterialLot) -> str:
+        left = lot.quantity - lot.used
+        return f"{lot.code} · {lot.material} · {left.normalize():f} {lot.unit} left"
+
+
+class BatchPlanForm(forms.Form):
+    line = forms.ModelChoiceField(Line.objects.all(), to_field_name="code")
+    design = forms.ModelChoiceField(CellDesign.objects.all(), to_field_name="code")
+    route = forms.ModelChoiceField(Route.objects.select_related("line"), to_field_name="pk")
+    quantity = forms.IntegerField(min_value=1, max_value=10000)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["route"].label_from_instance = lambda r: f"{r.line.code} · {r.name}"
+        for role, label in MaterialRole.choices:
+            self.fields[f"lot_{role}"] = LotChoiceField(
+                _lots_with_use(role), to_field_name="code", required=False, label=label
+            )
+
+    def clean(self) -> dict:
+        data = super().clean()
+        line, route = data.get("line"), data.get("route")
+        if line and route and route.line_id != line.pk:
+            self.add_error("route", f"Route {route.code} is not a route of line {line.code}.")
+        return data
+
+    def material_lots(self) -> dict[str, str]:
+        return {
+            role: self.cleaned_data[f"lot_{role}"].code
+            for role in MaterialRole.values
+            if self.cleaned_data.get(f"lot_{role}")
+        }
+
+    def lot_fields(self) -> list:
+        return [self[f"lot_{role}"] for role in MaterialRole.values]
+
+
+def _lots_with_use(role: str) -> QuerySet[MaterialLot]:
+    """Lots of `role` a batch may plan on (released, not expired), with what cells consumed of
+    each (`used`, in the lot's unit)."""
+    zero = Value(0, output_field=DecimalField(max_digits=18, decimal_places=6))
+    return (
+        MaterialLot.objects.filter(role=role, status=MaterialLot.Status.RELEASED)
+        .exclude(expires_at__lte=timezone.now())
+        .annotate(used=Coalesce(Sum("consumptions__quantity"), zero))
+        .order_by("received_at", "code")
+    )
+
+
+@roles.page_permission(roles.CREATE_BATCH)
+def batch_new(request: HttpRequest) -> HttpResponse:
+    """The form to plan a batch; planned, the batch's own page says what happens next."""
+    form = BatchPlanForm(request.POST or None, initial={"line": request.GET.get("line")})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            batch = create_batch(
+                line=data["line"],
+                design=data["design"],
+                route=data["route"],
+                quantity=data["quantity"],
+                material_lots=form.material_lots(),
+                by=request.user,
+            )
+        except DomainError as refused:
+            form.add_error(None, refused.detail)
+        else:
+            messages.success(
+                request, f"Batch {batch.code} planned: {batch.planned_quantity} cells."
+            )
+            return redirect("batch", batch.code)
+    return render(request, "batches/batch_new.html", {"form": form})
+
+
+@roles.page_permission(roles.CREATE_BATCH)
+@require_POST
+def batch_start(request: HttpRequest, code: str) -> HttpResponse:
+    batch = get_object_or_404(Batch, code=code)
+    return act(
+        request,
+        forms.Form(request.POST),
+        lambda _: start_batch(batch, by=request.user),
+        f"Batch {batch.code} started: its cells may be tracked in at the first step.",
+        reverse("batch", args=[batch.code]),
+    )
+
+
+@roles.page_permission(roles.CREATE_BATCH)
+@require_POST
+def batch_cancel(request: HttpRequest, code: str) -> HttpResponse:
+    batch = get_object_or_404(Batch, code=code)
+    return act(
+        request,
+        ReasonForm(request.POST),
+        lambda data: cancel_batch(batch, by=request.user, reason=data["reason"]),
+        f"Batch {batch.code} cancelled; its cells will not be made.",
+        reverse("batch", args=[batch.code]),
+    )
