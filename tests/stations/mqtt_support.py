@@ -131,7 +131,10 @@ class Equipment:
             CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=False
         )
         self.client.on_message = self._on_message
-        self.client.on_connect = lambda c, *a: c.subscribe(f"{root}/+/replies", qos=1)
+        # A station's replies, and a dry-room zone's (mes/v1/env/<zone>/replies).
+        self.client.on_connect = lambda c, *a: c.subscribe(
+            [(f"{root}/+/replies", 1), (f"{root}/env/+/replies", 1)]
+        )
         self.client.reconnect_delay_set(0.2, 2)
         host, port = _host_port(url)
         self.client.connect(host, port, keepalive=10)

@@ -9,6 +9,7 @@ import io
 import threading
 import time
 from collections import Counter
+from datetime import timedelta
 
 import psycopg
 import pytest
@@ -350,3 +351,50 @@ def test_the_line_simulator_sends_some_stations_over_mqtt(plant, stack, bridges,
     assert bridge_health.read()["counts"].get("refused", 0) == 0
     press_states = StationStateChange.objects.filter(station__code="PR-PRS-1")
     assert set(press_states.values_list("reason", flat=True)) >= {"shift start", "simulation ended"}
+
+
+def test_dry_room_readings_flow_through_the_broker_and_an_excursion_holds(
+    plant, stack, bridges, line_engineer
+):
+    """A dew-point sensor on MQTT: its readings land in the zone's record, judged by their own
+    times, and a crossing longer than the zone tolerates holds the cells stacked during it."""
+    from batches.models import Hold
+    from batches.services import StepResult, record_step
+    from environment.models import Reading
+    from lines.models import Excursion
+
+    batch = make_batch(2)
+    inside, outside = batch.cells.order_by("position")
+    t0 = timezone.now().replace(microsecond=0) - timedelta(hours=1)
+    stacker = Station.objects.get(code=STACKER)
+    for cell, at in (
+        (inside, t0 + timedelta(seconds=60)),
+        (outside, t0 - timedelta(minutes=30)),
+    ):
+        record_step(
+            cell,
+            stacker,
+            StepResult(occurred_at=at, measurements=nominal_stacking_readings(batch.design)),
+            by="test",
+        )
+    bridge, equipment = bridges(shared_broker_url())
+
+    def reading(seconds: int, dew_point: float) -> dict:
+        at = t0 + timedelta(seconds=seconds)
+        return {"sensor": "DP-MQTT", "at": at.isoformat(), "dew_point_c": dew_point}
+
+    # Out of order, one message per reading, as a gateway that buffered them would send.
+    for seconds, value in ((0, -55.0), (150, -55.0), (10, -30.0), (120, -32.0), (90, -31.0)):
+        equipment.publish("env/proto-dry-room", "readings", reading(seconds, value))
+    replies = equipment.wait_replies("env/proto-dry-room", 5)
+    assert sum(r["accepted"] for r in replies) == 5
+
+    assert Reading.objects.filter(sensor="DP-MQTT").count() == 5
+    excursion = Excursion.objects.get(sensor="DP-MQTT")
+    assert (excursion.started_at, excursion.ended_at) == (
+        t0 + timedelta(seconds=10),
+        t0 + timedelta(seconds=150),
+    )
+    assert excursion.counted_at is not None and excursion.peak == -30.0
+    held = set(Hold.objects.filter(scope="excursion").values_list("cells__serial", flat=True))
+    assert held == {inside.serial}
