@@ -17,10 +17,11 @@ from django.core.management import call_command
 from django.db.models import Count
 from django.utils import timezone
 
-from batches.models import Batch, ProcessRun
-from batches.services import create_batch
+from batches.models import Batch, Hold, ProcessRun
+from batches.services import StepResult, create_batch, record_step
 from demo.demo_data import nominal_stacking_readings
-from lines.models import CellDesign, Line, Route, Station, StationStateChange
+from environment.models import Reading
+from lines.models import CellDesign, Excursion, Line, Route, Station, StationStateChange
 from stations import bridge_health
 from stations.models import InboxEntry, StationToken
 from stations.services import issue_station_token, revoke_station_token
@@ -358,11 +359,6 @@ def test_dry_room_readings_flow_through_the_broker_and_an_excursion_holds(
 ):
     """A dew-point sensor on MQTT: its readings land in the zone's record, judged by their own
     times, and a crossing longer than the zone tolerates holds the cells stacked during it."""
-    from batches.models import Hold
-    from batches.services import StepResult, record_step
-    from environment.models import Reading
-    from lines.models import Excursion
-
     batch = make_batch(2)
     inside, outside = batch.cells.order_by("position")
     t0 = timezone.now().replace(microsecond=0) - timedelta(hours=1)
