@@ -21,6 +21,9 @@ CUSTOM_PERMISSIONS: dict[tuple[str, str, str], str] = {
     ("batches", "materiallot", "set_lot_status"): "Can release, quarantine or reject lots",
     ("quality", "nonconformance", "close_nonconformance"): "Can sign off and cancel NCRs",
     ("quality", "spcbaseline", "freeze_spc_baseline"): "Can freeze SPC control limits",
+    ("quality", "experiment", "approve_experiment_deviation"): (
+        "Can approve an experiment's setpoints outside the released limits"
+    ),
 }
 
 # The permissions in full "app_label.codename" form, for has_perm and the views.
@@ -42,6 +45,9 @@ OPEN_NCR = "quality.add_nonconformance"
 EDIT_NCR = "quality.change_nonconformance"
 CLOSE_NCR = "quality.close_nonconformance"
 FREEZE_SPC_BASELINE = "quality.freeze_spc_baseline"
+VIEW_EXPERIMENTS = "quality.view_experiment"
+RUN_EXPERIMENTS = "quality.add_experiment"  # define, start, conclude and cancel
+APPROVE_EXPERIMENT_DEVIATION = "quality.approve_experiment_deviation"
 RECORD_READINGS = "environment.add_reading"  # dry-room sensor readings (a gateway's token)
 
 _VIEWING = {
@@ -74,6 +80,11 @@ for _group, _ncr_perms in {
     ROLES[_group] |= _ncr_perms
 ROLES["quality_engineer"] |= {FREEZE_SPC_BASELINE}  # phase II control limits are quality's
 ROLES["admin"] |= {FREEZE_SPC_BASELINE}
+# Experiment lots: engineers run them; only quality lets setpoints leave the released limits.
+ROLES["operator"] |= {VIEW_EXPERIMENTS}
+ROLES["line_engineer"] |= {VIEW_EXPERIMENTS, RUN_EXPERIMENTS}
+ROLES["quality_engineer"] |= {VIEW_EXPERIMENTS, RUN_EXPERIMENTS, APPROVE_EXPERIMENT_DEVIATION}
+ROLES["admin"] |= {VIEW_EXPERIMENTS, RUN_EXPERIMENTS, APPROVE_EXPERIMENT_DEVIATION}
 
 
 def sync_roles(**_signal_kwargs: Any) -> None:

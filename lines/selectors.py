@@ -101,9 +101,11 @@ def applicable_recipe(line_id: int, station_kind: str, design_id: int | None) ->
 
 def versions_out_of_draft(recipe: Recipe) -> list[RecipeVersion]:
     """The versions a station may have run (released, or released once and superseded since),
-    in the order they were released."""
+    in the order they were released; an experiment arm's versions are never in force."""
     return list(
-        recipe.versions.exclude(status=RecipeVersion.Status.DRAFT)
+        recipe.versions.filter(
+            status__in=(RecipeVersion.Status.RELEASED, RecipeVersion.Status.SUPERSEDED)
+        )
         .select_related("recipe")
         .order_by("released_at", "version")
     )

@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from batches.models import Cell
+from batches.recipe_overrides import version_served_to
 from batches.services import check_lots_to_load, check_track_in
 from core.api import ANY_OPERATION
 from core.errors import DomainError, NotFound
@@ -29,7 +30,6 @@ from core.parsers import JSONParser
 from core.validation import is_identifier
 from formation.cycler import FORMAT_BY_SUFFIX, format_named
 from lines.models import RecipeVersion, Station
-from lines.selectors import recipe_version_for
 from lines.services import active_recipe_version
 from stations import intake
 from stations.api import serializers as s
@@ -133,7 +133,7 @@ class TrackInView(StationView):
         step = check_track_in(cell, station)
         if lots := serializer.validated_data.get("material_lots"):
             check_lots_to_load(lots, at=timezone.now())
-        version = recipe_version_for(station, cell.batch.design_id)
+        version = version_served_to(cell, station)  # an experiment arm's, else the released
         if version is None:
             raise DomainError(
                 "no_recipe", f"No released {station.kind} recipe for cell {cell.serial}'s design."

@@ -1,0 +1,97 @@
+"""Reads of experiments: the list, one with its arms and counts, and each cell's value of a
+measured feature with its arm (the last value measured, should a step have been repeated)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Prefetch, QuerySet
+
+from batches.models import Measurement
+from quality.experiments.models import Arm, ArmAssignment, ArmRecipeVersion, Experiment
+from quality.experiments.statistics import Results, results
+
+
+def experiments() -> QuerySet[Experiment]:
+    """Experiments, newest first, with their counts of arms and cells."""
+    return (
+        Experiment.objects.select_related("created_by")
+        .annotate(
+            cell_count=Count("assignments", distinct=True), arm_count=Count("arms", distinct=True)
+        )
+        .order_by("-created_at", "-id")
+    )
+
+
+def experiment_detail(code: str) -> Experiment | None:
+    """An experiment with its batches, factors, arms (each with its cell count and served
+    versions), in a fixed number of queries."""
+    arms = Arm.objects.annotate(cell_count=Count("assignments")).prefetch_related(
+        Prefetch(
+            "recipe_versions",
+            queryset=ArmRecipeVersion.objects.select_related("version__recipe"),
+        )
+    )
+    return (
+        Experiment.objects.select_related("created_by", "deviation_approved_by", "concluded_by")
+        .prefetch_related("batches", "factors", Prefetch("arms", queryset=arms))
+        .filter(code=code)
+        .first()
+    )
+
+
+@dataclass
+class CellOutcome:
+    serial: str
+    batch: str
+    position: int
+    arm: str
+    value: float | None
+
+
+def outcomes(experiment: Experiment, feature: str) -> list[CellOutcome]:
+    """Every assigned cell with its arm and its last measured `feature` (None if not yet)."""
+    assigned = list(
+        ArmAssignment.objects.filter(experiment=experiment)
+        .values_list("cell_id", "cell__serial", "cell__batch__code", "cell__position", "arm__code")
+        .order_by("cell__batch__code", "cell__position")
+    )
+    values = dict(
+        Measurement.objects.filter(name=feature, run__cell_id__in=[a[0] for a in assigned])
+        .order_by("run__finished_at", "run_id")
+        .values_list("run__cell_id", "value")
+    )
+    return [
+        CellOutcome(serial, batch, position, arm, values.get(cell_id))
+        for cell_id, serial, batch, position, arm in assigned
+    ]
+
+
+def features(experiment: Experiment) -> list[str]:
+    """The names of what has been measured on the experiment's cells."""
+    return list(
+        Measurement.objects.filter(
+            run__cell_id__in=ArmAssignment.objects.filter(experiment=experiment).values("cell_id")
+        )
+        .values_list("name", flat=True)
+        .distinct()
+        .order_by("name")
+    )
+
+
+def experiment_results(experiment: Experiment, feature: str) -> tuple[Results, list[CellOutcome]]:
+    """The arms compared on `feature` (experiment_detail's prefetches are used)."""
+    cells = outcomes(experiment, feature)
+    by_arm: dict[str, list[float]] = {}
+    for cell in cells:
+        if cell.value is not None:
+            by_arm.setdefault(cell.arm, []).append(cell.value)
+    return (
+        results(
+            [(arm.code, arm.levels) for arm in experiment.arms.all()],
+            by_arm,
+            [(f.name, f.levels) for f in experiment.factors.all()],
+            experiment.design == Experiment.Design.FACTORIAL,
+        ),
+        cells,
+    )
