@@ -3,7 +3,16 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard.views import batches, holds, lines, nonconformance, spc, stations, zones
+from dashboard.views import (
+    batches,
+    experiments,
+    holds,
+    lines,
+    nonconformance,
+    spc,
+    stations,
+    zones,
+)
 from dashboard.views.yields import pareto_page, yield_page
 
 urlpatterns = [
@@ -52,6 +61,7 @@ urlpatterns = [
     path("station-results/", stations.unapplied_results, name="unapplied-results"),
     path("station-results/requeue", stations.requeue_results, name="requeue-results"),
     *nonconformance.urlpatterns,
+    *experiments.urlpatterns,
     path("quality/yield/", yield_page, name="yield"),
     path("quality/pareto/", pareto_page, name="pareto"),
     path("quality/spc/", spc.spc_chart_page, name="spc-chart"),
