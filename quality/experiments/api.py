@@ -78,7 +78,7 @@ class ExperimentCreateSerializer(serializers.Serializer):
         return data
 
 
-class NoteSerializer(serializers.Serializer):
+class DeviationNoteSerializer(serializers.Serializer):
     note = serializers.CharField(min_length=1, max_length=10000)
 
 
@@ -86,7 +86,7 @@ class ConclusionSerializer(serializers.Serializer):
     conclusion = serializers.CharField(min_length=1, max_length=20000)
 
 
-class ReasonSerializer(serializers.Serializer):
+class CancelReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(min_length=1, max_length=10000)
 
 
@@ -335,7 +335,7 @@ ExperimentStartView = _transition(
 )
 ExperimentDeviationView = _transition(
     "ExperimentDeviationView",
-    NoteSerializer,
+    DeviationNoteSerializer,
     roles.APPROVE_EXPERIMENT_DEVIATION,
     "Quality approves the arms' setpoints outside the released limits (draft only).",
     lambda e, data, request: services.approve_deviation(e, note=data["note"], by=request.user),
@@ -352,7 +352,7 @@ ExperimentConcludeView = _transition(
 )
 ExperimentCancelView = _transition(
     "ExperimentCancelView",
-    ReasonSerializer,
+    CancelReasonSerializer,
     roles.RUN_EXPERIMENTS,
     "Draft or running -> cancelled; cells not yet processed go back to the released recipe.",
     lambda e, data, request: services.cancel_experiment(e, reason=data["reason"], by=request.user),
