@@ -452,3 +452,56 @@ def test_the_list_is_paginated_in_a_fixed_number_of_queries(
             lena.get("/api/v1/experiments/E1/results?feature=relative_density_pct").status_code
             == 200
         )
+
+
+def test_a_list_of_arms_balanced_is_compared_by_anova_and_a_cancel_gives_back_the_recipe(
+    api_as, stacked40, line_engineer, station_client
+):
+    lena = api_as(line_engineer)
+    body = definition(
+        stacked40,
+        factors=[
+            {"name": "peak_pressure_mpa", "station_kind": "pressing", "levels": [450, 500, 550]}
+        ],
+        design="arms",
+        arms=[
+            {"code": "LOW", "levels": {"peak_pressure_mpa": 450}},
+            {"code": "HIGH", "levels": {"peak_pressure_mpa": 550}},
+            {"code": "MID", "levels": {"peak_pressure_mpa": 500}},
+        ],
+        assignment="balanced",
+    )
+    response = lena.post("/api/v1/experiments", body, format="json")
+    assert response.status_code == 201, response.json()
+    assert [(a["code"], a["cells"]) for a in response.json()["arms"]] == [
+        ("LOW", 14),
+        ("HIGH", 13),
+        ("MID", 13),
+    ]
+    assert lena.post("/api/v1/experiments/EXP-PRESS-1/start").status_code == 200
+    cell = stacked40.cells.get(position=2)  # the second cell: HIGH
+    presser = station_client("PR-PRS-1")
+    served = presser.post_json("/api/v1/station/track-in", {"cell": cell.serial}).json()
+    assert served["recipe"]["parameters"]["peak_pressure_mpa"]["target"] == 550
+    response = lena.post(
+        "/api/v1/experiments/EXP-PRESS-1/cancel", {"reason": "press down"}, format="json"
+    )
+    assert response.json()["status"] == "cancelled"
+    served = presser.post_json("/api/v1/station/track-in", {"cell": cell.serial}).json()
+    assert served["recipe"]["parameters"]["peak_pressure_mpa"]["target"] == 500.0
+    assert served["recipe"]["version"] == presser.get("/api/v1/station").json()["recipe"]["version"]
+    again = lena.post("/api/v1/experiments/EXP-PRESS-1/start")
+    assert (again.status_code, again.json()["code"]) == (409, "invalid_transition")
+
+
+def test_an_arms_version_is_frozen_by_the_database(api_as, stacked40, line_engineer):
+    from django.db import IntegrityError, transaction
+
+    lena = api_as(line_engineer)
+    lena.post("/api/v1/experiments", _two_arms(stacked40), format="json")
+    lena.post("/api/v1/experiments/EXP-PRESS-1/start")
+    version = RecipeVersion.objects.filter(status="experiment").first()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        version.parameters.filter(name="peak_pressure_mpa").update(target=999.0)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        RecipeVersion.objects.filter(pk=version.pk).update(status="released")
