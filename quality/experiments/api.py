@@ -157,7 +157,10 @@ class ExperimentSerializer(serializers.Serializer):
 
 
 class ResultsQuerySerializer(serializers.Serializer):
-    feature = serializers.SlugField(max_length=60)
+    feature = serializers.RegexField(
+        r"^(grade:)?[-a-zA-Z0-9_]{1,60}$",
+        help_text="A measurement's name, or grade:<G> for the share of grade G",
+    )
 
 
 def _experiment(code: str) -> Experiment:
@@ -292,7 +295,10 @@ class ExperimentResultsView(EngineerAPIView):
     @extend_schema(
         parameters=[
             OpenApiParameter(
-                "feature", OpenApiTypes.STR, required=True, description="A measurement's name"
+                "feature",
+                OpenApiTypes.STR,
+                required=True,
+                description="A measurement's name, or grade:<G> (the share of grade G)",
             )
         ],
         responses={200: ResultsSerializer, **engineer_errors(400, 401, 403, 404)},

@@ -49,34 +49,57 @@ class CellOutcome:
     value: float | None
 
 
+GRADE_PREFIX = "grade:"  # a feature "grade:A": 1 for a cell graded A, 0 for one graded otherwise
+
+
 def outcomes(experiment: Experiment, feature: str) -> list[CellOutcome]:
-    """Every assigned cell with its arm and its last measured `feature` (None if not yet)."""
+    """Every assigned cell with its arm and its last measured `feature` (None if not yet). A
+    feature `grade:<G>` is 1 for a cell graded G and 0 for one graded otherwise, so an arm's mean
+    is its share of G among its graded cells."""
     assigned = list(
         ArmAssignment.objects.filter(experiment=experiment)
-        .values_list("cell_id", "cell__serial", "cell__batch__code", "cell__position", "arm__code")
+        .values_list(
+            "cell_id",
+            "cell__serial",
+            "cell__batch__code",
+            "cell__position",
+            "arm__code",
+            "cell__grade",
+        )
         .order_by("cell__batch__code", "cell__position")
     )
-    values = dict(
-        Measurement.objects.filter(name=feature, run__cell_id__in=[a[0] for a in assigned])
-        .order_by("run__finished_at", "run_id")
-        .values_list("run__cell_id", "value")
-    )
+    if feature.startswith(GRADE_PREFIX):
+        wanted = feature.removeprefix(GRADE_PREFIX)
+        values = {a[0]: float(a[5] == wanted) for a in assigned if a[5]}
+    else:
+        values = dict(
+            Measurement.objects.filter(name=feature, run__cell_id__in=[a[0] for a in assigned])
+            .order_by("run__finished_at", "run_id")
+            .values_list("run__cell_id", "value")
+        )
     return [
         CellOutcome(serial, batch, position, arm, values.get(cell_id))
-        for cell_id, serial, batch, position, arm in assigned
+        for cell_id, serial, batch, position, arm, _grade in assigned
     ]
 
 
 def features(experiment: Experiment) -> list[str]:
-    """The names of what has been measured on the experiment's cells."""
-    return list(
-        Measurement.objects.filter(
-            run__cell_id__in=ArmAssignment.objects.filter(experiment=experiment).values("cell_id")
-        )
+    """The names of what has been measured on the experiment's cells, then their grades."""
+    cells = ArmAssignment.objects.filter(experiment=experiment).values("cell_id")
+    measured = (
+        Measurement.objects.filter(run__cell_id__in=cells)
         .values_list("name", flat=True)
         .distinct()
         .order_by("name")
     )
+    grades = (
+        ArmAssignment.objects.filter(experiment=experiment)
+        .exclude(cell__grade="")
+        .values_list("cell__grade", flat=True)
+        .distinct()
+        .order_by("cell__grade")
+    )
+    return [*measured, *(GRADE_PREFIX + grade for grade in grades)]
 
 
 def experiment_results(experiment: Experiment, feature: str) -> tuple[Results, list[CellOutcome]]:

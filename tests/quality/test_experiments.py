@@ -505,3 +505,22 @@ def test_an_arms_version_is_frozen_by_the_database(api_as, stacked40, line_engin
         version.parameters.filter(name="peak_pressure_mpa").update(target=999.0)
     with pytest.raises(IntegrityError), transaction.atomic():
         RecipeVersion.objects.filter(pk=version.pk).update(status="released")
+
+
+def test_grade_share_per_arm(api_as, stacked40, line_engineer):
+    from batches.models import Cell
+
+    lena = api_as(line_engineer)
+    lena.post("/api/v1/experiments", _two_arms(stacked40), format="json")
+    cells = list(stacked40.cells.order_by("position"))
+    # Grades as grading would have written them; ten cells not graded yet.
+    for i, cell in enumerate(cells[:30]):
+        Cell.objects.filter(pk=cell.pk).update(grade="A" if i % 3 else "B")
+    arm_of = {a.cell_id: a.arm.code for a in ArmAssignment.objects.select_related("arm")}
+    graded = {cell.pk: ("A" if i % 3 else "B") for i, cell in enumerate(cells[:30])}
+    found = lena.get("/api/v1/experiments/EXP-PRESS-1/results?feature=grade:A").json()
+    for arm in found["arms"]:
+        mine = [g == "A" for pk, g in graded.items() if arm_of[pk] == arm["arm"]]
+        assert arm["n"] == len(mine)
+        assert arm["mean"] == pytest.approx(sum(mine) / len(mine))
+    assert lena.get("/api/v1/experiments/EXP-PRESS-1/results?feature=grade:").status_code == 400
