@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.db.models import Count, Prefetch, QuerySet
 
 from batches.models import Measurement
-from quality.experiments.models import Arm, ArmAssignment, ArmRecipeVersion, Experiment
+from quality.experiments.models import Arm, ArmAssignment, ArmRecipeVersion, Experiment, Factor
 from quality.experiments.statistics import Results, results
 
 
@@ -118,3 +118,15 @@ def experiment_results(experiment: Experiment, feature: str) -> tuple[Results, l
         ),
         cells,
     )
+
+
+def arm_lots(cell_id: int, station_kind: str) -> dict[str, tuple[str, str]]:
+    """Role -> (lot code, "experiment/arm") of the material lots a cell's arm in a running
+    experiment is to be made with at a step; empty for a cell in no such arm."""
+    rows = ArmAssignment.objects.filter(
+        cell_id=cell_id,
+        experiment__status=Experiment.Status.RUNNING,
+        experiment__factors__kind=Factor.Kind.MATERIAL,
+        experiment__factors__station_kind=station_kind,
+    ).values_list("experiment__code", "arm__code", "arm__levels", "experiment__factors__name")
+    return {role: (levels[role], f"{experiment}/{arm}") for experiment, arm, levels, role in rows}

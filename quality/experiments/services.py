@@ -102,10 +102,12 @@ def _check_factors(batches: Sequence[Batch], factors: Sequence[FactorSpec]) -> N
                 errors[key] = "A material factor's levels are lot codes."
                 continue
             known = set(
-                MaterialLot.objects.filter(code__in=factor.levels).values_list("code", flat=True)
+                MaterialLot.objects.filter(code__in=factor.levels, role=factor.name).values_list(
+                    "code", flat=True
+                )
             )
             if missing := [v for v in factor.levels if v not in known]:
-                errors[key] = f"No lot {', '.join(missing)}."
+                errors[key] = f"No {factor.name} lot {', '.join(missing)}."
     if errors:
         raise _invalid(errors)
 

@@ -524,3 +524,43 @@ def test_grade_share_per_arm(api_as, stacked40, line_engineer):
         assert arm["n"] == len(mine)
         assert arm["mean"] == pytest.approx(sum(mine) / len(mine))
     assert lena.get("/api/v1/experiments/EXP-PRESS-1/results?feature=grade:").status_code == 400
+
+
+def test_a_material_arm_is_loaded_with_its_own_lot_at_track_in(
+    api_as, batch40, line_engineer, station_client
+):
+    lena = api_as(line_engineer)
+    body = definition(
+        batch40,
+        factors=[
+            {
+                "kind": "material",
+                "name": "electrolyte",
+                "station_kind": "stacking",
+                "levels": ["SE-2611-01", "SE-2611-02"],
+            }
+        ],
+        assignment="balanced",
+    )
+    body.pop("seed")
+    wrong_role = {
+        **body,
+        "factors": [{**body["factors"][0], "levels": ["CAT-2611-A-01", "SE-2611-01"]}],
+    }
+    response = lena.post("/api/v1/experiments", wrong_role, format="json")
+    assert (response.status_code, response.json()["code"]) == (400, "invalid")
+    assert lena.post("/api/v1/experiments", body, format="json").status_code == 201
+    assert lena.post("/api/v1/experiments/EXP-PRESS-1/start").status_code == 200
+    stacker = station_client("PR-STK-1")
+    first, second = batch40.cells.order_by("position")[:2]  # A1 (SE-2611-01), A2 (SE-2611-02)
+    refused = stacker.post_json(
+        "/api/v1/station/track-in",
+        {"cell": second.serial, "material_lots": {"electrolyte": "SE-2611-01"}},
+    )
+    assert (refused.status_code, refused.json()["code"]) == (409, "wrong_lot_for_arm")
+    assert "SE-2611-02" in refused.json()["detail"]
+    for cell, lot in ((first, "SE-2611-01"), (second, "SE-2611-02")):
+        served = stacker.post_json(
+            "/api/v1/station/track-in", {"cell": cell.serial, "material_lots": {"electrolyte": lot}}
+        )
+        assert served.status_code == 200, served.json()
