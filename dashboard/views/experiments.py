@@ -99,6 +99,7 @@ def experiment_detail(request: HttpRequest, code: str) -> HttpResponse:
             if experiment.status == Experiment.Status.DRAFT
             else [],
             "measured": sum(1 for c in cells or [] if c.value is not None),
+            "off_arm": [c.serial for c in cells or [] if not c.on_arm],
         },
     )
 
@@ -117,7 +118,7 @@ def experiment_csv(request: HttpRequest, code: str) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{experiment.code}-{feature}.csv"'
     writer = csv.writer(response)
-    writer.writerow(["cell", "batch", "position", "arm", *factors, feature])
+    writer.writerow(["cell", "batch", "position", "arm", *factors, feature, "on_arm_setpoints"])
     for cell in selectors.outcomes(experiment, feature):
         writer.writerow(
             [
@@ -127,6 +128,7 @@ def experiment_csv(request: HttpRequest, code: str) -> HttpResponse:
                 cell.arm,
                 *(levels[cell.arm][name] for name in factors),
                 "" if cell.value is None else repr(cell.value),
+                "yes" if cell.on_arm else "no",
             ]
         )
     return response

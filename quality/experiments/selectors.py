@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Prefetch, QuerySet
 
-from batches.models import Measurement
+from batches.models import Measurement, ProcessRun
 from quality.experiments.models import Arm, ArmAssignment, ArmRecipeVersion, Experiment, Factor
 from quality.experiments.statistics import Results, results
 
@@ -47,6 +47,9 @@ class CellOutcome:
     position: int
     arm: str
     value: float | None
+    # False when the cell ran a parameter factor's step on other setpoints than its arm's (the
+    # station ignored the version served): it is left out of the comparison.
+    on_arm: bool = True
 
 
 GRADE_PREFIX = "grade:"  # a feature "grade:A": 1 for a cell graded A, 0 for one graded otherwise
@@ -77,10 +80,34 @@ def outcomes(experiment: Experiment, feature: str) -> list[CellOutcome]:
             .order_by("run__finished_at", "run_id")
             .values_list("run__cell_id", "value")
         )
+    off_arm = _off_arm_cells(experiment, [a[0] for a in assigned])
     return [
-        CellOutcome(serial, batch, position, arm, values.get(cell_id))
+        CellOutcome(serial, batch, position, arm, values.get(cell_id), cell_id not in off_arm)
         for cell_id, serial, batch, position, arm, _grade in assigned
     ]
+
+
+def _off_arm_cells(experiment: Experiment, cell_ids: list[int]) -> set[int]:
+    """The cells with a run at a parameter factor's step under a version not their arm's."""
+    kinds = {f.station_kind for f in experiment.factors.all() if f.kind == Factor.Kind.PARAMETER}
+    if not kinds or experiment.status == Experiment.Status.DRAFT:
+        return set()
+    served: dict[int, set[int]] = {}
+    for arm_id, version_id in ArmRecipeVersion.objects.filter(
+        arm__experiment=experiment
+    ).values_list("arm_id", "version_id"):
+        served.setdefault(arm_id, set()).add(version_id)
+    arm_of = dict(
+        ArmAssignment.objects.filter(experiment=experiment).values_list("cell_id", "arm_id")
+    )
+    runs = ProcessRun.objects.filter(cell_id__in=cell_ids, station__kind__in=kinds).values_list(
+        "cell_id", "recipe_version_id"
+    )
+    return {
+        cell_id
+        for cell_id, version_id in runs
+        if version_id not in served.get(arm_of[cell_id], set())
+    }
 
 
 def features(experiment: Experiment) -> list[str]:
@@ -107,7 +134,7 @@ def experiment_results(experiment: Experiment, feature: str) -> tuple[Results, l
     cells = outcomes(experiment, feature)
     by_arm: dict[str, list[float]] = {}
     for cell in cells:
-        if cell.value is not None:
+        if cell.value is not None and cell.on_arm:
             by_arm.setdefault(cell.arm, []).append(cell.value)
     return (
         results(

@@ -47,7 +47,7 @@ def test_list_and_page_in_pinned_queries(
     with django_assert_max_num_queries(12):
         response = client.get("/quality/experiments/")
     assert response.status_code == 200 and b"EXP-PRESS-1" in response.content
-    with django_assert_max_num_queries(18):
+    with django_assert_max_num_queries(21):
         response = client.get(f"/quality/experiments/EXP-PRESS-1/?feature={FEATURE}")
     assert response.status_code == 200
     page = response.content.decode()
@@ -86,10 +86,19 @@ def test_the_csv_has_every_cell_with_its_arm_and_value(signed_in, running, opera
     )
     assert response.status_code == 200
     rows = list(csv.reader(io.StringIO(response.content.decode())))
-    assert rows[0] == ["cell", "batch", "position", "arm", "peak_pressure_mpa", FEATURE]
+    assert rows[0] == [
+        "cell",
+        "batch",
+        "position",
+        "arm",
+        "peak_pressure_mpa",
+        FEATURE,
+        "on_arm_setpoints",
+    ]
     arms = {a.cell.serial: a.arm for a in ArmAssignment.objects.select_related("cell", "arm")}
     assert len(rows) == 41
-    for serial, _batch, _position, arm, peak, value in rows[1:]:
+    for serial, _batch, _position, arm, peak, value, on_arm in rows[1:]:
+        assert on_arm == "yes"
         assert arm == arms[serial].code
         assert float(peak) == arms[serial].levels["peak_pressure_mpa"]
         assert float(value) == running[serial]

@@ -564,3 +564,30 @@ def test_a_material_arm_is_loaded_with_its_own_lot_at_track_in(
             "/api/v1/station/track-in", {"cell": cell.serial, "material_lots": {"electrolyte": lot}}
         )
         assert served.status_code == 200, served.json()
+
+
+def test_a_cell_run_on_other_setpoints_than_its_arms_is_left_out(
+    api_as, stacked40, line_engineer, station_client, result_for, process_pending
+):
+    lena = api_as(line_engineer)
+    lena.post("/api/v1/experiments", _two_arms(stacked40), format="json")
+    lena.post("/api/v1/experiments/EXP-PRESS-1/start")
+    released = RecipeVersion.objects.get(
+        recipe__line__code="proto",
+        recipe__station_kind="pressing",
+        recipe__design=None,
+        status="released",
+    )
+    assignments = list(ArmAssignment.objects.select_related("cell__batch__design", "arm"))
+    stray = assignments[0]
+    bodies = []
+    for a in assignments:
+        body = result_for(a.cell, "pressing")
+        if a is stray:  # the station ran the line's recipe, not the arm's
+            body["recipe_version"] = released.version
+        bodies.append(body)
+    station_client("PR-PRS-1").post_results(*bodies)
+    assert process_pending()["applied"] == 40
+    found = lena.get("/api/v1/experiments/EXP-PRESS-1/results?feature=relative_density_pct").json()
+    counts = {arm["arm"]: arm["n"] for arm in found["arms"]}
+    assert counts == {code: 20 - (code == stray.arm.code) for code in ("A1", "A2")}
