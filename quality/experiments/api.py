@@ -29,7 +29,9 @@ MAX_MANUAL_CELLS = 5000
 
 class FactorInSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=Factor.Kind.choices, default=Factor.Kind.PARAMETER)
-    name = serializers.SlugField(max_length=60, help_text="Recipe parameter, or material role")
+    name = serializers.SlugField(
+        min_length=1, max_length=60, help_text="Recipe parameter, or material role"
+    )
     station_kind = serializers.ChoiceField(choices=StationKind.choices)
     levels = serializers.ListField(
         child=serializers.JSONField(),
@@ -40,18 +42,20 @@ class FactorInSerializer(serializers.Serializer):
 
 
 class ArmInSerializer(serializers.Serializer):
-    code = serializers.SlugField(max_length=30)
+    code = serializers.SlugField(min_length=1, max_length=30)
     levels = serializers.DictField(child=serializers.JSONField(), help_text="factor -> level")
 
 
 class ExperimentCreateSerializer(serializers.Serializer):
-    code = serializers.SlugField(max_length=30)
+    code = serializers.SlugField(min_length=1, max_length=30)
     title = serializers.CharField(min_length=1, max_length=200)
     objective = serializers.CharField(
         max_length=10000, required=False, default="", allow_blank=True
     )
     batches = serializers.ListField(
-        child=serializers.SlugField(max_length=40), min_length=1, max_length=MAX_BATCHES
+        child=serializers.SlugField(min_length=1, max_length=40),
+        min_length=1,
+        max_length=MAX_BATCHES,
     )
     factors = FactorInSerializer(many=True, min_length=1, max_length=5)
     design = serializers.ChoiceField(choices=Experiment.Design.choices)
@@ -63,7 +67,7 @@ class ExperimentCreateSerializer(serializers.Serializer):
         required=False, min_value=0, max_value=2**62, help_text="random: the shuffle's seed"
     )
     cells = serializers.DictField(
-        child=serializers.SlugField(max_length=30),
+        child=serializers.SlugField(min_length=1, max_length=30),
         required=False,
         help_text="manual: cell serial -> arm code",
     )
