@@ -591,3 +591,33 @@ def test_a_cell_run_on_other_setpoints_than_its_arms_is_left_out(
     found = lena.get("/api/v1/experiments/EXP-PRESS-1/results?feature=relative_density_pct").json()
     counts = {arm["arm"]: arm["n"] for arm in found["arms"]}
     assert counts == {code: 20 - (code == stray.arm.code) for code in ("A1", "A2")}
+
+
+def test_the_recipe_history_diffs_an_arm_against_its_origin_and_releases_against_releases(
+    api_as, stacked40, line_engineer
+):
+    from lines.selectors import recipe_histories
+    from lines.services import supersede_recipe
+
+    lena = api_as(line_engineer)
+    lena.post("/api/v1/experiments", _two_arms(stacked40), format="json")
+    lena.post("/api/v1/experiments/EXP-PRESS-1/start")
+    released = RecipeVersion.objects.get(
+        recipe__line__code="proto",
+        recipe__station_kind="pressing",
+        recipe__design=None,
+        status="released",
+    )
+    parameters = released.parameters_dict()
+    parameters["temperature_c"] = {**parameters["temperature_c"], "target": 65.0}
+    newer = supersede_recipe(released.recipe, by=line_engineer, parameters=parameters, note="hot")
+    (history,) = [h for r, h in recipe_histories(line="proto") if r.pk == released.recipe_id]
+    changes = {
+        entry.version.version: [(c.name, c.fields) for c in entry.changes] for entry in history
+    }
+    assert changes[newer.version] == [("temperature_c", ["target"])]
+    arms = RecipeVersion.objects.filter(status="experiment").order_by("version")
+    assert [changes[v.version] for v in arms] == [
+        [("peak_pressure_mpa", ["target"])],
+        [("peak_pressure_mpa", ["target"])],
+    ]
