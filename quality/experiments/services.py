@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from audit.services import record_event
@@ -361,7 +360,9 @@ def _derive(
     recipe: Recipe, arm: Arm, levels: Mapping[str, float], experiment: Experiment, by: Any
 ) -> RecipeVersion:
     released = _released(recipe)
-    number = (recipe.versions.select_for_update().aggregate(n=Max("version"))["n"] or 0) + 1
+    # Numbered after the recipe's last version, locked as lines.services numbers a new draft.
+    last = recipe.versions.select_for_update().order_by("-version").first()
+    number = last.version + 1
     version = RecipeVersion.objects.create(
         recipe=recipe,
         version=number,
