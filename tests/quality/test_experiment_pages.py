@@ -103,3 +103,27 @@ def test_the_csv_has_every_cell_with_its_arm_and_value(signed_in, running, opera
         assert float(peak) == arms[serial].levels["peak_pressure_mpa"]
         assert float(value) == running[serial]
     assert signed_in(operator).get("/quality/experiments/EXP-PRESS-1/cells.csv").status_code == 400
+
+
+def test_only_quality_gets_the_deviation_form_and_starting_waits_for_it(
+    signed_in,
+    api_as,
+    stacked40,  # noqa: F811
+    line_engineer,
+    quality_engineer,
+):
+    body = _two_arms(stacked40)
+    body["factors"][0]["levels"] = [500, 750]
+    assert api_as(line_engineer).post("/api/v1/experiments", body, format="json").status_code == 201
+    lena, quinn = signed_in(line_engineer), signed_in(quality_engineer)
+    page = lena.get("/quality/experiments/EXP-PRESS-1/").content.decode()
+    assert "750" in page and "need a deviation approved by quality" in page
+    assert 'name="note"' not in page
+    assert lena.post("/quality/experiments/EXP-PRESS-1/deviation", {"note": "x"}).status_code == 403
+    lena.post("/quality/experiments/EXP-PRESS-1/start")
+    assert Experiment.objects.get(code="EXP-PRESS-1").status == "draft"
+    assert 'name="note"' in quinn.get("/quality/experiments/EXP-PRESS-1/").content.decode()
+    quinn.post("/quality/experiments/EXP-PRESS-1/deviation", {"note": "DEV-7"})
+    lena.post("/quality/experiments/EXP-PRESS-1/start")
+    experiment = Experiment.objects.get(code="EXP-PRESS-1")
+    assert (experiment.status, experiment.deviation_note) == ("running", "DEV-7")
