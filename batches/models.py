@@ -558,3 +558,6 @@ class Hold(models.Model):
         if self.rule_id:
             return self.rule.label
         return self.opened_by.get_username() if self.opened_by_id else ""
+
+
+from batches.recipe_overrides import CellRecipeOverride  # noqa: E402, F401  (an arm's setpoints)

@@ -36,6 +36,7 @@ from batches.models import (
     Measurement,
     ProcessRun,
 )
+from batches.recipe_overrides import overrides_of
 from batches.selectors import lot_and_ancestor_ids, lot_and_descendant_ids
 from core.bulk import copy_objects, copy_rows, update_rows
 from core.errors import DomainError, check_transition, require_reason
@@ -352,6 +353,9 @@ class StepContext:
             recipe = applicable_recipe(*key)
             self._recipes[key] = (recipe, versions_out_of_draft(recipe) if recipe else [])
         recipe, versions = self._recipes[key]
+        override = self._override(cell, recipe)
+        if override is not None and result.recipe_version in (None, override.version):
+            return override  # an experiment arm's setpoints, as track-in served them
         if not versions:
             raise DomainError(
                 "no_recipe",
@@ -369,6 +373,14 @@ class StepContext:
                 f"{recipe.name} for design {cell.batch.design.code} (released: {served}).",
             )
         return named
+
+    def _override(self, cell: Cell, recipe: Recipe | None) -> RecipeVersion | None:
+        """The arm's version the cell is served for `recipe`, read for all the chunk's cells on
+        first use."""
+        if recipe is None:
+            return None
+        overrides = self.read_once("recipe_overrides", lambda: overrides_of(self.cells))
+        return overrides.get((cell.pk, recipe.pk))
 
     def bom(self, design_id: int) -> dict[str, Decimal]:
         if design_id not in self._boms:

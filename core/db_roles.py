@@ -69,6 +69,15 @@ RUNTIME_PRIVILEGES: dict[str, tuple[str, ...]] = {
     "quality_nonconformance": (SELECT, INSERT, UPDATE),
     "quality_nonconformanceaction": (SELECT, INSERT, UPDATE),
     "quality_nonconformance_holds": (SELECT, INSERT, DELETE),
+    # Experiment lots: the definition is written once and moves through its statuses; a cell's
+    # override goes when its experiment is cancelled before the cell reached the step.
+    "quality_experiment": (SELECT, INSERT, UPDATE),
+    "quality_experiment_batches": RECORD,
+    "quality_factor": RECORD,
+    "quality_arm": RECORD,
+    "quality_armassignment": RECORD,
+    "quality_armrecipeversion": RECORD,
+    "batches_cellrecipeoverride": (SELECT, INSERT, DELETE),
     # Master data, edited through the admin (and seed_demo).
     "lines_line": (SELECT, INSERT, UPDATE),
     "lines_station": (SELECT, INSERT, UPDATE),

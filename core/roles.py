@@ -27,6 +27,9 @@ CUSTOM_PERMISSIONS: dict[tuple[str, str, str], str] = {
     ("lines", "stationstatechange", "correct_stop_reason"): "Can assign reasons of past stops",
     ("lines", "equipment", "lock_out_equipment"): "Can lock out, return and retire equipment",
     ("lines", "idealcycletime", "set_ideal_cycle_time"): "Can set recipes' ideal cycle times",
+    ("quality", "experiment", "approve_experiment_deviation"): (
+        "Can approve an experiment's setpoints outside the released limits"
+    ),
 }
 
 # The permissions in full "app_label.codename" form, for has_perm and the views.
@@ -48,6 +51,9 @@ OPEN_NCR = "quality.add_nonconformance"
 EDIT_NCR = "quality.change_nonconformance"
 CLOSE_NCR = "quality.close_nonconformance"
 FREEZE_SPC_BASELINE = "quality.freeze_spc_baseline"
+VIEW_EXPERIMENTS = "quality.view_experiment"
+RUN_EXPERIMENTS = "quality.add_experiment"  # define, start, conclude and cancel
+APPROVE_EXPERIMENT_DEVIATION = "quality.approve_experiment_deviation"
 RECORD_READINGS = "environment.add_reading"  # dry-room sensor readings (a gateway's token)
 RELEASE_PASSPORT_MASTER_DATA = "analytics.release_passport_master_data"
 VIEW_EQUIPMENT = "lines.view_equipment"
@@ -65,10 +71,11 @@ _VIEWING = {
     VIEW_STATION_RESULTS,
     VIEW_NCRS,
     VIEW_EQUIPMENT,
+    VIEW_EXPERIMENTS,
 }
 
 # What quality alone decides: dispositions, rule thresholds, lot status, signing off NCRs, phase II
-# control limits and the passport's master data.
+# control limits, the passport's master data and experiment setpoints outside released limits.
 _QUALITY = {
     DISPOSITION,
     SET_HOLD_RULES,
@@ -76,6 +83,7 @@ _QUALITY = {
     CLOSE_NCR,
     FREEZE_SPC_BASELINE,
     RELEASE_PASSPORT_MASTER_DATA,
+    APPROVE_EXPERIMENT_DEVIATION,
 }
 
 # What line engineers run: reasons of past stops, equipment lockouts, ideal cycle times.
@@ -85,11 +93,11 @@ _LINE_PERFORMANCE = {CORRECT_STOP_REASON, LOCK_OUT_EQUIPMENT, SET_IDEAL_CYCLE_TI
 ROLES: dict[str, set[str]] = {
     "operator": set(_VIEWING),
     "line_engineer": _VIEWING
-    | {CREATE_BATCH, HOLD, REQUEUE, RECORD_READINGS, OPEN_NCR, EDIT_NCR}
+    | {CREATE_BATCH, HOLD, REQUEUE, RECORD_READINGS, OPEN_NCR, EDIT_NCR, RUN_EXPERIMENTS}
     | _LINE_PERFORMANCE,
-    "quality_engineer": _VIEWING | {HOLD, REQUEUE, OPEN_NCR, EDIT_NCR} | _QUALITY,
+    "quality_engineer": _VIEWING | {HOLD, REQUEUE, OPEN_NCR, EDIT_NCR, RUN_EXPERIMENTS} | _QUALITY,
     "admin": _VIEWING
-    | {CREATE_BATCH, HOLD, REQUEUE, OPEN_NCR, EDIT_NCR}
+    | {CREATE_BATCH, HOLD, REQUEUE, OPEN_NCR, EDIT_NCR, RUN_EXPERIMENTS}
     | _QUALITY
     | _LINE_PERFORMANCE,
     # A dry-room sensor gateway's account: it sends readings with its personal token, nothing else.

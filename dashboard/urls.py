@@ -6,6 +6,7 @@ from django.urls import path
 from dashboard.views import (
     batches,
     equipment,
+    experiments,
     holds,
     lines,
     nonconformance,
@@ -87,6 +88,7 @@ urlpatterns = [
     path("station-results/", stations.unapplied_results, name="unapplied-results"),
     path("station-results/requeue", stations.requeue_results, name="requeue-results"),
     *nonconformance.urlpatterns,
+    *experiments.urlpatterns,
     path("quality/yield/", yield_page, name="yield"),
     path("quality/pareto/", pareto_page, name="pareto"),
     path("quality/spc/", spc.spc_chart_page, name="spc-chart"),

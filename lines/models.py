@@ -322,12 +322,16 @@ class RecipeVersion(models.Model):
         DRAFT = "draft", "Draft"
         RELEASED = "released", "Released"
         SUPERSEDED = "superseded", "Superseded"
+        # An experiment arm's setpoints: frozen like a released version, served only to the
+        # cells assigned to the arm (batches.recipe_overrides), never in force for the line.
+        EXPERIMENT = "experiment", "Experiment arm"
 
     # The only moves a version makes; services check them, the database trigger backs them up.
     TRANSITIONS = {
-        Status.DRAFT: {Status.RELEASED},
+        Status.DRAFT: {Status.RELEASED, Status.EXPERIMENT},
         Status.RELEASED: {Status.SUPERSEDED},
         Status.SUPERSEDED: set(),
+        Status.EXPERIMENT: set(),
     }
 
     recipe = models.ForeignKey(Recipe, on_delete=models.PROTECT, related_name="versions")
@@ -338,6 +342,14 @@ class RecipeVersion(models.Model):
     released_at = models.DateTimeField(null=True, blank=True)
     released_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    derived_from = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="An experiment arm's version: the released version its overrides change",
     )
 
     objects = RecipeVersionQuerySet.as_manager()

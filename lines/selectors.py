@@ -73,10 +73,20 @@ def recipe_histories(*, line: str = "") -> list[tuple[Recipe, list[VersionHistor
     result = []
     for recipe in recipes.order_by("line__code", "station_kind"):
         ordered = list(recipe.versions.all())
-        history = [
-            VersionHistory(version, parameter_diff(ordered[i - 1] if i else None, version))
-            for i, version in enumerate(ordered)
-        ]
+        by_id = {version.pk: version for version in ordered}
+        history, before = [], None
+        for version in ordered:
+            # An experiment arm's version changes the one it was derived from; the line's own
+            # versions follow each other, whatever arms were derived in between.
+            if version.status == RecipeVersion.Status.EXPERIMENT:
+                history.append(
+                    VersionHistory(
+                        version, parameter_diff(by_id.get(version.derived_from_id), version)
+                    )
+                )
+                continue
+            history.append(VersionHistory(version, parameter_diff(before, version)))
+            before = version
         result.append((recipe, list(reversed(history))))
     result.sort(key=lambda item: (item[0].line.code, KIND_ORDER.get(item[0].station_kind, 99)))
     return result
@@ -101,9 +111,11 @@ def applicable_recipe(line_id: int, station_kind: str, design_id: int | None) ->
 
 def versions_out_of_draft(recipe: Recipe) -> list[RecipeVersion]:
     """The versions a station may have run (released, or released once and superseded since),
-    in the order they were released."""
+    in the order they were released; an experiment arm's versions are never in force."""
     return list(
-        recipe.versions.exclude(status=RecipeVersion.Status.DRAFT)
+        recipe.versions.filter(
+            status__in=(RecipeVersion.Status.RELEASED, RecipeVersion.Status.SUPERSEDED)
+        )
         .select_related("recipe")
         .order_by("released_at", "version")
     )

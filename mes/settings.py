@@ -227,6 +227,7 @@ SPECTACULAR_SETTINGS = {
         "RootCauseEnum": "quality.models.NonConformance.RootCause",
         "NcrActionKindEnum": "quality.models.NonConformanceAction.Kind",
         "NcrActionStatusEnum": "quality.models.NonConformanceAction.Status",
+        "ExperimentStatusEnum": "quality.experiments.models.Experiment.Status",
     },
 }
 

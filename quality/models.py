@@ -99,5 +99,12 @@ class CellGrade(models.Model):
 
 
 # Non-conformance reports live in their own module; imported here so that Django finds them.
+from quality.experiments.models import (  # noqa: E402, F401  (experiment lots)
+    Arm,
+    ArmAssignment,
+    ArmRecipeVersion,
+    Experiment,
+    Factor,
+)
 from quality.nonconformance_models import NonConformance, NonConformanceAction  # noqa: E402, F401
 from quality.spc.models import SpcBaseline, SpcSetting  # noqa: E402,F401  (SPC's own records)

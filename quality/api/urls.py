@@ -3,6 +3,7 @@ from django.urls import path
 from quality.api import nonconformance as ncr
 from quality.api import views
 from quality.api.figures import ParetoView, YieldView
+from quality.experiments import api as experiments
 from quality.spc import api as spc
 
 urlpatterns = [
@@ -19,6 +20,13 @@ urlpatterns = [
     path("ncrs/<slug:code>/reopen", ncr.NcrReopenView.as_view()),
     path("ncrs/<slug:code>/close", ncr.NcrCloseView.as_view()),
     path("ncrs/<slug:code>/cancel", ncr.NcrCancelView.as_view()),
+    path("experiments", experiments.ExperimentListView.as_view(), name="api-experiments"),
+    path("experiments/<slug:code>", experiments.ExperimentDetailView.as_view()),
+    path("experiments/<slug:code>/results", experiments.ExperimentResultsView.as_view()),
+    path("experiments/<slug:code>/start", experiments.ExperimentStartView.as_view()),
+    path("experiments/<slug:code>/deviation", experiments.ExperimentDeviationView.as_view()),
+    path("experiments/<slug:code>/conclude", experiments.ExperimentConcludeView.as_view()),
+    path("experiments/<slug:code>/cancel", experiments.ExperimentCancelView.as_view()),
     path("yield", YieldView.as_view(), name="api-yield"),
     path("pareto", ParetoView.as_view(), name="api-pareto"),
     path("spc", spc.SpcChartView.as_view(), name="api-spc"),

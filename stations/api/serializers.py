@@ -61,7 +61,8 @@ class TrackInSerializer(serializers.Serializer):
         validators=[validate_identifier_keys],
         help_text="ROLE: LOT-CODE the station will load for this cell, checked now: a lot that "
         "is unknown or of another role is 400, one that may not be used 409 lot_unusable, "
-        "one on hold (or cut from a held lot) 409 lot_on_hold",
+        "one on hold (or cut from a held lot) 409 lot_on_hold, one other than the cell's experiment "
+        "arm names 409 wrong_lot_for_arm",
     )
 
 

@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from batches.models import Cell
+from batches.recipe_overrides import version_served_to
 from batches.services import check_lots_to_load, check_track_in
 from core.api import ANY_OPERATION
 from core.errors import DomainError, NotFound
@@ -29,8 +30,8 @@ from core.parsers import JSONParser
 from core.validation import is_identifier
 from formation.cycler import FORMAT_BY_SUFFIX, format_named
 from lines.models import RecipeVersion, Station
-from lines.selectors import recipe_version_for
 from lines.services import active_recipe_version
+from quality.experiments.selectors import arm_lots
 from stations import intake
 from stations.api import serializers as s
 from stations.auth import STATION_THROTTLES, IsStation, StationIdentity, StationTokenAuthentication
@@ -133,7 +134,8 @@ class TrackInView(StationView):
         step = check_track_in(cell, station)
         if lots := serializer.validated_data.get("material_lots"):
             check_lots_to_load(lots, at=timezone.now())
-        version = recipe_version_for(station, cell.batch.design_id)
+            check_arm_lots(cell, station.kind, lots)
+        version = version_served_to(cell, station)  # an experiment arm's, else the released
         if version is None:
             raise DomainError(
                 "no_recipe", f"No released {station.kind} recipe for cell {cell.serial}'s design."
@@ -146,6 +148,17 @@ class TrackInView(StationView):
                 "recipe": recipe_body(version),
             }
         )
+
+
+def check_arm_lots(cell: Cell, station_kind: str, lots: dict[str, str]) -> None:
+    """A cell in an experiment arm of material lots is loaded with its arm's lots only."""
+    for role, (lot, arm) in arm_lots(cell.pk, station_kind).items():
+        if role in lots and lots[role] != lot:
+            raise DomainError(
+                "wrong_lot_for_arm",
+                f"Cell {cell.serial} is in experiment arm {arm}: load {role} lot {lot}, "
+                f"not {lots[role]}.",
+            )
 
 
 def _require_json(request: Request) -> None:
