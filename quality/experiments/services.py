@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import record_event
@@ -228,15 +228,22 @@ def create_experiment(
             raise _invalid({"cells": problems or "Assign cells to arms by hand."})
         cells = [by_serial[serial] for serial in manual]
         arm_of = [codes.index(manual[serial]) for serial in manual]
-    experiment = Experiment.objects.create(
-        code=code,
-        title=title,
-        objective=objective,
-        design=design,
-        assignment=assignment,
-        seed=seed,
-        created_by=by,
-    )
+    try:
+        with transaction.atomic():
+            experiment = Experiment.objects.create(
+                code=code,
+                title=title,
+                objective=objective,
+                design=design,
+                assignment=assignment,
+                seed=seed,
+                created_by=by,
+            )
+    except IntegrityError:
+        # Two engineers naming an experiment alike at once: the unique code refuses the second.
+        if Experiment.objects.filter(code=code).exists():
+            raise _invalid({"code": f"An experiment {code} exists."}) from None
+        raise
     experiment.batches.set(batches)
     Factor.objects.bulk_create(
         Factor(

@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 
 import numpy as np
 import pytest
+from django.db import connection, connections, transaction
 from scipy import stats
 
 from audit.models import Event
 from batches.models import Batch, CellRecipeOverride, ProcessRun
 from batches.services import create_batch
+from core.errors import DomainError
 from lines.models import CellDesign, Line, RecipeVersion, Route
 from quality.experiments.models import Arm, ArmAssignment, Experiment
+from quality.experiments.services import FactorSpec, create_experiment
 
 PEAKS = [450.0, 550.0]
 DWELLS = [240.0, 360.0]
@@ -621,3 +625,71 @@ def test_the_recipe_history_diffs_an_arm_against_its_origin_and_releases_against
         [("peak_pressure_mpa", ["target"])],
         [("peak_pressure_mpa", ["target"])],
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_engineers_naming_an_experiment_alike_at_once_get_a_400_not_a_500(plant, line_engineer):
+    """The second insert waits on the first's unique code and is refused as a field error."""
+    line = Line.objects.get(code="proto")
+    batches = [
+        create_batch(
+            line=line,
+            design=CellDesign.objects.get(code="SSB-5AH-P1"),
+            route=Route.objects.get(line=line, code="std"),
+            quantity=4,
+            by=line_engineer,
+        )
+        for _ in range(2)
+    ]
+
+    def define(batch: Batch):
+        return create_experiment(
+            code="EXP-SAME",
+            title="Same code",
+            batches=[batch],
+            factors=[FactorSpec("parameter", "peak_pressure_mpa", "pressing", PEAKS)],
+            design="factorial",
+            assignment="balanced",
+            by=line_engineer,
+        )
+
+    first_written, release_first, refused = threading.Event(), threading.Event(), []
+
+    def first():
+        with transaction.atomic():
+            define(batches[0])
+            first_written.set()
+            release_first.wait(30)
+        connections.close_all()
+
+    def second():
+        try:
+            define(batches[1])
+        except DomainError as error:
+            refused.append(error)
+        finally:
+            connections.close_all()
+
+    a = threading.Thread(target=first)
+    a.start()
+    assert first_written.wait(30)
+    b = threading.Thread(target=second)
+    b.start()
+    # The second has passed the check for the code and waits on the unique index.
+    for _ in range(300):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()"
+            )
+            if cursor.fetchone()[0]:
+                break
+        threading.Event().wait(0.1)
+    else:
+        raise AssertionError("the second definition never waited on the first")
+    release_first.set()
+    a.join(30)
+    b.join(30)
+    assert [(e.code, e.status) for e in refused] == [("invalid", 400)]
+    assert "code" in refused[0].errors
+    assert Experiment.objects.filter(code="EXP-SAME").count() == 1
