@@ -47,6 +47,8 @@ urlpatterns = [
         name="api-redoc",
     ),
     path("api/v1/", include(api_v1)),
+    # The language switch of the navigation (Django's set_language: cookie, then back).
+    path("i18n/", include("django.conf.urls.i18n")),
     path("", include("accounts.urls")),
     path("", include("dashboard.urls")),
 ]

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import segno
 from django import template
-from django.utils import timezone
+from django.conf import settings
+from django.utils import formats, timezone
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from lines import display
 
 register = template.Library()
+
+# Printed the same in both languages: ISO order reads unambiguously on the floor and in the
+# admin, and the zone's abbreviation (JST) says which clock it is.
+_WHEN_FORMATS = {"": "%Y-%m-%d %H:%M", "s": "%Y-%m-%d %H:%M:%S", "time": "%H:%M:%S"}
+
+# Money per currency: symbol and the decimals people quote it in (JPY has no minor unit).
+_CURRENCIES = {"JPY": ("¥", 0), "USD": ("$", 2), "EUR": ("€", 2)}
 
 
 @register.simple_tag
@@ -27,15 +41,105 @@ def age(since: datetime | None) -> str:
         return ""
     seconds = max(0, int((timezone.now() - since).total_seconds()))
     if seconds < 60:
-        return f"{seconds} s"
+        return _("%(s)d s") % {"s": seconds}
     minutes = seconds // 60
     if minutes < 60:
-        return f"{minutes} min"
+        return _("%(min)d min") % {"min": minutes}
     hours, minutes = divmod(minutes, 60)
     if hours < 24:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+        if minutes:
+            return _("%(h)d h %(min)d min") % {"h": hours, "min": minutes}
+        return _("%(h)d h") % {"h": hours}
     days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return _("%(d)d d %(h)d h") % {"d": days, "h": hours}
+    return _("%(d)d d") % {"d": days}
+
+
+@register.filter
+def when(moment: datetime | date | None, precision: str = "") -> str:
+    """A moment in the plant's time zone with the zone named: 2026-11-30 09:15 JST.
+    `precision`: "" to the minute, "s" to the second, "time" the time of day only.
+    A date (no time of day) prints as the date alone."""
+    if moment is None or moment == "":
+        return "–"
+    if not isinstance(moment, datetime):
+        return moment.isoformat() if isinstance(moment, date) else str(moment)
+    plant = ZoneInfo(settings.TIME_ZONE)
+    local = timezone.localtime(moment, plant) if timezone.is_aware(moment) else moment
+    return f"{local.strftime(_WHEN_FORMATS.get(precision, _WHEN_FORMATS['']))} {local.tzname()}"
+
+
+@register.simple_tag
+def plant_zone() -> str:
+    """The plant's zone abbreviation now (JST), for column headers that name it once."""
+    return timezone.localtime(timezone.now(), ZoneInfo(settings.TIME_ZONE)).tzname() or ""
+
+
+@register.filter
+def money(amount: Decimal | float | int | None, currency: str = "USD") -> str:
+    """An amount in a currency, grouped per the page's locale: ¥12,345 or $1,234.56."""
+    if amount is None or amount == "":
+        return "–"
+    symbol, places = _CURRENCIES.get(str(currency).upper(), (f"{currency} ", 2))
+    text = formats.number_format(
+        Decimal(str(amount)), decimal_pos=places, use_l10n=True, force_grouping=True
+    )
+    if text.startswith("-"):
+        return f"-{symbol}{text[1:]}"
+    return f"{symbol}{text}"
+
+
+@register.filter
+def quantity(value: Decimal | float | int | None, places: int | None = None) -> str:
+    """A count or quantity with the locale's grouping: 12,345 (and `places` decimals if given)."""
+    if value is None or value == "":
+        return "–"
+    return formats.number_format(value, decimal_pos=places, use_l10n=True, force_grouping=True)
+
+
+@register.filter
+def measurement_label(name: str) -> str:
+    """A measurement or parameter's display name in the page's language (lines/display.py)."""
+    return display.label(name)
+
+
+@register.filter
+def unit_label(code: str | None) -> str:
+    """A unit as printed: degC -> °C, um -> µm, MOhm -> MΩ."""
+    return display.unit(code)
+
+
+@register.filter
+def percent(value: float | Decimal | None, digits: int = 1) -> str:
+    """A fraction as a percentage: 0.8584 -> 85.8 %."""
+    if value is None or value == "":
+        return "–"
+    shown = formats.number_format(100 * float(value), decimal_pos=digits, use_l10n=True)
+    return f"{shown} %"
+
+
+@register.filter
+def measured(value: float | None, name: str) -> str:
+    """A measured value as engineers read it: as a percentage for the fractions they think of
+    as one (ICE 0.8584 -> 85.8 %), else to 4 significant figures."""
+    if value is None:
+        return "–"
+    if display.is_percent(name):
+        return percent(value)
+    return num(value)
+
+
+@register.filter
+def measured_unit(unit_code: str | None, name: str) -> str:
+    """The unit beside a measured value: none for a fraction shown as a percentage."""
+    return "" if display.is_percent(name) else display.unit(unit_code)
+
+
+@register.filter
+def cells(count: int) -> str:
+    """ "1 cell" / "12 cells" in the page's language."""
+    return ngettext("%(count)s cell", "%(count)s cells", count or 0) % {"count": count or 0}
 
 
 @register.filter
@@ -56,7 +160,7 @@ def limit_value(value: object) -> str:
     if value is None:
         return "–"
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     if isinstance(value, float):
         return f"{value:g}"
     return str(value) or "–"
@@ -70,7 +174,7 @@ def get_item(mapping: dict, key: str) -> object:
 @register.filter
 def window_pairs(summary: object) -> list[tuple[str, object]]:
     """A line summary's two windows with their labels, for one loop in the template."""
-    return [("Today", summary.today), ("This week", summary.week)]
+    return [(_("Today"), summary.today), (_("This week"), summary.week)]
 
 
 @register.filter
