@@ -156,6 +156,9 @@ USE_THOUSAND_SEPARATOR = False
 # A year: a switch made once on a shared terminal holds for the shift pattern, not the session.
 LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
 LANGUAGE_COOKIE_SAMESITE = "Lax"
+# The currency of prices not tied to a line (a material lot's unit cost); a line's own costs are
+# in Line.currency.
+PLANT_CURRENCY = env_str("PLANT_CURRENCY", "USD")
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"

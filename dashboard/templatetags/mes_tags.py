@@ -14,7 +14,9 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from batches.models import Hold
 from lines import display
+from lines.models import StationKind
 
 register = template.Library()
 
@@ -77,10 +79,12 @@ def plant_zone() -> str:
 
 
 @register.filter
-def money(amount: Decimal | float | int | None, currency: str = "USD") -> str:
-    """An amount in a currency, grouped per the page's locale: ¥12,345 or $1,234.56."""
+def money(amount: Decimal | float | int | None, currency: str = "") -> str:
+    """An amount in a currency (else the plant's), grouped per the page's locale: ¥12,345 or
+    $1,234.56."""
     if amount is None or amount == "":
         return "–"
+    currency = currency or settings.PLANT_CURRENCY
     symbol, places = _CURRENCIES.get(str(currency).upper(), (f"{currency} ", 2))
     text = formats.number_format(
         Decimal(str(amount)), decimal_pos=places, use_l10n=True, force_grouping=True
@@ -187,3 +191,14 @@ def words(code: str) -> str:
 def excursion_zone(code: str) -> str:
     """The zone of an excursion's hold target (lines.models.Excursion.code: ZONE-X<number>)."""
     return code.rpartition("-X")[0]
+
+
+@register.filter
+def station_kind_label(code: str) -> str:
+    """A route step's kind (a StationKind code, e.g. in a disposition plan) as its label."""
+    return str(dict(StationKind.choices).get(code, display.humanise(code)))
+
+
+@register.filter
+def disposition_label(code: str) -> str:
+    return str(dict(Hold.Disposition.choices).get(code, display.humanise(code)))
