@@ -11,7 +11,6 @@ from core.roles import ROLES
 from lines.models import Line
 from stations.selectors import ingestion_backlog
 
-
 # The roles as the header names them, in the page's language.
 ROLE_NAMES = {
     "operator": _("operator"),

@@ -68,7 +68,7 @@ PARAMETERS: dict[str, Parameter] = {
     "cell_thickness_mm": Parameter(_("Cell thickness")),
     # dry room
     "dew_point_c": Parameter(_("Dew point")),
-    "h2s_ppm": Parameter(_("H₂S concentration")),
+    "h2s_ppm": Parameter(_("H₂S")),
     # rates and shares on the quality pages
     "yield": Parameter(_("Yield"), True),
     "first_pass_yield": Parameter(_("First-pass yield"), True),

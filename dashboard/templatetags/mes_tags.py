@@ -12,7 +12,7 @@ from django.conf import settings
 from django.utils import formats, timezone
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 
 from batches.models import Hold
 from lines import display
@@ -202,3 +202,82 @@ def station_kind_label(code: str) -> str:
 @register.filter
 def disposition_label(code: str) -> str:
     return str(dict(Hold.Disposition.choices).get(code, display.humanise(code)))
+
+
+_LIMIT_FIELDS = {
+    "target": gettext_lazy("target"),
+    "min": gettext_lazy("min"),
+    "max": gettext_lazy("max"),
+    "unit": gettext_lazy("unit"),
+    "required": gettext_lazy("required"),
+}
+
+
+@register.filter
+def limit_field(field: str) -> str:
+    """A recipe parameter's field in a diff (target, min, max...) in the page's language."""
+    return str(_LIMIT_FIELDS.get(field, display.humanise(field)))
+
+
+# The audit trail's verbs as the timelines read them; a verb not listed reads as its words.
+EVENT_LABELS = {
+    "batch_created": gettext_lazy("batch created"),
+    "batch_in_progress": gettext_lazy("batch started"),
+    "batch_completed": gettext_lazy("batch completed"),
+    "batch_cancelled": gettext_lazy("batch cancelled"),
+    "batch_regraded": gettext_lazy("batch regraded"),
+    "cell_graded": gettext_lazy("cell graded"),
+    "cell_joined_hold": gettext_lazy("cell joined a hold"),
+    "cell_released": gettext_lazy("cell released"),
+    "cell_rework": gettext_lazy("cell sent to rework"),
+    "cell_scrapped": gettext_lazy("cell scrapped"),
+    "deviation_accepted": gettext_lazy("deviation accepted"),
+    "hold_opened": gettext_lazy("hold opened"),
+    "hold_closed": gettext_lazy("hold closed"),
+    "hold_closing_requested": gettext_lazy("hold closing requested"),
+    "hold_rule_put_in_force": gettext_lazy("hold rule put in force"),
+    "hold_rule_superseded": gettext_lazy("hold rule superseded"),
+    "lot_status_changed": gettext_lazy("lot status changed"),
+    "step_recorded": gettext_lazy("step recorded"),
+    "ncr_opened": gettext_lazy("NCR opened"),
+    "ncr_edited": gettext_lazy("NCR edited"),
+    "ncr_contained": gettext_lazy("NCR contained"),
+    "ncr_analysed": gettext_lazy("root cause found"),
+    "ncr_root_cause_revised": gettext_lazy("root cause revised"),
+    "ncr_actions": gettext_lazy("actions under way"),
+    "ncr_action_added": gettext_lazy("action added"),
+    "ncr_action_done": gettext_lazy("action done"),
+    "ncr_actions_reopened": gettext_lazy("back to actions"),
+    "ncr_verification": gettext_lazy("NCR verified"),
+    "ncr_closed": gettext_lazy("NCR closed and signed"),
+    "ncr_cancelled": gettext_lazy("NCR cancelled"),
+    "ncr_hold_added": gettext_lazy("hold added to the containment"),
+    "ncr_hold_removed": gettext_lazy("hold removed from the containment"),
+    "recipe_version_created": gettext_lazy("recipe version created"),
+    "recipe_version_released": gettext_lazy("recipe version released"),
+    "spc_baseline_frozen": gettext_lazy("SPC limits frozen"),
+    "spc_setting_changed": gettext_lazy("SPC rules changed"),
+}
+
+
+@register.filter
+def event_label(verb: str) -> str:
+    """An audit verb as words in the page's language: hold_opened -> hold opened / 保留開始."""
+    known = EVENT_LABELS.get(str(verb))
+    return str(known) if known else words(verb)
+
+
+@register.filter
+def actor_label(actor: object) -> str:
+    """Who did it: a person's user name as it is; a hold rule's label (rule:out_of_spec@v1) as
+    "rule out_of_spec v1"."""
+    text = str(actor)
+    if text.startswith("rule:") and "@v" in text:
+        code, _at, version = text[len("rule:") :].rpartition("@v")
+        return _("rule %(code)s v%(version)s") % {"code": code, "version": version}
+    return text
+
+
+@register.filter
+def hold_scope_label(scope: str) -> str:
+    return str(dict(Hold.Scope.choices).get(scope, display.humanise(scope)))
