@@ -31,7 +31,7 @@ def _filters(request: HttpRequest, by: dict[str, str]) -> dict:
     selection, errors = Selection.from_query(query)
     chosen = query.get("by") or next(iter(by))
     if chosen not in by:
-        errors = {**errors, "by": [f"Must be one of: {', '.join(by)}."]}
+        errors = {**errors, "by": [_("Must be one of: %(choices)s.") % {"choices": ", ".join(by)}]}
         selection = None
     filters = selection.as_query() if selection else {}
     kept = urlencode(filters)
