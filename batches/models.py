@@ -13,6 +13,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from lines.models import (
     CellDesign,
@@ -70,7 +71,7 @@ class MaterialLot(models.Model):
         QUARANTINE = "quarantine", _("Quarantine (incoming inspection)")
         RELEASED = "released", _("Released for use")
         CONSUMED = "consumed", _("Used up")
-        REJECTED = "rejected", _("Rejected")
+        REJECTED = "rejected", pgettext_lazy("lot status", "Rejected")
 
     # Only a released lot may be consumed; the others stop a cell that consumes them.
     TRANSITIONS = {
