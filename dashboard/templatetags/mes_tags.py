@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 import segno
@@ -72,6 +72,11 @@ def when(moment: datetime | date | None, precision: str = "") -> str:
     return f"{local.strftime(_WHEN_FORMATS.get(precision, _WHEN_FORMATS['']))} {local.tzname()}"
 
 
+def _rounded(value: Decimal | float | int, places: int) -> Decimal:
+    """Rounded half up to `places` decimals: number_format cuts the digits it does not show."""
+    return Decimal(str(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
 @register.simple_tag
 def plant_zone() -> str:
     """The plant's zone abbreviation now (JST), for column headers that name it once."""
@@ -87,7 +92,7 @@ def money(amount: Decimal | float | int | None, currency: str = "") -> str:
     currency = currency or settings.PLANT_CURRENCY
     symbol, places = _CURRENCIES.get(str(currency).upper(), (f"{currency} ", 2))
     text = formats.number_format(
-        Decimal(str(amount)), decimal_pos=places, use_l10n=True, force_grouping=True
+        _rounded(amount, places), decimal_pos=places, use_l10n=True, force_grouping=True
     )
     if text.startswith("-"):
         return f"-{symbol}{text[1:]}"
@@ -99,6 +104,8 @@ def quantity(value: Decimal | float | int | None, places: int | None = None) -> 
     """A count or quantity with the locale's grouping: 12,345 (and `places` decimals if given)."""
     if value is None or value == "":
         return "–"
+    if places is not None:
+        value = _rounded(value, places)
     return formats.number_format(value, decimal_pos=places, use_l10n=True, force_grouping=True)
 
 
@@ -119,7 +126,9 @@ def percent(value: float | Decimal | None, digits: int = 1) -> str:
     """A fraction as a percentage: 0.8584 -> 85.8 %."""
     if value is None or value == "":
         return "–"
-    shown = formats.number_format(100 * float(value), decimal_pos=digits, use_l10n=True)
+    shown = formats.number_format(
+        _rounded(100 * Decimal(str(value)), digits), decimal_pos=digits, use_l10n=True
+    )
     return f"{shown} %"
 
 
