@@ -290,3 +290,19 @@ def actor_label(actor: object) -> str:
 @register.filter
 def hold_scope_label(scope: str) -> str:
     return str(dict(Hold.Scope.choices).get(scope, display.humanise(scope)))
+
+
+@register.filter
+def is_percent(name: str) -> bool:
+    """Whether a parameter is a fraction read as a percentage (lines/display.py)."""
+    return display.is_percent(name)
+
+
+@register.filter
+def limit_for(value: object, name: str) -> str:
+    """A recipe limit of parameter `name`: a fraction read as a percentage as one (0.8 -> 80 %),
+    anything else as limit_value prints it."""
+    if display.is_percent(name) and isinstance(value, int | float) and not isinstance(value, bool):
+        shown = f"{100 * value:.2f}".rstrip("0").rstrip(".")
+        return f"{shown} %"
+    return limit_value(value)

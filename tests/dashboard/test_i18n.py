@@ -130,7 +130,9 @@ def test_the_header_is_japanese_with_the_roles_and_the_switch(plant, signed_in, 
     ):
         assert japanese in page
     assert 'action="/i18n/setlang/"' in page
-    assert 'value="en"' in page and 'value="ja"' in page
+    # Each language offered in its own name; the one in use is not a button to press.
+    assert 'value="en" lang="en">English</button>' in page
+    assert 'value="ja" lang="ja" aria-current="true" disabled>日本語</button>' in page
 
 
 def test_english_stays_the_default_and_is_still_english(plant, signed_in, operator):
@@ -185,6 +187,8 @@ def test_measurement_names_and_units_on_the_recipes_page(plant, signed_in, opera
         assert "<td>MΩ</td>" in page and "<td>mΩ</td>" in page
         assert "<td>degC</td>" not in page and "<td>um</td>" not in page
         assert "<td>MOhm</td>" not in page
+        # ICE's limits, 0.80 to 0.95 with 0.86 the target, read as percentages.
+        assert '<td class="num">86 %</td><td class="num">80 %</td><td class="num">95 %</td>' in page
 
 
 def render(source: str, language: str = "en", **context) -> str:
