@@ -149,6 +149,8 @@ USE_TZ = True
 # The plant's engineers read Japanese; English stays the default of a browser asking neither.
 LANGUAGES = [("ja", "日本語"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# ISO dates and times with the zone, the same in the admin as on the pages (mes/formats/).
+FORMAT_MODULE_PATH = ["mes.formats"]
 # Not globally: templates print primary keys into URLs and form values, which grouping would
 # break (1,234). Quantities and money are grouped where shown, by the `quantity` and `money`
 # filters (dashboard/templatetags/mes_tags.py).

@@ -227,6 +227,9 @@ def test_times_carry_the_plant_zone(worked_batch, signed_in, operator):
     assert render("{{ t|when:'s' }}", t=moment) == "2026-12-01 08:59:58 JST"
     assert render("{{ t|when:'time' }}", t=moment) == "08:59:58 JST"
     assert render("{{ t|when }}", t=None) == "–"
+    # The admin and any {{ datetime }} print the same way, in both languages.
+    for language in ("en", "ja"):
+        assert render("{{ t }}", language, t=moment) == "2026-12-01 08:59 JST"
 
 
 def test_money_per_currency_and_locale():
