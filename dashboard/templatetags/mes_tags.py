@@ -59,6 +59,14 @@ def age(since: datetime | None) -> str:
 
 
 @register.filter
+def ago(since: datetime | None) -> str:
+    """How long ago, as a phrase in the page's language: "12 min ago" / "12 分前"."""
+    if since is None:
+        return ""
+    return _("%(age)s ago") % {"age": age(since)}
+
+
+@register.filter
 def when(moment: datetime | date | None, precision: str = "") -> str:
     """A moment in the plant's time zone with the zone named: 2026-11-30 09:15 JST.
     `precision`: "" to the minute, "s" to the second, "time" the time of day only.

@@ -5,7 +5,7 @@ currency, and a complete Japanese catalog."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 from django.template import Context, Template
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from batches.models import Batch, Hold, MaterialLot, ProcessRun
@@ -227,6 +227,9 @@ def test_times_carry_the_plant_zone(worked_batch, signed_in, operator):
     assert render("{{ t|when:'s' }}", t=moment) == "2026-12-01 08:59:58 JST"
     assert render("{{ t|when:'time' }}", t=moment) == "08:59:58 JST"
     assert render("{{ t|when }}", t=None) == "–"
+    twelve_minutes_ago = timezone.now() - timedelta(minutes=12, seconds=5)
+    assert render("{{ t|ago }}", t=twelve_minutes_ago) == "12 min ago"
+    assert render("{{ t|ago }}", "ja", t=twelve_minutes_ago) == "12 分前"
     # The admin and any {{ datetime }} print the same way, in both languages.
     for language in ("en", "ja"):
         assert render("{{ t }}", language, t=moment) == "2026-12-01 08:59 JST"
