@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from knox.models import AuthToken
 
@@ -49,5 +50,7 @@ def revoke_token(request: HttpRequest) -> HttpResponse:
     if token is None:
         raise Http404("No such token.")
     revoke_personal_token(token, by=request.user)
-    messages.success(request, f"Token {token_label(token)}… revoked: it no longer works.")
+    messages.success(
+        request, _("Token %(token)s… revoked: it no longer works.") % {"token": token_label(token)}
+    )
     return redirect("personal-tokens")

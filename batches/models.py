@@ -12,6 +12,8 @@ from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Upper
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from lines.models import (
     CellDesign,
@@ -31,11 +33,11 @@ def search_index(column: str, name: str, **options) -> GinIndex:
 
 
 class MaterialRole(models.TextChoices):
-    CATHODE = "cathode", "Composite cathode sheet"
-    ELECTROLYTE = "electrolyte", "Solid-electrolyte sheet"
-    ANODE = "anode", "Anode"
-    CURRENT_COLLECTOR = "current_collector", "Current collector"
-    POUCH = "pouch", "Pouch laminate"
+    CATHODE = "cathode", _("Composite cathode sheet")
+    ELECTROLYTE = "electrolyte", _("Solid-electrolyte sheet")
+    ANODE = "anode", _("Anode")
+    CURRENT_COLLECTOR = "current_collector", _("Current collector")
+    POUCH = "pouch", _("Pouch laminate")
 
 
 class DesignMaterial(models.Model):
@@ -66,10 +68,10 @@ class MaterialLot(models.Model):
     """A lot of incoming or intermediate material (a roll, or a sheet lot cut from one)."""
 
     class Status(models.TextChoices):
-        QUARANTINE = "quarantine", "Quarantine (incoming inspection)"
-        RELEASED = "released", "Released for use"
-        CONSUMED = "consumed", "Used up"
-        REJECTED = "rejected", "Rejected"
+        QUARANTINE = "quarantine", _("Quarantine (incoming inspection)")
+        RELEASED = "released", _("Released for use")
+        CONSUMED = "consumed", _("Used up")
+        REJECTED = "rejected", pgettext_lazy("lot status", "Rejected")
 
     # Only a released lot may be consumed; the others stop a cell that consumes them.
     TRANSITIONS = {
@@ -133,10 +135,10 @@ class Batch(models.Model):
     """A production order: N cells of one design along one route of a line."""
 
     class Status(models.TextChoices):
-        PLANNED = "planned", "Planned"
-        IN_PROGRESS = "in_progress", "In progress"
-        COMPLETED = "completed", "Completed"
-        CANCELLED = "cancelled", "Cancelled"
+        PLANNED = "planned", _("Planned")
+        IN_PROGRESS = "in_progress", _("In progress")
+        COMPLETED = "completed", _("Completed")
+        CANCELLED = "cancelled", _("Cancelled")
 
     TRANSITIONS = {
         Status.PLANNED: {Status.IN_PROGRESS, Status.CANCELLED},
@@ -211,10 +213,10 @@ class Cell(models.Model):
     """One cell; `next_step` is the route step it must do next (none once the route is done)."""
 
     class Status(models.TextChoices):
-        PLANNED = "planned", "Planned"
-        IN_PROCESS = "in_process", "In process"
-        COMPLETED = "completed", "Completed"
-        SCRAPPED = "scrapped", "Scrapped"
+        PLANNED = "planned", _("Planned")
+        IN_PROCESS = "in_process", _("In process")
+        COMPLETED = "completed", _("Completed")
+        SCRAPPED = "scrapped", _("Scrapped")
 
     TRANSITIONS = {
         Status.PLANNED: {Status.IN_PROCESS, Status.COMPLETED, Status.SCRAPPED},
@@ -265,8 +267,8 @@ class ProcessRun(models.Model):
     """One step done on one cell: where, on what, under which recipe version, when, with what verdict."""
 
     class Verdict(models.TextChoices):
-        PASS = "pass", "Pass"
-        FAIL = "fail", "Fail"
+        PASS = "pass", _("Pass")
+        FAIL = "fail", _("Fail")
 
     cell = models.ForeignKey(Cell, on_delete=models.PROTECT, related_name="runs")
     step = models.ForeignKey(RouteStep, on_delete=models.PROTECT, related_name="+")
@@ -450,21 +452,21 @@ class Hold(models.Model):
     """A hold: stops the cells in its scope from moving on until quality dispositions them."""
 
     class Scope(models.TextChoices):
-        CELL = "cell", "Cell"
-        BATCH = "batch", "Batch"
-        LOT = "lot", "Material lot"
-        PRESS_CYCLE = "press_cycle", "Press cycle"
+        CELL = "cell", _("Cell")
+        BATCH = "batch", _("Batch")
+        LOT = "lot", _("Material lot")
+        PRESS_CYCLE = "press_cycle", _("Press cycle")
         # The cells processed in a dry-room zone during one excursion (lines.Excursion.code).
-        EXCURSION = "excursion", "Dry-room excursion"
+        EXCURSION = "excursion", _("Dry-room excursion")
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        CLOSED = "closed", "Closed"
+        OPEN = "open", _("Open")
+        CLOSED = "closed", _("Closed")
 
     class Disposition(models.TextChoices):
-        RELEASE = "release", "Release"
-        REWORK = "rework", "Rework"
-        SCRAP = "scrap", "Scrap"
+        RELEASE = "release", _("Release")
+        REWORK = "rework", _("Rework")
+        SCRAP = "scrap", _("Scrap")
 
     TRANSITIONS = {Status.OPEN: {Status.CLOSED}, Status.CLOSED: set()}
 

@@ -5,10 +5,20 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
+from django.utils.translation import gettext_lazy as _
 
 from core.roles import ROLES
 from lines.models import Line
 from stations.selectors import ingestion_backlog
+
+# The roles as the header names them, in the page's language.
+ROLE_NAMES = {
+    "operator": _("operator"),
+    "line_engineer": _("line engineer"),
+    "quality_engineer": _("quality engineer"),
+    "admin": _("admin"),
+    "sensor_gateway": _("sensor gateway"),
+}
 
 
 def _roles_of(request: HttpRequest) -> list[str]:
@@ -16,7 +26,7 @@ def _roles_of(request: HttpRequest) -> list[str]:
     if not user.is_authenticated:
         return []
     names = [g.name for g in user.groups.all() if g.name in ROLES]
-    return [n.replace("_", " ") for n in names] or ["no role"]
+    return [str(ROLE_NAMES.get(n, n.replace("_", " "))) for n in names] or [str(_("no role"))]
 
 
 def navigation(request: HttpRequest) -> dict:

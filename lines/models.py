@@ -11,14 +11,15 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.functional import cached_property
+from django.utils.translation import gettext_lazy as _
 
 
 class StationKind(models.TextChoices):
-    STACKING = "stacking", "Stacking"
-    PRESSING = "pressing", "Pressing"
-    FORMATION = "formation", "Formation"
-    AGING = "aging", "Aging / OCV"
-    GRADING = "grading", "Grading"
+    STACKING = "stacking", _("Stacking")
+    PRESSING = "pressing", _("Pressing")
+    FORMATION = "formation", _("Formation")
+    AGING = "aging", _("Aging / OCV")
+    GRADING = "grading", _("Grading")
 
 
 class Line(models.Model):
@@ -54,10 +55,10 @@ class Station(models.Model):
     """One station of a line; its code identifies the equipment on the station API."""
 
     class State(models.TextChoices):
-        RUNNING = "running", "Running"
-        IDLE = "idle", "Idle"
-        DOWN = "down", "Down"
-        MAINTENANCE = "maintenance", "Maintenance"
+        RUNNING = "running", _("Running")
+        IDLE = "idle", _("Idle")
+        DOWN = "down", _("Down")
+        MAINTENANCE = "maintenance", _("Maintenance")
 
     line = models.ForeignKey(Line, on_delete=models.PROTECT, related_name="stations")
     code = models.SlugField(max_length=40, unique=True)
@@ -104,13 +105,13 @@ class Equipment(models.Model):
     cell (quality.rules.equipment_unusable)."""
 
     class Kind(models.TextChoices):
-        PRESS_VESSEL = "press_vessel", "Press vessel"
-        FORMATION_FIXTURE = "formation_fixture", "Formation fixture"
-        FIXTURE_CHANNEL = "fixture_channel", "Fixture channel"
-        CYCLER = "cycler", "Cycler"
-        CYCLER_CHANNEL = "cycler_channel", "Cycler channel"
-        STACKER = "stacker", "Stacker"
-        OTHER = "other", "Other"
+        PRESS_VESSEL = "press_vessel", _("Press vessel")
+        FORMATION_FIXTURE = "formation_fixture", _("Formation fixture")
+        FIXTURE_CHANNEL = "fixture_channel", _("Fixture channel")
+        CYCLER = "cycler", _("Cycler")
+        CYCLER_CHANNEL = "cycler_channel", _("Cycler channel")
+        STACKER = "stacker", _("Stacker")
+        OTHER = "other", _("Other")
 
     class Status(models.TextChoices):
         IN_SERVICE = "in_service", "In service"
@@ -319,12 +320,12 @@ class RecipeVersion(models.Model):
     """One version of a recipe; once released it never changes (the database enforces it)."""
 
     class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        RELEASED = "released", "Released"
-        SUPERSEDED = "superseded", "Superseded"
+        DRAFT = "draft", _("Draft")
+        RELEASED = "released", _("Released")
+        SUPERSEDED = "superseded", _("Superseded")
         # An experiment arm's setpoints: frozen like a released version, served only to the
         # cells assigned to the arm (batches.recipe_overrides), never in force for the line.
-        EXPERIMENT = "experiment", "Experiment arm"
+        EXPERIMENT = "experiment", _("Experiment arm")
 
     # The only moves a version makes; services check them, the database trigger backs them up.
     TRANSITIONS = {

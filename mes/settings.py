@@ -66,6 +66,9 @@ MIDDLEWARE = [
     "core.middleware.ApiErrorsAsJsonMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # After sessions, before common: the page's language from the language cookie (the switch in
+    # the navigation) or else the browser's Accept-Language; English when neither names ja or en.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -141,8 +144,23 @@ AUTHENTICATION_BACKENDS = [
 
 LANGUAGE_CODE = "en"
 TIME_ZONE = env_str("TIME_ZONE", "Asia/Tokyo")
-USE_I18N = False
+USE_I18N = True
 USE_TZ = True
+# The plant's engineers read Japanese; English stays the default of a browser asking neither.
+LANGUAGES = [("ja", "日本語"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# ISO dates and times with the zone, the same in the admin as on the pages (mes/formats/).
+FORMAT_MODULE_PATH = ["mes.formats"]
+# Not globally: templates print primary keys into URLs and form values, which grouping would
+# break (1,234). Quantities and money are grouped where shown, by the `quantity` and `money`
+# filters (dashboard/templatetags/mes_tags.py).
+USE_THOUSAND_SEPARATOR = False
+# A year: a switch made once on a shared terminal holds for the shift pattern, not the session.
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+# The currency of prices not tied to a line (a material lot's unit cost); a line's own costs are
+# in Line.currency.
+PLANT_CURRENCY = env_str("PLANT_CURRENCY", "USD")
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"

@@ -4,6 +4,7 @@ from csp.constants import SELF, UNSAFE_INLINE
 from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
 from drf_spectacular.views import (
     SpectacularAPIView,
     SpectacularRedocView,
@@ -47,6 +48,9 @@ urlpatterns = [
         name="api-redoc",
     ),
     path("api/v1/", include(api_v1)),
+    # The language switch of the navigation (Django's set_language: cookie, then back).
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("i18n/js/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("", include("accounts.urls")),
     path("", include("dashboard.urls")),
 ]

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from batches.models import Hold
 from lines.models import Line, StationKind
@@ -16,13 +17,13 @@ class NonConformance(models.Model):
     """A non-conformance report (NCR): one problem followed from containment to signed closure."""
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        CONTAINED = "contained", "Contained"
-        ANALYSED = "analysed", "Root cause found"
-        ACTIONS = "actions", "Actions under way"
-        VERIFICATION = "verification", "Verified, awaiting closure"
-        CLOSED = "closed", "Closed"
-        CANCELLED = "cancelled", "Cancelled"
+        OPEN = "open", _("Open")
+        CONTAINED = "contained", _("Contained")
+        ANALYSED = "analysed", _("Root cause found")
+        ACTIONS = "actions", _("Actions under way")
+        VERIFICATION = "verification", _("Verified, awaiting closure")
+        CLOSED = "closed", _("Closed")
+        CANCELLED = "cancelled", _("Cancelled")
 
     # open: reported; contained: what stops it spreading is in place (the holds, a note);
     # analysed: root cause and five whys written; actions: corrective/preventive actions planned
@@ -44,12 +45,12 @@ class NonConformance(models.Model):
     class RootCause(models.TextChoices):
         """The six M's of the Ishikawa diagram."""
 
-        MAN = "man", "Man (people)"
-        MACHINE = "machine", "Machine"
-        METHOD = "method", "Method"
-        MATERIAL = "material", "Material"
-        MEASUREMENT = "measurement", "Measurement"
-        ENVIRONMENT = "environment", "Mother nature (environment)"
+        MAN = "man", _("Man (people)")
+        MACHINE = "machine", _("Machine")
+        METHOD = "method", _("Method")
+        MATERIAL = "material", _("Material")
+        MEASUREMENT = "measurement", _("Measurement")
+        ENVIRONMENT = "environment", _("Mother nature (environment)")
 
     code = models.CharField(max_length=20, unique=True, help_text="NCR-<year>-<number>")
     year = models.PositiveSmallIntegerField()
@@ -155,12 +156,12 @@ class NonConformanceAction(models.Model):
     """A corrective or preventive action of an NCR, with its owner and due date."""
 
     class Kind(models.TextChoices):
-        CORRECTIVE = "corrective", "Corrective"
-        PREVENTIVE = "preventive", "Preventive"
+        CORRECTIVE = "corrective", _("Corrective")
+        PREVENTIVE = "preventive", _("Preventive")
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        DONE = "done", "Done"
+        OPEN = "open", _("Open")
+        DONE = "done", _("Done")
 
     TRANSITIONS = {Status.OPEN: {Status.DONE}, Status.DONE: set()}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from batches.models import ProcessRun
 from lines.models import Station
@@ -41,13 +42,13 @@ class InboxEntry(models.Model):
     """
 
     class Kind(models.TextChoices):
-        RESULT = "result", "Station result"
-        CYCLER_FILE = "cycler_file", "Cycler file"
+        RESULT = "result", _("Station result")
+        CYCLER_FILE = "cycler_file", _("Cycler file")
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        PROCESSED = "processed", "Processed"
-        REJECTED = "rejected", "Rejected"
+        PENDING = "pending", _("Pending")
+        PROCESSED = "processed", _("Processed")
+        REJECTED = "rejected", _("Rejected")
 
     # No index of its own: the (station, event_id) unique constraint leads with it.
     station = models.ForeignKey(

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
 
 import segno
 from django import template
-from django.utils import timezone
+from django.conf import settings
+from django.utils import formats, timezone
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+
+from batches.models import Hold
+from lines import display
+from lines.models import StationKind
 
 register = template.Library()
+
+# Printed the same in both languages: ISO order reads unambiguously on the floor and in the
+# admin, and the zone's abbreviation (JST) says which clock it is.
+_WHEN_FORMATS = {"": "%Y-%m-%d %H:%M", "s": "%Y-%m-%d %H:%M:%S", "time": "%H:%M:%S"}
+
+# Money per currency: symbol and the decimals people quote it in (JPY has no minor unit).
+_CURRENCIES = {"JPY": ("¥", 0), "USD": ("$", 2), "EUR": ("€", 2)}
 
 
 @register.simple_tag
@@ -27,15 +43,124 @@ def age(since: datetime | None) -> str:
         return ""
     seconds = max(0, int((timezone.now() - since).total_seconds()))
     if seconds < 60:
-        return f"{seconds} s"
+        return _("%(s)d s") % {"s": seconds}
     minutes = seconds // 60
     if minutes < 60:
-        return f"{minutes} min"
+        return _("%(min)d min") % {"min": minutes}
     hours, minutes = divmod(minutes, 60)
     if hours < 24:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+        if minutes:
+            return _("%(h)d h %(min)d min") % {"h": hours, "min": minutes}
+        return _("%(h)d h") % {"h": hours}
     days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return _("%(d)d d %(h)d h") % {"d": days, "h": hours}
+    return _("%(d)d d") % {"d": days}
+
+
+@register.filter
+def ago(since: datetime | None) -> str:
+    """How long ago, as a phrase in the page's language: "12 min ago" / "12 分前"."""
+    if since is None:
+        return ""
+    return _("%(age)s ago") % {"age": age(since)}
+
+
+@register.filter
+def when(moment: datetime | date | None, precision: str = "") -> str:
+    """A moment in the plant's time zone with the zone named: 2026-11-30 09:15 JST.
+    `precision`: "" to the minute, "s" to the second, "time" the time of day only.
+    A date (no time of day) prints as the date alone."""
+    if moment is None or moment == "":
+        return "–"
+    if not isinstance(moment, datetime):
+        return moment.isoformat() if isinstance(moment, date) else str(moment)
+    plant = ZoneInfo(settings.TIME_ZONE)
+    local = timezone.localtime(moment, plant) if timezone.is_aware(moment) else moment
+    return f"{local.strftime(_WHEN_FORMATS.get(precision, _WHEN_FORMATS['']))} {local.tzname()}"
+
+
+def _rounded(value: Decimal | float | int, places: int) -> Decimal:
+    """Rounded half up to `places` decimals: number_format cuts the digits it does not show."""
+    return Decimal(str(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+@register.simple_tag
+def plant_zone() -> str:
+    """The plant's zone abbreviation now (JST), for column headers that name it once."""
+    return timezone.localtime(timezone.now(), ZoneInfo(settings.TIME_ZONE)).tzname() or ""
+
+
+@register.filter
+def money(amount: Decimal | float | int | None, currency: str = "") -> str:
+    """An amount in a currency (else the plant's), grouped per the page's locale: ¥12,345 or
+    $1,234.56."""
+    if amount is None or amount == "":
+        return "–"
+    currency = currency or settings.PLANT_CURRENCY
+    symbol, places = _CURRENCIES.get(str(currency).upper(), (f"{currency} ", 2))
+    text = formats.number_format(
+        _rounded(amount, places), decimal_pos=places, use_l10n=True, force_grouping=True
+    )
+    if text.startswith("-"):
+        return f"-{symbol}{text[1:]}"
+    return f"{symbol}{text}"
+
+
+@register.filter
+def quantity(value: Decimal | float | int | None, places: int | None = None) -> str:
+    """A count or quantity with the locale's grouping: 12,345 (and `places` decimals if given)."""
+    if value is None or value == "":
+        return "–"
+    if places is not None:
+        value = _rounded(value, places)
+    return formats.number_format(value, decimal_pos=places, use_l10n=True, force_grouping=True)
+
+
+@register.filter
+def measurement_label(name: str) -> str:
+    """A measurement or parameter's display name in the page's language (lines/display.py)."""
+    return display.label(name)
+
+
+@register.filter
+def unit_label(code: str | None) -> str:
+    """A unit as printed: degC -> °C, um -> µm, MOhm -> MΩ."""
+    return display.unit(code)
+
+
+@register.filter
+def percent(value: float | Decimal | None, digits: int = 1) -> str:
+    """A fraction as a percentage: 0.8584 -> 85.8 %."""
+    if value is None or value == "":
+        return "–"
+    shown = formats.number_format(
+        _rounded(100 * Decimal(str(value)), digits), decimal_pos=digits, use_l10n=True
+    )
+    return f"{shown} %"
+
+
+@register.filter
+def measured(value: float | None, name: str) -> str:
+    """A measured value as engineers read it: as a percentage for the fractions they think of
+    as one (ICE 0.8584 -> 85.8 %), else to 4 significant figures."""
+    if value is None:
+        return "–"
+    if display.is_percent(name):
+        return percent(value)
+    return num(value)
+
+
+@register.filter
+def measured_unit(unit_code: str | None, name: str) -> str:
+    """The unit beside a measured value: none for a fraction shown as a percentage."""
+    return "" if display.is_percent(name) else display.unit(unit_code)
+
+
+@register.filter
+def cells(count: int) -> str:
+    """ "1 cell" / "12 cells" in the page's language."""
+    return ngettext("%(count)s cell", "%(count)s cells", count or 0) % {"count": count or 0}
 
 
 @register.filter
@@ -56,7 +181,7 @@ def limit_value(value: object) -> str:
     if value is None:
         return "–"
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     if isinstance(value, float):
         return f"{value:g}"
     return str(value) or "–"
@@ -70,7 +195,7 @@ def get_item(mapping: dict, key: str) -> object:
 @register.filter
 def window_pairs(summary: object) -> list[tuple[str, object]]:
     """A line summary's two windows with their labels, for one loop in the template."""
-    return [("Today", summary.today), ("This week", summary.week)]
+    return [(_("Today"), summary.today), (_("This week"), summary.week)]
 
 
 @register.filter
@@ -83,3 +208,109 @@ def words(code: str) -> str:
 def excursion_zone(code: str) -> str:
     """The zone of an excursion's hold target (lines.models.Excursion.code: ZONE-X<number>)."""
     return code.rpartition("-X")[0]
+
+
+@register.filter
+def station_kind_label(code: str) -> str:
+    """A route step's kind (a StationKind code, e.g. in a disposition plan) as its label."""
+    return str(dict(StationKind.choices).get(code, display.humanise(code)))
+
+
+@register.filter
+def disposition_label(code: str) -> str:
+    return str(dict(Hold.Disposition.choices).get(code, display.humanise(code)))
+
+
+_LIMIT_FIELDS = {
+    "target": gettext_lazy("target"),
+    "min": gettext_lazy("min"),
+    "max": gettext_lazy("max"),
+    "unit": gettext_lazy("unit"),
+    "required": gettext_lazy("required"),
+}
+
+
+@register.filter
+def limit_field(field: str) -> str:
+    """A recipe parameter's field in a diff (target, min, max...) in the page's language."""
+    return str(_LIMIT_FIELDS.get(field, display.humanise(field)))
+
+
+# The audit trail's verbs as the timelines read them; a verb not listed reads as its words.
+EVENT_LABELS = {
+    "batch_created": gettext_lazy("batch created"),
+    "batch_in_progress": gettext_lazy("batch started"),
+    "batch_completed": gettext_lazy("batch completed"),
+    "batch_cancelled": gettext_lazy("batch cancelled"),
+    "batch_regraded": gettext_lazy("batch regraded"),
+    "cell_graded": gettext_lazy("cell graded"),
+    "cell_joined_hold": gettext_lazy("cell joined a hold"),
+    "cell_released": gettext_lazy("cell released"),
+    "cell_rework": gettext_lazy("cell sent to rework"),
+    "cell_scrapped": gettext_lazy("cell scrapped"),
+    "deviation_accepted": gettext_lazy("deviation accepted"),
+    "hold_opened": gettext_lazy("hold opened"),
+    "hold_closed": gettext_lazy("hold closed"),
+    "hold_closing_requested": gettext_lazy("hold closing requested"),
+    "hold_rule_put_in_force": gettext_lazy("hold rule put in force"),
+    "hold_rule_superseded": gettext_lazy("hold rule superseded"),
+    "lot_status_changed": gettext_lazy("lot status changed"),
+    "step_recorded": gettext_lazy("step recorded"),
+    "ncr_opened": gettext_lazy("NCR opened"),
+    "ncr_edited": gettext_lazy("NCR edited"),
+    "ncr_contained": gettext_lazy("NCR contained"),
+    "ncr_analysed": gettext_lazy("root cause found"),
+    "ncr_root_cause_revised": gettext_lazy("root cause revised"),
+    "ncr_actions": gettext_lazy("actions under way"),
+    "ncr_action_added": gettext_lazy("action added"),
+    "ncr_action_done": gettext_lazy("action done"),
+    "ncr_actions_reopened": gettext_lazy("back to actions"),
+    "ncr_verification": gettext_lazy("NCR verified"),
+    "ncr_closed": gettext_lazy("NCR closed and signed"),
+    "ncr_cancelled": gettext_lazy("NCR cancelled"),
+    "ncr_hold_added": gettext_lazy("hold added to the containment"),
+    "ncr_hold_removed": gettext_lazy("hold removed from the containment"),
+    "recipe_version_created": gettext_lazy("recipe version created"),
+    "recipe_version_released": gettext_lazy("recipe version released"),
+    "spc_baseline_frozen": gettext_lazy("SPC limits frozen"),
+    "spc_setting_changed": gettext_lazy("SPC rules changed"),
+}
+
+
+@register.filter
+def event_label(verb: str) -> str:
+    """An audit verb as words in the page's language: hold_opened -> hold opened / 保留開始."""
+    known = EVENT_LABELS.get(str(verb))
+    return str(known) if known else words(verb)
+
+
+@register.filter
+def actor_label(actor: object) -> str:
+    """Who did it: a person's user name as it is; a hold rule's label (rule:out_of_spec@v1) as
+    "rule out_of_spec v1"."""
+    text = str(actor)
+    if text.startswith("rule:") and "@v" in text:
+        code, _at, version = text[len("rule:") :].rpartition("@v")
+        return _("rule %(code)s v%(version)s") % {"code": code, "version": version}
+    return text
+
+
+@register.filter
+def hold_scope_label(scope: str) -> str:
+    return str(dict(Hold.Scope.choices).get(scope, display.humanise(scope)))
+
+
+@register.filter
+def is_percent(name: str) -> bool:
+    """Whether a parameter is a fraction read as a percentage (lines/display.py)."""
+    return display.is_percent(name)
+
+
+@register.filter
+def limit_for(value: object, name: str) -> str:
+    """A recipe limit of parameter `name`: a fraction read as a percentage as one (0.8 -> 80 %),
+    anything else as limit_value prints it."""
+    if display.is_percent(name) and isinstance(value, int | float) and not isinstance(value, bool):
+        shown = f"{100 * value:.2f}".rstrip("0").rstrip(".")
+        return f"{shown} %"
+    return limit_value(value)

@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from analytics.curves import OVERLAY_CURVES, OVERLAY_POINTS, batch_overlay
@@ -84,7 +85,7 @@ def batch_detail(request: HttpRequest, code: str) -> HttpResponse:
             "page": page_of(request, cells, CELLS_PER_PAGE),
             "query": query_without_page(request),
             "filters": filters,
-            "cell_statuses": [*Cell.Status.choices, ("on_hold", "On hold")],
+            "cell_statuses": [*Cell.Status.choices, ("on_hold", _("On hold"))],
             "grades": selectors.grades_of(batch),
             "holds": holds,
             "open_holds": [h for h in holds if h.status == Hold.Status.OPEN],
@@ -109,7 +110,8 @@ def batch_hold(request: HttpRequest, code: str) -> HttpResponse:
         request,
         ReasonForm(request.POST),
         lambda data: hold_batch(batch, by=request.user, reason=data["reason"]),
-        f"Batch {batch.code} is on hold: none of its cells can be tracked in.",
+        _("Batch %(batch)s is on hold: none of its cells can be tracked in.")
+        % {"batch": batch.code},
         reverse("batch", args=[batch.code]),
     )
 
@@ -217,7 +219,7 @@ def cell_hold(request: HttpRequest, serial: str) -> HttpResponse:
         request,
         ReasonForm(request.POST),
         lambda data: hold_cell(cell, by=request.user, reason=data["reason"]),
-        f"Cell {cell.serial} is on hold.",
+        _("Cell %(cell)s is on hold.") % {"cell": cell.serial},
         reverse("cell", args=[cell.serial]),
     )
 
@@ -230,7 +232,7 @@ def cell_scrap(request: HttpRequest, serial: str) -> HttpResponse:
         request,
         ReasonForm(request.POST),
         lambda data: scrap_cell(cell, by=request.user, reason=data["reason"]),
-        f"Cell {cell.serial} is scrapped.",
+        _("Cell %(cell)s is scrapped.") % {"cell": cell.serial},
         reverse("cell", args=[cell.serial]),
     )
 
@@ -244,7 +246,8 @@ def cell_rework(request: HttpRequest, serial: str) -> HttpResponse:
         request,
         form,
         lambda data: rework_cell(cell, step=data["step"], by=request.user, reason=data["reason"]),
-        f"Cell {cell.serial} goes back to {form.cleaned_data.get('step') if form.is_valid() else ''}.",
+        _("Cell %(cell)s goes back to %(step)s.")
+        % {"cell": cell.serial, "step": form.cleaned_data.get("step") if form.is_valid() else ""},
         reverse("cell", args=[cell.serial]),
     )
 
@@ -305,7 +308,10 @@ def lot_status(request: HttpRequest, code: str) -> HttpResponse:
         request,
         form,
         lambda data: set_lot_status(lot, data["status"], by=request.user, reason=data["reason"]),
-        lambda changed: f"Lot {changed.code} is now {changed.get_status_display().lower()}.",
+        lambda changed: (
+            _("Lot %(lot)s is now %(status)s.")
+            % {"lot": changed.code, "status": changed.get_status_display().lower()}
+        ),
         reverse("lot", args=[lot.code]),
     )
 
@@ -318,7 +324,7 @@ def lot_hold(request: HttpRequest, code: str) -> HttpResponse:
         request,
         ReasonForm(request.POST),
         lambda data: hold_lot(lot, by=request.user, reason=data["reason"]),
-        f"Lot {lot.code} and every cell that consumed it are on hold.",
+        _("Lot %(lot)s and every cell that consumed it are on hold.") % {"lot": lot.code},
         reverse("lot", args=[lot.code]),
     )
 
@@ -365,6 +371,7 @@ def press_cycle_hold(request: HttpRequest, station: str, ref: str) -> HttpRespon
         request,
         ReasonForm(request.POST),
         lambda data: hold_press_cycle(press, ref, by=request.user, reason=data["reason"]),
-        f"Press cycle {station}:{ref} is on hold: every cell pressed in it, and any reported later.",
+        _("Press cycle %(cycle)s is on hold: every cell pressed in it, and any reported later.")
+        % {"cycle": f"{station}:{ref}"},
         reverse("press-cycle", args=[station, ref]),
     )

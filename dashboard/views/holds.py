@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from batches import selectors
@@ -64,7 +65,9 @@ def hold_rule_supersede(request: HttpRequest, code: str) -> HttpResponse:
         lambda data: supersede_hold_rule(
             code, parameters=form.parameters(), by=request.user, note=data["reason"]
         ),
-        lambda new: f"{code} v{new.version} is in force.",
+        lambda new: (
+            _("%(rule)s v%(version)s is in force.") % {"rule": code, "version": new.version}
+        ),
         f"{reverse('hold-rules')}#rule-{code}",
     )
 
@@ -116,11 +119,27 @@ def hold_disposition(request: HttpRequest, pk: int) -> HttpResponse:
     elif hold.closing:
         messages.success(
             request,
-            f"Hold {hold.pk}: {hold.closing['disposition']} of {hold.closing['cells']} cells under "
-            "way in a worker; its cells stay held until it is done.",
+            _(
+                "Hold %(hold)s: %(disposition)s of %(cells)s cells under way in a worker; its "
+                "cells stay held until it is done."
+            )
+            % {
+                "hold": hold.pk,
+                "disposition": hold.closing["disposition"],
+                "cells": hold.closing["cells"],
+            },
         )
     else:
-        messages.success(request, f"Hold {hold.pk} closed: {form.cleaned_data['disposition']}.")
+        messages.success(
+            request,
+            _("Hold %(hold)s closed: %(disposition)s.")
+            % {
+                "hold": hold.pk,
+                "disposition": str(
+                    Hold.Disposition(form.cleaned_data["disposition"]).label
+                ).lower(),
+            },
+        )
     return redirect(back_to(request, reverse("holds")))
 
 

@@ -11,6 +11,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _g
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from batches.models import Hold
@@ -28,59 +30,73 @@ from quality.models import NonConformance, NonConformanceAction
 
 
 class OpenForm(forms.Form):
-    title = forms.CharField(max_length=200)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}))
-    line = forms.ModelChoiceField(queryset=Line.objects.all(), to_field_name="code")
-    step = forms.ChoiceField(choices=[("", "–"), *StationKind.choices], required=False)
+    title = forms.CharField(max_length=200, label=_("title"))
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), label=_("description"))
+    line = forms.ModelChoiceField(
+        queryset=Line.objects.all(), to_field_name="code", label=_("line")
+    )
+    step = forms.ChoiceField(
+        choices=[("", "–"), *StationKind.choices], required=False, label=_("step")
+    )
     hold = forms.ModelChoiceField(
         queryset=Hold.objects.all(), required=False, widget=forms.HiddenInput
     )
 
 
 class EditForm(forms.Form):
-    title = forms.CharField(max_length=200)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}))
-    line = forms.ModelChoiceField(queryset=Line.objects.all(), to_field_name="code")
-    step = forms.ChoiceField(choices=[("", "–"), *StationKind.choices], required=False)
+    title = forms.CharField(max_length=200, label=_("title"))
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), label=_("description"))
+    line = forms.ModelChoiceField(
+        queryset=Line.objects.all(), to_field_name="code", label=_("line")
+    )
+    step = forms.ChoiceField(
+        choices=[("", "–"), *StationKind.choices], required=False, label=_("step")
+    )
 
 
 class ContainmentForm(forms.Form):
-    containment = forms.CharField(max_length=10000)
+    containment = forms.CharField(max_length=10000, label=_("containment"))
 
 
 class HoldForm(forms.Form):
-    hold = forms.ModelChoiceField(queryset=Hold.objects.all())
+    hold = forms.ModelChoiceField(queryset=Hold.objects.all(), label=_("hold"))
 
 
 class RootCauseForm(forms.Form):
-    category = forms.ChoiceField(choices=NonConformance.RootCause.choices)
-    five_whys = forms.CharField(max_length=10000)
+    category = forms.ChoiceField(
+        choices=NonConformance.RootCause.choices, label=_("root cause category")
+    )
+    five_whys = forms.CharField(max_length=10000, label=_("five whys"))
 
 
 class ActionForm(forms.Form):
-    kind = forms.ChoiceField(choices=NonConformanceAction.Kind.choices)
-    description = forms.CharField(max_length=10000)
+    kind = forms.ChoiceField(choices=NonConformanceAction.Kind.choices, label=_("kind"))
+    description = forms.CharField(max_length=10000, label=_("action"))
     owner = forms.ModelChoiceField(
-        queryset=get_user_model().objects.filter(is_active=True), to_field_name="username"
+        queryset=get_user_model().objects.filter(is_active=True),
+        to_field_name="username",
+        label=_("owner"),
     )
-    due_date = forms.DateField()
+    due_date = forms.DateField(label=_("due date"))
 
 
 class NoteForm(forms.Form):
-    note = forms.CharField(max_length=10000, required=False)
+    note = forms.CharField(max_length=10000, required=False, label=_("note"))
 
 
 class VerificationForm(forms.Form):
-    verification = forms.CharField(max_length=10000)
+    verification = forms.CharField(max_length=10000, label=_("verification"))
 
 
 class ReasonForm(forms.Form):
-    reason = forms.CharField(max_length=1000)
+    reason = forms.CharField(max_length=1000, label=_("reason"))
 
 
 class SignatureForm(forms.Form):
-    password = forms.CharField(max_length=4096, strip=False, widget=forms.PasswordInput)
-    meaning = forms.CharField(max_length=200)
+    password = forms.CharField(
+        max_length=4096, strip=False, widget=forms.PasswordInput, label=_("password")
+    )
+    meaning = forms.CharField(max_length=200, label=_("meaning of the signature"))
 
 
 # ---------------------------------------------------------------- pages
@@ -125,7 +141,7 @@ def ncr_new(request: HttpRequest) -> HttpResponse:
             except DomainError as error:
                 messages.error(request, error.detail)
             else:
-                messages.success(request, f"{ncr.code} opened.")
+                messages.success(request, _g("%(ncr)s opened.") % {"ncr": ncr.code})
                 return redirect("ncr", code=ncr.code)
         else:
             messages.error(request, first_error(form))
@@ -212,7 +228,7 @@ def ncr_edit(request: HttpRequest, code: str) -> HttpResponse:
         request,
         EditForm(request.POST),
         lambda data: services.edit_nonconformance(ncr, by=request.user, **data),
-        f"{ncr.code} corrected.",
+        _g("%(ncr)s corrected.") % {"ncr": ncr.code},
         _back(ncr),
     )
 
@@ -227,7 +243,7 @@ def ncr_containment(request: HttpRequest, code: str) -> HttpResponse:
         lambda data: services.record_containment(
             ncr, containment=data["containment"], by=request.user
         ),
-        f"{ncr.code} is contained.",
+        _g("%(ncr)s is contained.") % {"ncr": ncr.code},
         _back(ncr, "containment"),
     )
 
@@ -241,7 +257,10 @@ def ncr_hold_add(request: HttpRequest, code: str) -> HttpResponse:
         request,
         form,
         lambda data: services.add_hold(ncr, data["hold"], by=request.user),
-        lambda _: f"{ncr.code} covers hold {form.cleaned_data['hold'].pk}.",
+        lambda _: (
+            _g("%(ncr)s covers hold %(hold)s.")
+            % {"ncr": ncr.code, "hold": form.cleaned_data["hold"].pk}
+        ),
         _back(ncr, "containment"),
     )
 
@@ -255,7 +274,8 @@ def ncr_hold_remove(request: HttpRequest, code: str, hold: int) -> HttpResponse:
         request,
         NoteForm(request.POST),
         lambda data: services.remove_hold(ncr, removed, by=request.user, reason=data["note"]),
-        f"Hold {removed.pk} is no longer covered by {ncr.code}.",
+        _g("Hold %(hold)s is no longer covered by %(ncr)s.")
+        % {"hold": removed.pk, "ncr": ncr.code},
         _back(ncr, "containment"),
     )
 
@@ -270,7 +290,7 @@ def ncr_root_cause(request: HttpRequest, code: str) -> HttpResponse:
         lambda data: services.record_root_cause(
             ncr, category=data["category"], five_whys=data["five_whys"], by=request.user
         ),
-        f"Root cause of {ncr.code} recorded.",
+        _g("Root cause of %(ncr)s recorded.") % {"ncr": ncr.code},
         _back(ncr, "root-cause"),
     )
 
@@ -283,7 +303,10 @@ def ncr_action_add(request: HttpRequest, code: str) -> HttpResponse:
         request,
         ActionForm(request.POST),
         lambda data: services.add_action(ncr, **data, by=request.user),
-        lambda action: f"{action.get_kind_display()} action added to {ncr.code}.",
+        lambda action: (
+            _g("%(kind)s action added to %(ncr)s.")
+            % {"kind": action.get_kind_display(), "ncr": ncr.code}
+        ),
         _back(ncr, "actions"),
     )
 
@@ -297,7 +320,7 @@ def ncr_action_done(request: HttpRequest, code: str, action: int) -> HttpRespons
         request,
         NoteForm(request.POST),
         lambda data: services.complete_action(found, by=request.user, note=data["note"]),
-        f"Action {found.pk} of {ncr.code} is done.",
+        _g("Action %(action)s of %(ncr)s is done.") % {"action": found.pk, "ncr": ncr.code},
         _back(ncr, "actions"),
     )
 
@@ -312,7 +335,7 @@ def ncr_verify(request: HttpRequest, code: str) -> HttpResponse:
         lambda data: services.record_verification(
             ncr, verification=data["verification"], by=request.user
         ),
-        f"{ncr.code} is verified; it waits for quality's signature.",
+        _g("%(ncr)s is verified; it waits for quality's signature.") % {"ncr": ncr.code},
         _back(ncr, "verification"),
     )
 
@@ -325,7 +348,7 @@ def ncr_reopen(request: HttpRequest, code: str) -> HttpResponse:
         request,
         ReasonForm(request.POST),
         lambda data: services.reopen_actions(ncr, reason=data["reason"], by=request.user),
-        f"{ncr.code} is back to actions.",
+        _g("%(ncr)s is back to actions.") % {"ncr": ncr.code},
         _back(ncr, "actions"),
     )
 
@@ -344,7 +367,7 @@ def ncr_close(request: HttpRequest, code: str) -> HttpResponse:
             by=request.user,
             request=request,
         ),
-        f"{ncr.code} is closed and signed.",
+        _g("%(ncr)s is closed and signed.") % {"ncr": ncr.code},
         _back(ncr, "closure"),
     )
 
@@ -357,7 +380,7 @@ def ncr_cancel(request: HttpRequest, code: str) -> HttpResponse:
         request,
         ReasonForm(request.POST),
         lambda data: services.cancel_nonconformance(ncr, reason=data["reason"], by=request.user),
-        f"{ncr.code} is cancelled.",
+        _g("%(ncr)s is cancelled.") % {"ncr": ncr.code},
         _back(ncr),
     )
 

@@ -10,11 +10,13 @@ from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from core import roles
 from core.errors import DomainError
 from dashboard.views.common import act, back_to
+from lines import display
 from lines.models import Line, Station, StationKind
 from quality.selection import Selection
 from quality.spc import statistics
@@ -87,11 +89,16 @@ def spc_freeze(request: HttpRequest) -> HttpResponse:
         return freeze_baseline(by=request.user, **data)
 
     def done(baseline) -> str:
-        return (
-            f"Froze {baseline.parameter} limits as baseline v{baseline.version}: center "
-            f"{baseline.center:.6g}, sigma within {baseline.sigma_within:.4g} from "
-            f"{baseline.n} values."
-        )
+        return _(
+            "Froze %(parameter)s limits as baseline v%(version)s: center %(center)s, sigma "
+            "within %(sigma)s from %(n)s values."
+        ) % {
+            "parameter": display.label(baseline.parameter),
+            "version": baseline.version,
+            "center": f"{baseline.center:.6g}",
+            "sigma": f"{baseline.sigma_within:.4g}",
+            "n": baseline.n,
+        }
 
     return act(request, form, _refusing_value_errors(freeze), done, back)
 
@@ -103,11 +110,14 @@ def spc_settings(request: HttpRequest) -> HttpResponse:
     form = SettingsForm(request.POST)
 
     def done(setting) -> str:
-        judged = ", ".join(str(r) for r in setting.rules) or "none"
-        effect = "hold the cell" if setting.hold else "flag"
-        return (
-            f"{setting.parameter}: rules {judged}; signals {effect} (settings v{setting.version})."
-        )
+        judged = ", ".join(str(r) for r in setting.rules) or _("none")
+        effect = _("hold the cell") if setting.hold else _("flag")
+        return _("%(parameter)s: rules %(rules)s; signals %(effect)s (settings v%(version)s).") % {
+            "parameter": display.label(setting.parameter),
+            "rules": judged,
+            "effect": effect,
+            "version": setting.version,
+        }
 
     return act(
         request,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.template.defaultfilters import pluralize
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from core import roles
@@ -19,6 +20,9 @@ from stations import selectors as station_selectors
 
 # ---------------------------------------------------------------- station results not applied
 
+# The two lists' names on the page (station_selectors.UNAPPLIED's keys).
+STATE_LABELS = {"rejected": gettext_lazy("Rejected"), "pending": gettext_lazy("Waiting")}
+
 
 @roles.page_permission(roles.VIEW_STATION_RESULTS)
 def unapplied_results(request: HttpRequest) -> HttpResponse:
@@ -30,7 +34,7 @@ def unapplied_results(request: HttpRequest) -> HttpResponse:
         state=state, line=line, station=station, reason=reason
     )
     reasons = station_selectors.unapplied_reasons(state=state, line=line, station=station)
-    choices = [(code, f"{code or 'queued'} ({count})") for code, count in reasons]
+    choices = [(code, f"{code or _('queued')} ({count})") for code, count in reasons]
     if reason and reason not in dict(reasons):  # none lately, older ones listed
         choices.append((reason, reason))
     return render(
@@ -39,7 +43,10 @@ def unapplied_results(request: HttpRequest) -> HttpResponse:
         {
             "page": page_of(request, results),
             "query": query_without_page(request),
-            "states": station_selectors.UNAPPLIED,
+            "states": {
+                key: STATE_LABELS.get(key, label)
+                for key, label in station_selectors.UNAPPLIED.items()
+            },
             "state": state,
             "reasons": reasons,
             "reason_choices": choices,
@@ -62,6 +69,13 @@ def requeue_results(request: HttpRequest) -> HttpResponse:
         lambda data: intake.requeue_rejected(
             [entry.pk for entry in data["entries"]], by=request.user, reason=data["reason"]
         ),
-        lambda sent: f"{sent} result{pluralize(sent)} sent to the workers again.",
+        lambda sent: (
+            ngettext(
+                "%(count)d result sent to the workers again.",
+                "%(count)d results sent to the workers again.",
+                sent,
+            )
+            % {"count": sent}
+        ),
         back_to(request, reverse("unapplied-results")),
     )

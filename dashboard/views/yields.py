@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from analytics.exports import FORMATS
 from core import roles
@@ -18,8 +19,9 @@ from quality.selection import Selection
 from quality.yields import BY, yield_report
 
 # The groupings the pages offer, with their labels; the first is the default.
-YIELD_BY = {by: by.capitalize() for by in BY}
-PARETO_BY = {by: {"parameter": "Violated parameter"}.get(by, "Defect code") for by in KINDS}
+_BY_LABELS = {"step": _("Step"), "batch": _("Batch"), "day": _("Day"), "line": _("Line")}
+YIELD_BY = {by: _BY_LABELS.get(by, by.capitalize()) for by in BY}
+PARETO_BY = {by: _("Violated parameter") if by == "parameter" else _("Defect code") for by in KINDS}
 
 
 def _filters(request: HttpRequest, by: dict[str, str]) -> dict:
@@ -29,7 +31,7 @@ def _filters(request: HttpRequest, by: dict[str, str]) -> dict:
     selection, errors = Selection.from_query(query)
     chosen = query.get("by") or next(iter(by))
     if chosen not in by:
-        errors = {**errors, "by": [f"Must be one of: {', '.join(by)}."]}
+        errors = {**errors, "by": [_("Must be one of: %(choices)s.") % {"choices": ", ".join(by)}]}
         selection = None
     filters = selection.as_query() if selection else {}
     kept = urlencode(filters)

@@ -12,6 +12,7 @@ from django.utils import timezone
 from core import roles
 from environment import selectors
 from environment.judging import bounds
+from lines import display
 from lines.models import ZONE_QUANTITIES, Line, Zone
 
 # The windows a zone's chart can show, in hours; the first is the default.
@@ -36,7 +37,7 @@ def zone_detail(request: HttpRequest, code: str) -> HttpResponse:
         "quantities": [
             {
                 "key": quantity,
-                "label": label,
+                "label": display.label(quantity),
                 "unit": unit,
                 "limits": [
                     {"bound": bound, "value": limit}
@@ -45,7 +46,7 @@ def zone_detail(request: HttpRequest, code: str) -> HttpResponse:
                 ],
                 "series": series,
             }
-            for (quantity, (label, unit, _)), series in zip(
+            for (quantity, (_label, unit, _)), series in zip(
                 ZONE_QUANTITIES.items(),
                 selectors.zone_series(zone, since, until).values(),
                 strict=True,
@@ -68,7 +69,7 @@ def zone_detail(request: HttpRequest, code: str) -> HttpResponse:
             "zone": zone,
             "stations": zone.stations.order_by("code"),
             "limits": [
-                (ZONE_QUANTITIES[q][0], bound, limit, ZONE_QUANTITIES[q][1])
+                (display.label(q), bound, limit, ZONE_QUANTITIES[q][1])
                 for q, bound, limit in bounds(zone)
             ],
             "hours": hours,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from batches.hooks import StepApplied
 from batches.models import Cell, Hold, HoldRule
@@ -23,7 +24,7 @@ def _is_insulation_failure(step: StepApplied) -> bool:
 
 @rule(
     CODE,
-    label="Insulation failures hold the batch",
+    label=_("Insulation failures hold the batch"),
     holds=Hold.Scope.BATCH,
     applies=_is_insulation_failure,
     thresholds={"failures": Threshold(int, 2)},

@@ -26,6 +26,7 @@ from django.db import connection
 from django.db.models import Max, Min, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from audit.services import record_event
 from batches.hooks import StepApplied
@@ -106,7 +107,7 @@ def _excursions_of(step: StepApplied) -> list[Excursion]:
 
 @rule(
     CODE,
-    label="A dry-room excursion holds the cells and open lots it touched",
+    label=gettext_lazy("A dry-room excursion holds the cells and open lots it touched"),
     holds=Hold.Scope.EXCURSION,
     applies=lambda step: bool(_excursions_of(step)),
 )

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import Min
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext_lazy
 
 from batches.hooks import StepApplied
 from batches.models import Cell, Consumption, Hold, HoldRule, MaterialLot
@@ -59,7 +60,7 @@ def first_use(zone: Zone, lot_ids: list[int]) -> dict[int, datetime]:
 
 @rule(
     CODE,
-    label="A lot open in a dry room longer than its material may be is held",
+    label=gettext_lazy("A lot open in a dry room longer than its material may be is held"),
     holds=Hold.Scope.LOT,
     applies=lambda step: bool(_limited(step)),
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
+
 from batches.hooks import StepApplied
 from batches.models import Hold, HoldRule
 from batches.services import hold_batch
@@ -11,7 +13,7 @@ from quality.rules.registry import open_hold_for, rule
 
 @rule(
     "formation_hard_short",
-    label="Hard short in formation holds the batch",
+    label=_("Hard short in formation holds the batch"),
     holds=Hold.Scope.BATCH,
     applies=lambda step: (
         step.run.station.kind == StationKind.FORMATION and "short" in step.run.defects

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import statistics
 
+from django.utils.translation import gettext_lazy as _
+
 from batches.hooks import StepApplied
 from batches.models import Hold, HoldRule, Measurement
 from batches.services import hold_batch
@@ -21,7 +23,7 @@ ICE = "initial_coulombic_efficiency"
 
 @rule(
     CODE,
-    label="Low-ICE outliers hold the batch",
+    label=_("Low-ICE outliers hold the batch"),
     holds=Hold.Scope.BATCH,
     applies=lambda step: step.run.station.kind == StationKind.FORMATION,
     thresholds={

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
+
 from batches.hooks import StepApplied
 from batches.models import Hold, HoldRule, ProcessRun
 from batches.services import hold_cell
@@ -10,7 +12,7 @@ from quality.rules.registry import rule
 
 @rule(
     "out_of_spec",
-    label="Out-of-spec result holds the cell",
+    label=_("Out-of-spec result holds the cell"),
     holds=Hold.Scope.CELL,
     applies=lambda step: step.run.verdict == ProcessRun.Verdict.FAIL,
 )

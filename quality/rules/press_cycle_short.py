@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
+
 from batches.hooks import StepApplied
 from batches.models import Hold, HoldRule
 from batches.services import hold_press_cycle, press_cycle_code
@@ -20,7 +22,7 @@ def _short_in_press_cycle(step: StepApplied) -> bool:
 
 @rule(
     "press_cycle_short",
-    label="Short after pressing holds the press cycle",
+    label=_("Short after pressing holds the press cycle"),
     holds=Hold.Scope.PRESS_CYCLE,
     applies=_short_in_press_cycle,
 )

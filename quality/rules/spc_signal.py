@@ -14,6 +14,8 @@ costs no query at all.
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
+
 from batches.hooks import StepApplied
 from batches.models import Hold, HoldRule, Measurement
 from batches.services import hold_cell
@@ -39,7 +41,7 @@ def _held_here(step: StepApplied) -> frozenset[str]:
 
 @rule(
     CODE,
-    label="SPC signal on a parameter marked to hold holds the cell",
+    label=_("SPC signal on a parameter marked to hold holds the cell"),
     holds=Hold.Scope.CELL,
     applies=lambda step: bool(_held_here(step)),
     thresholds={"window": Threshold(int, 50), "min_points": Threshold(int, 20)},

@@ -3,6 +3,8 @@ past its expiry (a lot on hold holds the cell through the lot's own hold)."""
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
+
 from batches.hooks import StepApplied
 from batches.models import Hold, HoldRule
 from batches.services import open_hold
@@ -11,7 +13,7 @@ from quality.rules.registry import rule
 
 @rule(
     "unusable_lot",
-    label="A lot that may not be used holds the cell that consumed it",
+    label=_("A lot that may not be used holds the cell that consumed it"),
     holds=Hold.Scope.CELL,
     applies=lambda step: any(
         lot.unusable_reason(step.run.finished_at) for lot in step.lots.values()

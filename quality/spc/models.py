@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from lines.models import Line, StationKind
 
@@ -22,9 +23,9 @@ class SpcBaseline(models.Model):
     parameter back on limits from the selected points (phase I)."""
 
     class Chart(models.TextChoices):
-        IMR = "imr", "Individuals and moving range"
-        XBAR_R = "xbar_r", "X-bar and range"
-        XBAR_S = "xbar_s", "X-bar and standard deviation"
+        IMR = "imr", _("Individuals and moving range")
+        XBAR_R = "xbar_r", _("X-bar and range")
+        XBAR_S = "xbar_s", _("X-bar and standard deviation")
 
     line = models.ForeignKey(Line, on_delete=models.PROTECT, related_name="+")
     step = models.CharField(max_length=20, choices=StationKind.choices)

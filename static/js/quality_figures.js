@@ -3,6 +3,8 @@
 // with the cumulative share as a line on a second axis (0-100 %).
 (function () {
   "use strict";
+  // The page's language (Django's JavaScript catalog, /i18n/js/), English without it.
+  const gettext = window.gettext || function (text) { return text; };
   function data(id) {
     const source = document.getElementById(id);
     return source ? JSON.parse(source.textContent) : null;
@@ -15,13 +17,13 @@
       type: "bar",
       data: {
         labels: chart.labels,
-        datasets: [{ label: "First-pass yield (%)", data: chart.fpy, backgroundColor: "#1f6feb" }],
+        datasets: [{ label: gettext("First-pass yield (%)"), data: chart.fpy, backgroundColor: "#1f6feb" }],
       },
       options: {
         animation: false,
         maintainAspectRatio: false,
         plugins: { legend: { display: false } },
-        scales: { y: { min: 0, max: 100, title: { display: true, text: "FPY (%)" } } },
+        scales: { y: { min: 0, max: 100, title: { display: true, text: gettext("FPY (%)") } } },
       },
     });
   }
@@ -36,7 +38,7 @@
         datasets: [
           {
             type: "line",
-            label: "Cumulative share (%)",
+            label: gettext("Cumulative share (%)"),
             data: chart.cumulative,
             yAxisID: "share",
             borderColor: "#cf222e",
@@ -46,7 +48,7 @@
           },
           {
             type: "bar",
-            label: "Occurrences",
+            label: gettext("Occurrences"),
             data: chart.counts,
             yAxisID: "count",
             backgroundColor: "#1f6feb",
@@ -57,8 +59,8 @@
         animation: false,
         maintainAspectRatio: false,
         scales: {
-          count: { type: "linear", position: "left", beginAtZero: true, title: { display: true, text: "occurrences" } },
-          share: { type: "linear", position: "right", min: 0, max: 100, grid: { drawOnChartArea: false }, title: { display: true, text: "cumulative %" } },
+          count: { type: "linear", position: "left", beginAtZero: true, title: { display: true, text: gettext("occurrences") } },
+          share: { type: "linear", position: "right", min: 0, max: 100, grid: { drawOnChartArea: false }, title: { display: true, text: gettext("cumulative %") } },
         },
       },
     });

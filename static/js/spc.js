@@ -4,6 +4,8 @@
 // point names its cell (or subgroup) and clicking it opens the cell.
 (function () {
   "use strict";
+  // The page's language (Django's JavaScript catalog, /i18n/js/), English without it.
+  const gettext = window.gettext || function (text) { return text; };
   const OK = "#1f6feb", SIGNAL = "#cf222e", LIMIT = "#9a6700", SPEC = "#8250df", CENTER = "#57606a";
 
   function flat(y, count, color, label, dash) {
@@ -27,7 +29,7 @@
       animation: false, maintainAspectRatio: false, parsing: false, normalized: true,
       onClick: onClick,
       plugins: { legend: { display: true, labels: { boxWidth: 10 } }, tooltip: tooltip },
-      scales: { x: { type: "linear", title: { display: true, text: "point" } } },
+      scales: { x: { type: "linear", title: { display: true, text: gettext("point") } } },
     };
   }
 
@@ -45,7 +47,7 @@
     }];
     const perPoint = points.length && points[0].ucl !== undefined;
     [
-      flat(spc.center, count, CENTER, "center"),
+      flat(spc.center, count, CENTER, gettext("center")),
       perPoint ? stepped(points.map(function (p) { return p.ucl; }), LIMIT, "UCL")
                : flat(spc.ucl, count, LIMIT, "UCL", [4, 3]),
       perPoint ? stepped(points.map(function (p) { return p.lcl; }), LIMIT, "LCL")
@@ -71,8 +73,9 @@
           callbacks: {
             label: function (item) {
               const p = points[item.dataIndex];
-              const who = p.cell ? "cell " + p.cell : "subgroup " + p.subgroup + " (" + p.n + " cells)";
-              const rules = p.signals.length ? " · rules " + p.signals.join(", ") : "";
+              const who = p.cell ? gettext("cell") + " " + p.cell
+                : gettext("subgroup") + " " + p.subgroup + " (" + p.n + " " + gettext("cells") + ")";
+              const rules = p.signals.length ? " · " + gettext("rules") + " " + p.signals.join(", ") : "";
               return who + ": " + p.value + (spc.unit ? " " + spc.unit : "") + " · " + p.at.slice(0, 19) + rules;
             },
           },
@@ -84,16 +87,16 @@
     // A moving range belongs to the second of its two points: it starts at point 1.
     const offset = spc.chart === "imr" ? 1 : 0;
     const ranges = [{
-      label: spc.chart === "imr" ? "moving range" : spc.chart === "xbar_r" ? "range" : "std dev",
+      label: spc.chart === "imr" ? gettext("moving range") : spc.chart === "xbar_r" ? gettext("range") : gettext("std dev"),
       data: spread.points.map(function (y, i) { return { x: i + offset, y: y }; }),
       borderColor: "rgba(31,111,235,.35)", borderWidth: 1, showLine: true,
       pointRadius: count > 2000 ? 1 : 2, pointBackgroundColor: OK,
     }];
     if (spread.point_ucls) {
       ranges.push(stepped(spread.point_ucls, LIMIT, "UCL"));
-      ranges.push(stepped(spread.point_centers, CENTER, "center"));
+      ranges.push(stepped(spread.point_centers, CENTER, gettext("center")));
     } else {
-      [flat(spread.center, count, CENTER, "center"), flat(spread.ucl, count, LIMIT, "UCL", [4, 3]),
+      [flat(spread.center, count, CENTER, gettext("center")), flat(spread.ucl, count, LIMIT, "UCL", [4, 3]),
        flat(spread.lcl, count, LIMIT, "LCL", [4, 3])].forEach(function (d) { if (d) ranges.push(d); });
     }
     new Chart(document.getElementById("spc-range"), {

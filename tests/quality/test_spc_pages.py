@@ -72,10 +72,16 @@ def test_the_capability_summary_lists_judged_parameters_worst_first(
     assert page.status_code == 200
     html = page.content.decode()
     pressing = html.split('id="step-pressing"')[1]
-    judged = ["peak_pressure_mpa", "dwell_s", "temperature_c", "relative_density_pct"]
-    for name in judged:
-        assert f">{name}</a>" in pressing
-    assert ">thickness_before_um</a>" not in pressing  # recorded, not judged
+    judged = {
+        "peak_pressure_mpa": "Peak pressure",
+        "dwell_s": "Dwell time",
+        "temperature_c": "Temperature",
+        "relative_density_pct": "Relative density",
+    }
+    # Each judged parameter is a link to its chart, shown by its display name.
+    for name, shown in judged.items():
+        assert f'parameter={name}" title="{name}">{shown}</a>' in pressing
+    assert "parameter=thickness_before_um" not in pressing  # recorded, not judged
     link = "/quality/spc/?line=proto&amp;step=pressing&amp;parameter=peak_pressure_mpa"
     assert link in pressing
     all_steps = client.get("/quality/spc/capability/proto/")

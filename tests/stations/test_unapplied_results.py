@@ -249,7 +249,8 @@ def test_the_page_refuses_a_form_without_results_and_changes_nothing(
 ):
     entry, _ = rejected_on_hold
     response = signed_in(line_engineer).post(reverse("requeue-results"), form, follow=True)
-    assert "entries:" in response.content.decode()
+    # The field is named for people (not "entries"), then what is wrong with it.
+    assert "results to send again: " in response.content.decode()
     entry.refresh_from_db()
     assert entry.status == "rejected" and not Event.objects.filter(verb="result_requeued")
 
