@@ -70,7 +70,7 @@ def sign_in(live_server):
         page.goto(f"{live_server.url}/accounts/login/")
         page.fill("#id_username", user.username)
         page.fill("#id_password", "a-long-test-password")
-        page.click("button[type=submit]")
+        page.click("#sign-in button[type=submit]")
         page.wait_for_url(f"{live_server.url}/")
 
     return sign_in_as
