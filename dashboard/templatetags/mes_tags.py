@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from batches.models import Hold
 from lines import display
-from lines.models import StationKind
+from lines.models import Equipment, StationKind
 
 register = template.Library()
 
@@ -293,6 +293,12 @@ def actor_label(actor: object) -> str:
         code, _at, version = text[len("rule:") :].rpartition("@v")
         return _("rule %(code)s v%(version)s") % {"code": code, "version": version}
     return text
+
+
+@register.filter
+def equipment_status_label(status: str) -> str:
+    """An equipment status code (a lockout's, stored without choices) as its label."""
+    return str(dict(Equipment.Status.choices).get(status, display.humanise(status)))
 
 
 @register.filter
