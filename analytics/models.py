@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from lines.models import CellDesign
 
@@ -127,7 +128,7 @@ class PassportExport(models.Model):
     class Status(models.TextChoices):
         REQUESTED = "requested", _("Requested")
         READY = "ready", _("Ready")
-        FAILED = "failed", _("Failed")
+        FAILED = "failed", pgettext_lazy("passport export", "Failed")
 
     batch = models.ForeignKey(
         "batches.Batch", on_delete=models.PROTECT, related_name="passport_exports"
