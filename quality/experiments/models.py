@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from batches.models import Batch, Cell
 from lines.models import RecipeVersion, StationKind
@@ -14,7 +15,7 @@ from lines.models import RecipeVersion, StationKind
 class Experiment(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", _("Draft")
-        RUNNING = "running", _("Running")
+        RUNNING = "running", pgettext_lazy("experiment status", "Running")
         CONCLUDED = "concluded", _("Concluded")
         CANCELLED = "cancelled", _("Cancelled")
 

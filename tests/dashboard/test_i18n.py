@@ -19,6 +19,8 @@ from django.utils.translation import gettext
 from batches.models import Batch, Hold, MaterialLot, ProcessRun
 from lines.models import Line, Zone
 from quality.nonconformance import open_nonconformance
+from tests.quality.test_experiment_pages import running  # noqa: F401
+from tests.quality.test_experiments import batch40, stacked40  # noqa: F401
 
 JA = {"HTTP_ACCEPT_LANGUAGE": "ja"}
 
@@ -431,3 +433,16 @@ def test_the_equipment_messages_are_japanese(plant, signed_in, line_engineer):
     page = response.content.decode()
     assert "PR-CIP-1 は「ロックアウト中」になりました。" in page
     assert "ロックアウト履歴" in page and "seal leak" in page
+
+
+def test_a_running_experiment_reads_in_japanese(running, signed_in, line_engineer):  # noqa: F811
+    client = signed_in(line_engineer)
+    page = client.get(
+        reverse("experiment", args=["EXP-PRESS-1"]) + "?feature=relative_density_pct", **JA
+    ).content.decode()
+    for japanese in ("定義", "因子", "水準ごとの結果", "中央値"):
+        assert japanese in page
+    shown = [label for label in ENGLISH_ONLY + ENGLISH_ONLY_MORE if label in page]
+    assert shown == []
+    listing = client.get(reverse("experiments"), **JA).content.decode()
+    assert "EXP-PRESS-1" in listing and "実施中" in listing and "<th>Title</th>" not in listing
