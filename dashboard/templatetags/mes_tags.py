@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from batches.models import Hold
 from lines import display
-from lines.models import Equipment, StationKind
+from lines.models import DowntimeReason, Equipment, Station, StationKind
 
 register = template.Library()
 
@@ -299,6 +299,20 @@ def actor_label(actor: object) -> str:
 def equipment_status_label(status: str) -> str:
     """An equipment status code (a lockout's, stored without choices) as its label."""
     return str(dict(Equipment.Status.choices).get(status, display.humanise(status)))
+
+
+@register.filter
+def station_state_label(state: str) -> str:
+    """A station state code (running, down...) as its label in the page's language."""
+    return str(dict(Station.State.choices).get(state, display.humanise(state)))
+
+
+@register.filter
+def downtime_category_label(category: str | None) -> str:
+    """A downtime reason's category code (planned, unplanned) as its label; – for none."""
+    if not category:
+        return "–"
+    return str(dict(DowntimeReason.Category.choices).get(category, display.humanise(category)))
 
 
 @register.filter
