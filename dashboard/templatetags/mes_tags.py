@@ -14,7 +14,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from batches.models import Hold
+from batches.models import Hold, ProcessRun
 from lines import display
 from lines.models import DowntimeReason, Equipment, Station, StationKind
 
@@ -299,6 +299,12 @@ def actor_label(actor: object) -> str:
 def equipment_status_label(status: str) -> str:
     """An equipment status code (a lockout's, stored without choices) as its label."""
     return str(dict(Equipment.Status.choices).get(status, display.humanise(status)))
+
+
+@register.filter
+def verdict_label(verdict: str) -> str:
+    """A run's verdict code (pass, fail) as its label in the page's language."""
+    return str(dict(ProcessRun.Verdict.choices).get(verdict, display.humanise(verdict)))
 
 
 @register.filter
