@@ -12,23 +12,25 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from lines.models import CellDesign
 
 
 class BatteryCategory(models.TextChoices):
-    LMT = "lmt", "Light means of transport"
-    EV = "ev", "Electric vehicle"
-    INDUSTRIAL = "industrial", "Industrial"
-    STATIONARY = "stationary", "Stationary"
+    LMT = "lmt", _("Light means of transport")
+    EV = "ev", _("Electric vehicle")
+    INDUSTRIAL = "industrial", _("Industrial")
+    STATIONARY = "stationary", _("Stationary")
 
 
 class PassportMasterData(models.Model):
     """One released version of a design's passport master data."""
 
     class Status(models.TextChoices):
-        RELEASED = "released", "Released"
-        SUPERSEDED = "superseded", "Superseded"
+        RELEASED = "released", _("Released")
+        SUPERSEDED = "superseded", _("Superseded")
 
     TRANSITIONS = {Status.RELEASED: {Status.SUPERSEDED}, Status.SUPERSEDED: set()}
 
@@ -124,9 +126,9 @@ class PassportExport(models.Model):
     """A batch's passports as a ZIP, one JSON per good cell, built by a worker."""
 
     class Status(models.TextChoices):
-        REQUESTED = "requested", "Requested"
-        READY = "ready", "Ready"
-        FAILED = "failed", "Failed"
+        REQUESTED = "requested", _("Requested")
+        READY = "ready", _("Ready")
+        FAILED = "failed", pgettext_lazy("passport export", "Failed")
 
     batch = models.ForeignKey(
         "batches.Batch", on_delete=models.PROTECT, related_name="passport_exports"

@@ -76,6 +76,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from django.utils import translation
+
 from analytics.models import PassportMasterData
 from batches.energy import cells_energy
 from batches.models import Cell, Consumption, DesignMaterial, Hold, MaterialRole
@@ -241,7 +243,9 @@ def _materials(master: PassportMasterData, roles: list[str], consumed: list[Cons
         by_role.setdefault(consumption.role, []).append(consumption)
 
     def location(role: str) -> dict[str, str]:
-        where = {"componentName": MaterialRole(role).label}
+        # The passport is a data document: its words stay English whatever the page's language.
+        with translation.override("en"):
+            where = {"componentName": str(MaterialRole(role).label)}
         if lots := _lots_text(by_role.get(role, [])):
             where["componentId"] = lots
         return where

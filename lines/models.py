@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class StationKind(models.TextChoices):
@@ -114,9 +115,9 @@ class Equipment(models.Model):
         OTHER = "other", _("Other")
 
     class Status(models.TextChoices):
-        IN_SERVICE = "in_service", "In service"
-        LOCKED_OUT = "locked_out", "Locked out"
-        RETIRED = "retired", "Retired"
+        IN_SERVICE = "in_service", _("In service")
+        LOCKED_OUT = "locked_out", _("Locked out")
+        RETIRED = "retired", _("Retired")
 
     # The moves lines.equipment makes; a retired item stays retired.
     TRANSITIONS = {
@@ -653,8 +654,8 @@ class DowntimeReason(models.Model):
     """Why a station stopped: a catalogue code that stations send with their state."""
 
     class Category(models.TextChoices):
-        PLANNED = "planned", "Planned"
-        UNPLANNED = "unplanned", "Unplanned"
+        PLANNED = "planned", pgettext_lazy("downtime category", "Planned")
+        UNPLANNED = "unplanned", pgettext_lazy("downtime category", "Unplanned")
 
     code = models.SlugField(max_length=40, unique=True)
     label = models.CharField(max_length=100)

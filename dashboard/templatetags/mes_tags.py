@@ -14,9 +14,9 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from batches.models import Hold
+from batches.models import Hold, ProcessRun
 from lines import display
-from lines.models import StationKind
+from lines.models import DowntimeReason, Equipment, Station, StationKind
 
 register = template.Library()
 
@@ -293,6 +293,32 @@ def actor_label(actor: object) -> str:
         code, _at, version = text[len("rule:") :].rpartition("@v")
         return _("rule %(code)s v%(version)s") % {"code": code, "version": version}
     return text
+
+
+@register.filter
+def equipment_status_label(status: str) -> str:
+    """An equipment status code (a lockout's, stored without choices) as its label."""
+    return str(dict(Equipment.Status.choices).get(status, display.humanise(status)))
+
+
+@register.filter
+def verdict_label(verdict: str) -> str:
+    """A run's verdict code (pass, fail) as its label in the page's language."""
+    return str(dict(ProcessRun.Verdict.choices).get(verdict, display.humanise(verdict)))
+
+
+@register.filter
+def station_state_label(state: str) -> str:
+    """A station state code (running, down...) as its label in the page's language."""
+    return str(dict(Station.State.choices).get(state, display.humanise(state)))
+
+
+@register.filter
+def downtime_category_label(category: str | None) -> str:
+    """A downtime reason's category code (planned, unplanned) as its label; – for none."""
+    if not category:
+        return "–"
+    return str(dict(DowntimeReason.Category.choices).get(category, display.humanise(category)))
 
 
 @register.filter

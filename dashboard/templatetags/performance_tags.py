@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import template
+from django.utils.translation import gettext as _
 
 register = template.Library()
 
@@ -15,4 +16,6 @@ def duration(seconds: float | None) -> str:
     seconds = round(seconds)
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d} h" if hours else f"{minutes}:{secs:02d} min"
+    if hours:
+        return _("%(hours)d:%(minutes)02d h") % {"hours": hours, "minutes": minutes}
+    return _("%(minutes)d:%(seconds)02d min") % {"minutes": minutes, "seconds": secs}

@@ -7,6 +7,7 @@ from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from analytics.equipment import DUE_SOON_DAYS, calibration_standing, item_history, registry_items
@@ -104,7 +105,10 @@ def equipment_status(request: HttpRequest, code: str) -> HttpResponse:
         request,
         StatusForm(request.POST),
         lambda data: ACTIONS[data["action"]](item, by=request.user, reason=data["reason"]),
-        lambda changed: f"{changed.code} is now {changed.get_status_display().lower()}.",
+        lambda changed: (
+            _("%(item)s is now %(status)s.")
+            % {"item": changed.code, "status": changed.get_status_display().lower()}
+        ),
         reverse("equipment", args=[item.code]),
     )
 
@@ -119,6 +123,9 @@ def equipment_calibration(request: HttpRequest, code: str) -> HttpResponse:
         lambda data: services.record_calibration(
             item, due=data["due"], by=request.user, note=data["note"]
         ),
-        lambda calibration: f"{item.code} calibrated; next due {calibration.due:%Y-%m-%d}.",
+        lambda calibration: (
+            _("%(item)s calibrated; next due %(due)s.")
+            % {"item": item.code, "due": f"{calibration.due:%Y-%m-%d}"}
+        ),
         reverse("equipment", args=[item.code]),
     )

@@ -11,6 +11,7 @@ from django import forms
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path, reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from core import roles
@@ -142,7 +143,8 @@ def experiment_start(request: HttpRequest, code: str) -> HttpResponse:
         request,
         EmptyForm(request.POST),
         lambda data: services.start_experiment(experiment, by=request.user),
-        f"{experiment.code} is running: its cells are served their arms' setpoints.",
+        _("%(experiment)s is running: its cells are served their arms' setpoints.")
+        % {"experiment": experiment.code},
         _back(experiment),
     )
 
@@ -155,7 +157,7 @@ def experiment_deviation(request: HttpRequest, code: str) -> HttpResponse:
         request,
         NoteForm(request.POST),
         lambda data: services.approve_deviation(experiment, note=data["note"], by=request.user),
-        "Deviation approved.",
+        _("Deviation approved."),
         _back(experiment),
     )
 
@@ -170,7 +172,7 @@ def experiment_conclude(request: HttpRequest, code: str) -> HttpResponse:
         lambda data: services.conclude_experiment(
             experiment, conclusion=data["conclusion"], by=request.user
         ),
-        f"{experiment.code} is concluded.",
+        _("%(experiment)s is concluded.") % {"experiment": experiment.code},
         _back(experiment),
     )
 
@@ -183,7 +185,7 @@ def experiment_cancel(request: HttpRequest, code: str) -> HttpResponse:
         request,
         ReasonForm(request.POST),
         lambda data: services.cancel_experiment(experiment, reason=data["reason"], by=request.user),
-        f"{experiment.code} is cancelled.",
+        _("%(experiment)s is cancelled.") % {"experiment": experiment.code},
         _back(experiment),
     )
 

@@ -13,6 +13,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from analytics.master_data import as_data, release_master_data, released_for
@@ -25,10 +27,10 @@ from core.errors import DomainError
 from lines.models import CellDesign
 
 PART_TITLES = {
-    "generalProductInformation": "General product information",
-    "materialComposition": "Material composition",
-    "performanceAndDurability": "Performance and durability",
-    "carbonFootprint": "Carbon footprint",
+    "generalProductInformation": gettext_lazy("General product information"),
+    "materialComposition": gettext_lazy("Material composition"),
+    "performanceAndDurability": gettext_lazy("Performance and durability"),
+    "carbonFootprint": gettext_lazy("Carbon footprint"),
 }
 
 
@@ -77,7 +79,10 @@ def cell_passport(request: HttpRequest, serial: str) -> HttpResponse:
 def batch_passport_export(request: HttpRequest, code: str) -> HttpResponse:
     batch = get_object_or_404(Batch, code=code)
     request_export(batch, by=request.user)
-    messages.success(request, f"The passports of {batch.code} are being built; reload shortly.")
+    messages.success(
+        request,
+        _("The passports of %(batch)s are being built; reload shortly.") % {"batch": batch.code},
+    )
     return redirect(reverse("batch", args=[batch.code]) + "#passports")
 
 
@@ -102,9 +107,9 @@ class MasterDataForm(forms.Form):
         try:
             data = json.loads(self.cleaned_data["data"])
         except json.JSONDecodeError as error:
-            raise forms.ValidationError(f"Not JSON: {error}") from None
+            raise forms.ValidationError(_("Not JSON: %(error)s") % {"error": error}) from None
         if not isinstance(data, dict):
-            raise forms.ValidationError("A JSON object of the master-data fields.")
+            raise forms.ValidationError(_("A JSON object of the master-data fields."))
         return data
 
 
@@ -130,7 +135,9 @@ def design_master_data(request: HttpRequest, code: str) -> HttpResponse:
                 messages.error(request, error.detail)
                 errors = error.errors
             else:
-                messages.success(request, f"Version {version.version} released.")
+                messages.success(
+                    request, _("Version %(version)s released.") % {"version": version.version}
+                )
                 return redirect("design-master-data", code=design.code)
         status = 400
     else:

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from analytics.oee import Figures, Window, pareto, read_window
@@ -140,7 +141,10 @@ def ideal_cycle_time(request: HttpRequest, pk: int) -> HttpResponse:
         lambda data: set_ideal_cycle_time(
             version, ideal_cycle_s=data["ideal_cycle_s"], by=request.user
         ),
-        lambda row: f"{version} runs ideally in {row.ideal_cycle_s:g} s.",
+        lambda row: (
+            _("%(version)s runs ideally in %(seconds)s s.")
+            % {"version": version, "seconds": f"{row.ideal_cycle_s:g}"}
+        ),
         reverse("line-oee", args=[version.recipe.line.code]) + "#cycle-times",
     )
 
@@ -214,8 +218,11 @@ def stop_reason(request: HttpRequest, pk: int) -> HttpResponse:
             change, reason_code=data["reason"].code, by=request.user, note=data["note"]
         ),
         lambda correction: (
-            f"The stop at {timezone.localtime(change.occurred_at):%Y-%m-%d %H:%M} "
-            f"counts as {correction.reason.code} now."
+            _("The stop at %(at)s counts as %(reason)s now.")
+            % {
+                "at": f"{timezone.localtime(change.occurred_at):%Y-%m-%d %H:%M}",
+                "reason": correction.reason.code,
+            }
         ),
         back_to(request, reverse("station-stops", args=[change.station.code])),
     )

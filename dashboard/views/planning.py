@@ -11,6 +11,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
 from batches.models import Batch, MaterialLot, MaterialRole
@@ -25,14 +27,23 @@ from lines.models import CellDesign, Line, Route
 class LotChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, lot: MaterialLot) -> str:
         left = lot.quantity - lot.used
-        return f"{lot.code} · {lot.material} · {left.normalize():f} {lot.unit} left"
+        return _("%(lot)s · %(material)s · %(left)s %(unit)s left") % {
+            "lot": lot.code,
+            "material": lot.material,
+            "left": f"{left.normalize():f}",
+            "unit": lot.unit,
+        }
 
 
 class BatchPlanForm(forms.Form):
-    line = forms.ModelChoiceField(Line.objects.all(), to_field_name="code")
-    design = forms.ModelChoiceField(CellDesign.objects.all(), to_field_name="code")
-    route = forms.ModelChoiceField(Route.objects.select_related("line"), to_field_name="pk")
-    quantity = forms.IntegerField(min_value=1, max_value=10000)
+    line = forms.ModelChoiceField(Line.objects.all(), to_field_name="code", label=_lazy("Line"))
+    design = forms.ModelChoiceField(
+        CellDesign.objects.all(), to_field_name="code", label=_lazy("Design")
+    )
+    route = forms.ModelChoiceField(
+        Route.objects.select_related("line"), to_field_name="pk", label=_lazy("Route")
+    )
+    quantity = forms.IntegerField(min_value=1, max_value=10000, label=_lazy("Quantity"))
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -46,7 +57,11 @@ class BatchPlanForm(forms.Form):
         data = super().clean()
         line, route = data.get("line"), data.get("route")
         if line and route and route.line_id != line.pk:
-            self.add_error("route", f"Route {route.code} is not a route of line {line.code}.")
+            self.add_error(
+                "route",
+                _("Route %(route)s is not a route of line %(line)s.")
+                % {"route": route.code, "line": line.code},
+            )
         return data
 
     def material_lots(self) -> dict[str, str]:
@@ -91,7 +106,9 @@ def batch_new(request: HttpRequest) -> HttpResponse:
             form.add_error(None, refused.detail)
         else:
             messages.success(
-                request, f"Batch {batch.code} planned: {batch.planned_quantity} cells."
+                request,
+                _("Batch %(batch)s planned: %(cells)s cells.")
+                % {"batch": batch.code, "cells": batch.planned_quantity},
             )
             return redirect("batch", batch.code)
     return render(request, "batches/batch_new.html", {"form": form})
@@ -105,7 +122,8 @@ def batch_start(request: HttpRequest, code: str) -> HttpResponse:
         request,
         forms.Form(request.POST),
         lambda _: start_batch(batch, by=request.user),
-        f"Batch {batch.code} started: its cells may be tracked in at the first step.",
+        _("Batch %(batch)s started: its cells may be tracked in at the first step.")
+        % {"batch": batch.code},
         reverse("batch", args=[batch.code]),
     )
 
@@ -118,6 +136,6 @@ def batch_cancel(request: HttpRequest, code: str) -> HttpResponse:
         request,
         ReasonForm(request.POST),
         lambda data: cancel_batch(batch, by=request.user, reason=data["reason"]),
-        f"Batch {batch.code} cancelled; its cells will not be made.",
+        _("Batch %(batch)s cancelled; its cells will not be made.") % {"batch": batch.code},
         reverse("batch", args=[batch.code]),
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from batches.models import Batch, Cell
 from lines.models import RecipeVersion, StationKind
@@ -12,10 +14,10 @@ from lines.models import RecipeVersion, StationKind
 
 class Experiment(models.Model):
     class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        RUNNING = "running", "Running"
-        CONCLUDED = "concluded", "Concluded"
-        CANCELLED = "cancelled", "Cancelled"
+        DRAFT = "draft", _("Draft")
+        RUNNING = "running", pgettext_lazy("experiment status", "Running")
+        CONCLUDED = "concluded", _("Concluded")
+        CANCELLED = "cancelled", _("Cancelled")
 
     TRANSITIONS = {
         Status.DRAFT: {Status.RUNNING, Status.CANCELLED},
@@ -25,13 +27,13 @@ class Experiment(models.Model):
     }
 
     class Design(models.TextChoices):
-        FACTORIAL = "factorial", "Full factorial"
-        ARMS = "arms", "List of arms"
+        FACTORIAL = "factorial", _("Full factorial")
+        ARMS = "arms", _("List of arms")
 
     class Assignment(models.TextChoices):
-        RANDOM = "random", "Randomised (seeded)"
-        BALANCED = "balanced", "Balanced (round robin over positions)"
-        MANUAL = "manual", "By hand"
+        RANDOM = "random", _("Randomised (seeded)")
+        BALANCED = "balanced", _("Balanced (round robin over positions)")
+        MANUAL = "manual", _("By hand")
 
     code = models.SlugField(max_length=30, unique=True)
     title = models.CharField(max_length=200)
@@ -70,8 +72,8 @@ class Factor(models.Model):
     lot of a material role (lot codes as levels)."""
 
     class Kind(models.TextChoices):
-        PARAMETER = "parameter", "Recipe parameter"
-        MATERIAL = "material", "Material lot"
+        PARAMETER = "parameter", _("Recipe parameter")
+        MATERIAL = "material", _("Material lot")
 
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="factors")
     position = models.PositiveSmallIntegerField()

@@ -3,10 +3,15 @@
 // names each kind once and a point's tooltip names its cell. Data from #batch-curve-data.
 (function () {
   "use strict";
+  // The page's language (Django's JavaScript catalog, /i18n/js/), English without it.
+  const gettext = window.gettext || function (text) { return text; };
+  const interpolate = window.interpolate || function (text, values) {
+    return text.replace(/%\((\w+)\)s/g, function (_, name) { return values[name]; });
+  };
   const STYLE = {
-    failed: { label: "failed", color: "#cf222e", width: 2 },
-    held: { label: "on hold", color: "#d97706", width: 2 },
-    other: { label: "others", color: "rgba(31,111,235,.35)", width: 1 },
+    failed: { label: gettext("failed"), color: "#cf222e", width: 2 },
+    held: { label: gettext("on hold"), color: "#d97706", width: 2 },
+    other: { label: gettext("others"), color: "rgba(31,111,235,.35)", width: 1 },
   };
   function draw() {
     const source = document.getElementById("batch-curve-data");
@@ -60,14 +65,14 @@
               label: function (context) {
                 const point = context.parsed;
                 return context.dataset.label + " (" + context.dataset.kind + "): " +
-                  point.y.toFixed(3) + " V at " + point.x.toFixed(3) + " Ah";
+                  interpolate(gettext("%(volts)s V at %(ah)s Ah"), { volts: point.y.toFixed(3), ah: point.x.toFixed(3) }, true);
               },
             },
           },
         },
         scales: {
-          x: { type: "linear", title: { display: true, text: "capacity (Ah)" } },
-          y: { title: { display: true, text: "voltage (V)" } },
+          x: { type: "linear", title: { display: true, text: gettext("capacity (Ah)") } },
+          y: { title: { display: true, text: gettext("voltage (V)") } },
         },
       },
     });

@@ -5,6 +5,8 @@
 // means per level.
 (function () {
   "use strict";
+  // The page's language (Django's JavaScript catalog, /i18n/js/), English without it.
+  const gettext = window.gettext || function (text) { return text; };
   const COLOURS = ["#1f6feb", "#cf222e", "#1a7f37", "#9a6700", "#8250df", "#bf3989"];
 
   function data(id) {
@@ -66,8 +68,8 @@
       data: {
         labels: chart.arms.map(function (a) { return a.arm; }),
         datasets: [
-          { type: "bar", label: "Q1 to Q3", data: chart.arms.map(function (a) { return [a.box[1], a.box[3]]; }), backgroundColor: "rgba(31,111,235,0.35)", borderColor: "#1f6feb", borderWidth: 1, barPercentage: 0.4 },
-          { type: "line", label: "Mean (red bar: 95 % CI)", data: chart.arms.map(function (a) { return a.mean; }), showLine: false, pointRadius: 4, borderColor: "#cf222e", backgroundColor: "#cf222e" },
+          { type: "bar", label: gettext("Q1 to Q3"), data: chart.arms.map(function (a) { return [a.box[1], a.box[3]]; }), backgroundColor: "rgba(31,111,235,0.35)", borderColor: "#1f6feb", borderWidth: 1, barPercentage: 0.4 },
+          { type: "line", label: gettext("Mean (red bar: 95 % CI)"), data: chart.arms.map(function (a) { return a.mean; }), showLine: false, pointRadius: 4, borderColor: "#cf222e", backgroundColor: "#cf222e" },
         ],
       },
       options: {
@@ -98,7 +100,7 @@
     new Chart(canvas, {
       type: "line",
       data: { labels: labels, datasets: datasets },
-      options: { animation: false, maintainAspectRatio: false, plugins: { title: { display: true, text: "Main effects (mean per level)" } } },
+      options: { animation: false, maintainAspectRatio: false, plugins: { title: { display: true, text: gettext("Main effects (mean per level)") } } },
     });
   }
 
@@ -117,7 +119,7 @@
       options: {
         animation: false,
         maintainAspectRatio: false,
-        plugins: { title: { display: true, text: "Interaction: " + inter.x + " (x) by " + inter.lines } },
+        plugins: { title: { display: true, text: gettext("Interaction:") + " " + inter.x + " (x) × " + inter.lines } },
       },
     });
   }

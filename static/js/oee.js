@@ -3,11 +3,20 @@
 // (vendored). The data comes from the page's JSON script element: the CSP forbids inline script.
 (function () {
   "use strict";
+  // The page's language (Django's JavaScript catalog, /i18n/js/), English without it.
+  const gettext = window.gettext || function (text) { return text; };
   const COLOURS = {
     running: "#1a7f37",
     idle: "#8c959f",
     down: "#cf222e",
     maintenance: "#8250df",
+  };
+
+  const STATE_LABELS = {
+    running: gettext("running"),
+    idle: gettext("idle"),
+    down: gettext("down"),
+    maintenance: gettext("maintenance"),
   };
 
   function hhmm(hours) {
@@ -21,7 +30,7 @@
     canvas.parentElement.style.height = (60 + 34 * data.stations.length) + "px";
     const datasets = Object.keys(COLOURS).map(function (state) {
       return {
-        label: state,
+        label: STATE_LABELS[state],
         backgroundColor: COLOURS[state],
         borderSkipped: false,
         barPercentage: 0.8,
@@ -65,7 +74,7 @@
       type: "bar",
       data: {
         labels: data.pareto.map(function (d) { return d.reason; }),
-        datasets: [{ label: "minutes down", data: data.pareto.map(function (d) { return d.minutes; }), backgroundColor: "#cf222e" }],
+        datasets: [{ label: gettext("minutes down"), data: data.pareto.map(function (d) { return d.minutes; }), backgroundColor: "#cf222e" }],
       },
       options: { animation: false, maintainAspectRatio: false, plugins: { legend: { display: false } } },
     });

@@ -2,6 +2,9 @@
 // sensor, its limits dashed and its excursions shaded (red once longer than tolerated).
 (function () {
   "use strict";
+  // The page's language (Django's JavaScript catalog, /i18n/js/), English without it.
+  const gettext = window.gettext || function (text) { return text; };
+  const BOUND_LABELS = { min: gettext("min"), max: gettext("max") };
   const COLORS = ["#1f6feb", "#8250df", "#1a7f37", "#bc4c00", "#0550ae"];
 
   // Shades [from, to] of each excursion of the chart's quantity behind the lines.
@@ -43,7 +46,7 @@
       }));
       for (const limit of quantity.limits) {
         datasets.push({
-          label: limit.bound + " " + limit.value + " " + quantity.unit,
+          label: BOUND_LABELS[limit.bound] + " " + limit.value + " " + quantity.unit,
           data: [{ x: chart.since, y: limit.value }, { x: chart.until, y: limit.value }],
           borderColor: "#cf222e",
           borderDash: [6, 4],

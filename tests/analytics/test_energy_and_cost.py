@@ -143,7 +143,7 @@ def test_the_home_page_shows_each_lines_cost_per_kwh_against_the_targets(
     assert formed_batch.status == "completed"  # every cell formed or scrapped
     assert "Last 1 finished batch" in costs and f"${expected}" in costs
     assert f'Latest, <a href="/batches/{formed_batch.code}/">{formed_batch.code}</a>' in costs
-    assert "$75 (FY2028), $65" in proto
+    assert "$75.00 (FY2028), $65.00" in proto  # the targets in USD, as money prints them
     assert expected > 75 and 'class="kpi bad"' in costs  # above the FY2028 target: red
     yokohama = page[page.index('data-line="yokohama"') :]
     assert "Last 0 finished batches" in yokohama  # nothing finished there: no figure, no error

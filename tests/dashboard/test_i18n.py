@@ -19,6 +19,8 @@ from django.utils.translation import gettext
 from batches.models import Batch, Hold, MaterialLot, ProcessRun
 from lines.models import Line, Zone
 from quality.nonconformance import open_nonconformance
+from tests.quality.test_experiment_pages import running  # noqa: F401
+from tests.quality.test_experiments import batch40, stacked40  # noqa: F401
 
 JA = {"HTTP_ACCEPT_LANGUAGE": "ja"}
 
@@ -326,3 +328,121 @@ def test_the_compiled_catalog_matches_the_po_file():
 def _unescape(text: str) -> str:
     """A .po string's escapes (only these occur in ours) as the characters they stand for."""
     return text.replace("\\n", "\n").replace('\\"', '"').replace("\\\\", "\\")
+
+
+# Labels of the line, batch, cell, equipment, passport and experiment pages in English: none may
+# show on their Japanese pages.
+ENGLISH_ONLY_MORE = [
+    "<th>Station</th>",
+    "<th>Serial</th>",
+    "<th>Grade</th>",
+    "<th>Measurement</th>",
+    "<th>Factor</th>",
+    "<th>Shift</th>",
+    "<th>Calibration due</th>",
+    "<h2>Timeline</h2>",
+    "<h2>Genealogy",
+    "<h2>Stations",
+    "<h2>Per station",
+    "<h2>Lockouts</h2>",
+    "<h2>Definition</h2>",
+    "Print labels</a>",
+    "Print this sheet</button>",
+    "Plan the batch</button>",
+    "Start the batch</button>",
+    "Hold cell</button>",
+    "Record calibration</button>",
+    "No stop in this time.",
+    "Cost per kWh by batch",
+    " waiting</span>",
+    "Battery passport</",
+    "Planned: what happens next",
+    "Energy and cost",
+]
+
+
+@pytest.fixture
+def more_translated_pages(worked_batch, proto_batch):
+    """(url, a Japanese string the page must show, expected status) for the line, batch, cell,
+    label, planning, equipment, OEE, stop, passport and zone pages."""
+    batch = worked_batch(6)
+    cell = batch.cells.order_by("position").first()
+    zone = Zone.objects.filter(line__code="proto").first()
+    return [
+        (reverse("line", args=["proto"]), "仕掛中のバッチ", 200),
+        (reverse("line-stations", args=["proto"]), "直近", 200),
+        (reverse("cell", args=[cell.serial]), "工程実績", 200),
+        (reverse("batch", args=[batch.code]), "工程別の進捗", 200),
+        (reverse("batch", args=[proto_batch.code]), "計画済み: この後の流れ", 200),
+        (reverse("batch-labels", args=[proto_batch.code]), "このシートを印刷", 200),
+        (reverse("batch-new"), "材料ごとの計画ロット", 200),
+        (reverse("line-oee", args=["proto"]), "理想サイクルタイム", 200),
+        (reverse("station-stops", args=["PR-PRS-1"]), "計画時間内", 200),
+        (reverse("equipment-list"), "校正期限", 200),
+        (reverse("equipment", args=["PR-CIP-1"]), "校正履歴", 200),
+        (reverse("experiments"), "実験はありません。", 200),
+        (reverse("zone", args=[zone.code]), "露点", 200),
+    ]
+
+
+def test_a_japanese_browser_sees_japanese_on_the_line_batch_and_equipment_pages(
+    more_translated_pages, signed_in, line_engineer
+):
+    client = signed_in(line_engineer)
+    for url, japanese, status in more_translated_pages:
+        response = client.get(url, **JA)
+        assert response.status_code == status, url
+        page = response.content.decode()
+        assert japanese in page, url
+        shown = [label for label in ENGLISH_ONLY + ENGLISH_ONLY_MORE if label in page]
+        assert shown == [], (url, shown)
+
+
+def test_a_disposition_is_confirmed_in_japanese(worked_batch, signed_in, quality_engineer):
+    batch = worked_batch(4)
+    hold = Hold.objects.filter(batch=batch, status=Hold.Status.OPEN).first()
+    response = signed_in(quality_engineer).post(
+        reverse("hold-disposition", args=[hold.pk]),
+        {"disposition": "scrap", "reason": "dented"},
+        **JA,
+    )
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "確定:" in page and "廃棄" in page
+    assert "Confirm:" not in page
+    hold.refresh_from_db()
+    assert hold.status == Hold.Status.OPEN  # only asked: nothing closed yet
+
+
+def test_the_passport_page_is_japanese_even_when_it_refuses(worked_batch, signed_in, operator):
+    cell = worked_batch(2).cells.first()
+    response = signed_in(operator).get(reverse("cell-passport", args=[cell.serial]), **JA)
+    page = response.content.decode()
+    assert "電池パスポート" in page
+    assert "Battery passport <span" not in page and "No passport:" not in page
+
+
+def test_the_equipment_messages_are_japanese(plant, signed_in, line_engineer):
+    client = signed_in(line_engineer)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ja"
+    response = client.post(
+        reverse("equipment-status", args=["PR-CIP-1"]),
+        {"action": "lock_out", "reason": "seal leak"},
+        follow=True,
+    )
+    page = response.content.decode()
+    assert "PR-CIP-1 は「ロックアウト中」になりました。" in page
+    assert "ロックアウト履歴" in page and "seal leak" in page
+
+
+def test_a_running_experiment_reads_in_japanese(running, signed_in, line_engineer):  # noqa: F811
+    client = signed_in(line_engineer)
+    page = client.get(
+        reverse("experiment", args=["EXP-PRESS-1"]) + "?feature=relative_density_pct", **JA
+    ).content.decode()
+    for japanese in ("定義", "因子", "水準ごとの結果", "中央値"):
+        assert japanese in page
+    shown = [label for label in ENGLISH_ONLY + ENGLISH_ONLY_MORE if label in page]
+    assert shown == []
+    listing = client.get(reverse("experiments"), **JA).content.decode()
+    assert "EXP-PRESS-1" in listing and "実施中" in listing and "<th>Title</th>" not in listing
