@@ -46,8 +46,11 @@ def open_hold_cells() -> QuerySet:
 
 def cell_state(cell: Cell) -> str:
     """A cell's status as people read it: on_hold while an open hold covers it, else its status.
+    A scrapped cell reads scrapped even under an open hold: it awaits no disposition.
 
     Needs `held` from CellQuerySet.with_hold_state()."""
+    if cell.status == Cell.Status.SCRAPPED:
+        return cell.status
     return "on_hold" if getattr(cell, "held", False) else cell.status
 
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from analytics import selectors as figures
 from batches import selectors
 from batches.models import Hold
-from batches.services import hold_lot
+from batches.services import hold_batch, hold_lot, scrap_cell
 from lines.selectors import recipe_histories
 from lines.services import set_station_state
 
@@ -227,3 +227,17 @@ def test_age_reads_compactly():
     assert age(now - timedelta(seconds=30)) in ("30 s", "31 s")
     assert age(now - timedelta(hours=3, minutes=20, seconds=5)) == "3 h 20 min"
     assert age(now - timedelta(days=2, hours=4, seconds=5)) == "2 d 4 h"
+
+
+def test_a_scrapped_cell_under_an_open_hold_does_not_await_a_disposition(
+    proto_batch, signed_in, quality_engineer, line_engineer
+):
+    cell = proto_batch.cells.order_by("position").first()
+    hold_batch(proto_batch, by=line_engineer, reason="SE lot recall")
+    scrap_cell(cell, by=quality_engineer, reason="dropped on the floor")
+    page = signed_in(quality_engineer).get(reverse("cell", args=[cell.serial])).content.decode()
+    assert "Scrapped." in page
+    assert "until quality dispositions the hold" not in page
+    other = proto_batch.cells.order_by("position").last()
+    page = signed_in(quality_engineer).get(reverse("cell", args=[other.serial])).content.decode()
+    assert "until quality dispositions the hold" in page
