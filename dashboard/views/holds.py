@@ -19,7 +19,7 @@ from dashboard.forms import (
     ThresholdsForm,
     first_error,
 )
-from dashboard.views.common import act, back_to, page_of, query_without_page
+from dashboard.views.common import back_to, page_of, query_without_page
 from lines.models import StationKind
 from quality import selectors as quality_selectors
 from quality.rules import rule_thresholds
@@ -56,19 +56,37 @@ def hold_rules(request: HttpRequest) -> HttpResponse:
 @roles.page_permission(roles.SET_HOLD_RULES)
 @require_POST
 def hold_rule_supersede(request: HttpRequest, code: str) -> HttpResponse:
+    """New thresholds for a rule. Refused, the page comes back with the error beside that rule's
+    form and the values as typed, not at the top of a long page over an emptied form."""
     if code not in RULES:
         raise Http404(f"No hold rule {code}")
     form = ThresholdsForm(request.POST, thresholds=rule_thresholds(code))
-    return act(
+    error = first_error(form) if not form.is_valid() else ""
+    if not error:
+        try:
+            new = supersede_hold_rule(
+                code,
+                parameters=form.parameters(),
+                by=request.user,
+                note=form.cleaned_data["reason"],
+            )
+        except DomainError as refused:
+            fields = " ".join(f"{name}: {problem}" for name, problem in refused.errors.items())
+            error = f"{refused.detail} {fields}".strip()
+        else:
+            messages.success(
+                request,
+                _("%(rule)s v%(version)s is in force.") % {"rule": code, "version": new.version},
+            )
+            return redirect(f"{reverse('hold-rules')}#rule-{code}")
+    return render(
         request,
-        form,
-        lambda data: supersede_hold_rule(
-            code, parameters=form.parameters(), by=request.user, note=data["reason"]
-        ),
-        lambda new: (
-            _("%(rule)s v%(version)s is in force.") % {"rule": code, "version": new.version}
-        ),
-        f"{reverse('hold-rules')}#rule-{code}",
+        "batches/hold_rules.html",
+        {
+            "histories": quality_selectors.hold_rule_histories(),
+            "refused": {"code": code, "error": error, "values": request.POST},
+        },
+        status=400,
     )
 
 

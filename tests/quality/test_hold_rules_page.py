@@ -55,8 +55,14 @@ def test_bad_thresholds_or_no_reason_change_nothing(
     plant, signed_in, quality_engineer, form, message
 ):
     url = reverse("hold-rule-supersede", args=["batch_insulation_failures"])
-    response = signed_in(quality_engineer).post(url, form, follow=True)
-    assert message in response.content.decode()
+    response = signed_in(quality_engineer).post(url, form)
+    page = response.content.decode()
+    assert response.status_code == 400
+    # The error beside the rule's own form, which keeps what was typed.
+    refused = page.index('id="rule-batch_insulation_failures-refused"')
+    assert message in page[refused : page.index("</div>", refused)]
+    assert 'name="failures" type="number" step="any" min="0" size="6"' in page
+    assert f'value="{form["failures"]}"' in page[refused:]
     assert not HoldRule.objects.filter(version=2).exists()
 
 
