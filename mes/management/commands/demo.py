@@ -5,10 +5,12 @@ Ctrl-C, which stops every one of them."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -18,6 +20,9 @@ from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand
 
 HOST, PORT = "127.0.0.1", 8000
+# Share of a simulated reading that is bad: at 2 results a second per line, a few holds an hour.
+DEMO_UPSET_RATE = 0.001
+BANNER_AGAIN_AFTER_S = 20
 
 
 class Command(BaseCommand):
@@ -39,6 +44,7 @@ class Command(BaseCommand):
             "DATABASE_ROLE": "app",
             "DATABASE_APP_URL": settings.DATABASE_APP_URL,
             "PYTHONUNBUFFERED": "1",
+            **_served_as_deployed(),
         }
         python = sys.executable
         bin_dir = Path(python).parent
@@ -105,6 +111,9 @@ class Command(BaseCommand):
                             "100000",
                             "--rate",
                             "2",
+                            # A few upsets an hour: enough holds to show, never a jammed line.
+                            "--upset-rate",
+                            str(DEMO_UPSET_RATE),
                             "--base-url",
                             f"http://{HOST}:{port}",
                         ],
@@ -123,14 +132,20 @@ class Command(BaseCommand):
                     env=env,
                     start_new_session=True,
                 )
-            self.stdout.write(
-                self.style.SUCCESS(
-                    f"\nThe MES is running on http://{HOST}:{port}/ — sign in as lena / pilot-line-demo "
-                    "(see README for the other personas). Ctrl-C stops everything.\n"
-                )
+            banner = self.style.SUCCESS(
+                f"\nThe MES is running on http://{HOST}:{port}/ — sign in as lena / pilot-line-demo "
+                "(see README for the other personas). Enter shows this again; Ctrl-C stops "
+                "everything.\n"
             )
+            self.stdout.write(banner)
+            _repeat_on_enter(lambda: self.stdout.write(banner))
+            # The workers' and simulators' start-up output scrolls it away: once more after it.
+            repeat_at = time.monotonic() + BANNER_AGAIN_AFTER_S
             while all(p.poll() is None for p in processes.values()):
                 time.sleep(0.5)
+                if repeat_at and time.monotonic() >= repeat_at:
+                    self.stdout.write(banner)
+                    repeat_at = 0
             dead = [name for name, p in processes.items() if p.poll() is not None]
             self.stderr.write(f"{', '.join(dead)} stopped; shutting the demo down.")
         except KeyboardInterrupt:
@@ -153,6 +168,37 @@ def _mqtt_commands(python: str, env: dict[str, str]) -> dict[str, list[str]]:
     # It connects (and reconnects) by itself once the broker listens.
     commands["mqtt-bridge"] = [python, "manage.py", "mqtt_bridge"]
     return commands
+
+
+def _served_as_deployed() -> dict[str, str]:
+    """The demo's processes run without DEBUG, as a plant would: the product's own error pages,
+    never Django's debug pages (a mistyped serial shows "Not found", not the URL list). Plain
+    HTTP on loopback; a secret key of its own kept under .data/; static files collected for
+    WhiteNoise. A setting the person running it gave (DJANGO_DEBUG=1, say) wins."""
+    key_file = settings.DATA_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    served = {
+        "DJANGO_DEBUG": "0",
+        "DJANGO_HTTPS": "0",
+        "DJANGO_SECRET_KEY": key_file.read_text().strip(),
+    }
+    return {name: value for name, value in served.items() if name not in os.environ}
+
+
+def _repeat_on_enter(show) -> None:
+    """Show the banner again each time Enter is pressed in the demo's terminal."""
+    if not sys.stdin or not sys.stdin.isatty():
+        return
+
+    def listen() -> None:
+        for _ in sys.stdin:
+            show()
+
+    threading.Thread(target=listen, daemon=True, name="banner-on-enter").start()
 
 
 def _interrupt(signum, frame) -> None:
