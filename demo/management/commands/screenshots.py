@@ -3,7 +3,8 @@
     python manage.py migrate && python manage.py seed_demo && python manage.py screenshots
 
 Serves this project in-process on a free local port (or uses --base-url), signs in as the demo
-quality engineer (who sees every action) and writes PNGs of the main pages to docs/screenshots/.
+admin (who sees every action) and writes PNGs of the main pages to docs/screenshots/, at 1280 px,
+in English, and the main ones again in Japanese (`-ja`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ CHROMIUM_ARGS = [
 ]
 
 
+# Taken in Japanese too: what a Kanagawa engineer opens most, and planning a batch.
+JAPANESE = {"home.png", "line-yokohama.png", "batch.png", "cell.png", "holds.png", "batch-new.png"}
+
+
 class QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the stdlib's name)
         pass
@@ -46,10 +51,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--out", default=str(Path(settings.BASE_DIR) / "docs" / "screenshots"))
-        parser.add_argument("--username", default="quentin")  # sees every action form
+        parser.add_argument("--username", default="ada")  # the admin: sees every action form
         parser.add_argument("--password", default="pilot-line-demo")
         parser.add_argument("--base-url", default="", help="Use a running server instead")
-        parser.add_argument("--width", type=int, default=1600)
+        parser.add_argument("--width", type=int, default=1280)
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not Path(CHROMIUM).exists():
@@ -97,6 +102,13 @@ class Command(BaseCommand):
             ("labels.png", f"/batches/{held.code}/labels/", False),
             ("station-results.png", "/station-results/", False),
             ("hold-rules.png", "/holds/rules/", True),
+            ("batch-new.png", "/batches/new/?line=yokohama", False),
+            ("line-oee.png", "/lines/yokohama/oee/", True),
+            ("spc-capability.png", "/quality/spc/capability/yokohama/", False),
+            ("yield.png", "/quality/yield/?line=yokohama", False),
+            ("zone.png", "/zones/yokohama-dry-room/", False),
+            ("equipment.png", "/equipment/", False),
+            ("ncrs.png", "/ncrs/", False),
         ]
         if cell is not None:
             pages.insert(4, ("cell.png", f"/cells/{cell.serial}/", True))
@@ -107,19 +119,26 @@ class Command(BaseCommand):
 
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            context = browser.new_context(
-                viewport={"width": options["width"], "height": 1000}, device_scale_factor=1
-            )
-            page = context.new_page()
-            page.goto(f"{base}/accounts/login/")
-            page.fill("#id_username", options["username"])
-            page.fill("#id_password", options["password"])
-            page.click("button[type=submit]")
-            page.wait_for_url(f"{base}/")
-            for name, path, full_page in pages:
-                page.goto(f"{base}{path}")
-                page.wait_for_load_state("networkidle")
-                page.wait_for_timeout(300)  # charts draw after load
-                page.screenshot(path=str(out / name), full_page=full_page)
-                self.stdout.write(f"{out / name}  ({path})")
+            # English, then the pages a Japanese engineer opens most, as the browser asks for them.
+            japanese = [p for p in pages if p[0] in JAPANESE]
+            for locale, suffix, chosen in (("en-US", "", pages), ("ja-JP", "-ja", japanese)):
+                context = browser.new_context(
+                    viewport={"width": options["width"], "height": 1000},
+                    device_scale_factor=1,
+                    locale=locale,
+                )
+                page = context.new_page()
+                page.goto(f"{base}/accounts/login/")
+                page.fill("#id_username", options["username"])
+                page.fill("#id_password", options["password"])
+                page.click("#sign-in button[type=submit]")
+                page.wait_for_url(f"{base}/")
+                for name, path, full_page in chosen:
+                    target = out / name.replace(".png", f"{suffix}.png")
+                    page.goto(f"{base}{path}")
+                    page.wait_for_load_state("networkidle")
+                    page.wait_for_timeout(300)  # charts draw after load
+                    page.screenshot(path=str(target), full_page=full_page)
+                    self.stdout.write(f"{target}  ({path})")
+                context.close()
             browser.close()
