@@ -51,6 +51,7 @@ urlpatterns = [
     path("batches/new/", planning.batch_new, name="batch-new"),
     path("batches/<slug:code>/start", planning.batch_start, name="batch-start"),
     path("batches/<slug:code>/cancel", planning.batch_cancel, name="batch-cancel"),
+    path("batches/<slug:code>/traveller/", planning.batch_traveller, name="batch-traveller"),
     path("batches/<slug:code>/", batches.batch_detail, name="batch"),
     path("batches/<slug:code>/hold", batches.batch_hold, name="batch-hold"),
     path("batches/<slug:code>/labels/", batches.batch_labels, name="batch-labels"),

@@ -21,7 +21,8 @@ from core import roles
 from core.errors import DomainError
 from dashboard.forms import ReasonForm
 from dashboard.views.common import act
-from lines.models import CellDesign, Line, Route
+from lines.models import CellDesign, Line, Route, Station
+from lines.selectors import applicable_recipe, version_in_force_at, versions_out_of_draft
 
 
 class LotChoiceField(forms.ModelChoiceField):
@@ -138,4 +139,38 @@ def batch_cancel(request: HttpRequest, code: str) -> HttpResponse:
         lambda data: cancel_batch(batch, by=request.user, reason=data["reason"]),
         _("Batch %(batch)s cancelled; its cells will not be made.") % {"batch": batch.code},
         reverse("batch", args=[batch.code]),
+    )
+
+
+@roles.page_permission(roles.VIEW_BATCHES)
+def batch_traveller(request: HttpRequest, code: str) -> HttpResponse:
+    """The batch's route card, printed to go with its cells: what to make, the lots planned,
+    each step with its stations and the recipe version in force for the design, and a line per
+    step for who did it and when."""
+    batch = get_object_or_404(
+        Batch.objects.select_related("line", "design", "route", "created_by"), code=code
+    )
+    stations = list(Station.objects.filter(line=batch.line).order_by("code"))
+    steps = []
+    for step in batch.route.steps.order_by("position"):
+        recipe = applicable_recipe(batch.line_id, step.station_kind, batch.design_id)
+        versions = versions_out_of_draft(recipe) if recipe else []
+        steps.append(
+            {
+                "step": step,
+                "stations": [s.code for s in stations if s.kind == step.station_kind],
+                "recipe": version_in_force_at(versions, timezone.now()) if versions else None,
+            }
+        )
+    cells = batch.cells.order_by("position").values_list("serial", flat=True)
+    return render(
+        request,
+        "batches/traveller.html",
+        {
+            "batch": batch,
+            "steps": steps,
+            "planned": batch.planned_materials.select_related("lot").order_by("role"),
+            "first_serial": cells.first(),
+            "last_serial": cells.last(),
+        },
     )

@@ -83,3 +83,27 @@ def test_an_operator_may_not_plan_start_or_cancel(proto_batch, signed_in, operat
     assert client.post(cancel, {"reason": "x"}).status_code == 403
     assert Batch.objects.get(pk=proto_batch.pk).status == "planned"
     assert Batch.objects.count() == 1
+
+
+def test_the_traveller_lists_the_route_with_stations_recipes_and_lots(
+    plant, signed_in, line_engineer, operator
+):
+    from lines.models import RecipeVersion
+
+    signed_in(line_engineer).post(reverse("batch-new"), _form(quantity="3"))
+    batch = Batch.objects.get()
+    page = signed_in(operator).get(reverse("batch-traveller", args=[batch.code]))
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert f"<title>{batch.code}</title>" in text  # the QR code carries the batch code
+    assert f"{batch.code}-0001" in text and f"{batch.code}-0003" in text
+    assert "CAT-2611-A-01" in text
+    for step in batch.route.steps.all():
+        stations = batch.line.stations.filter(kind=step.station_kind)
+        assert all(s.code in text for s in stations)
+        released = RecipeVersion.objects.filter(
+            recipe__line=batch.line, recipe__station_kind=step.station_kind, status="released"
+        ).first()
+        if released is not None:
+            assert f"{released.recipe.name} v{released.version}" in text
+    assert text.count('class="sign"') == 3 * batch.route.steps.count()
