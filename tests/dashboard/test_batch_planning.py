@@ -39,6 +39,7 @@ def test_a_line_engineer_plans_a_batch_with_its_lots(plant, signed_in, line_engi
     }
     page = client.get(reverse("batch", args=[batch.code])).content.decode()
     assert "Planned: what happens next" in page and "CAT-2611-A-01" in page
+    assert 'id="economics"' not in page  # nothing made yet: no $0.00 of material to show
 
 
 def test_a_lot_shows_what_is_left_of_it(proto_batch, stations, record, signed_in, line_engineer):
