@@ -20,7 +20,7 @@ WIDEST = """(width) => Array.from(document.querySelectorAll("body *"))
   .filter(e => !e.parentElement || e.parentElement.getBoundingClientRect().right <= width + 1)
   .filter(e => !e.closest("nav, .table-wrap, .flow, .panel"))  // those scroll inside themselves
   .slice(0, 3).map(e => e.tagName + "." + e.className + "#" + e.id)"""
-NAV = ["Batches", "Lots", "Holds", "NCRs", "Rejected results", "Recipes", "Equipment", "API"]
+NAV = ["Batches", "Lots", "Holds", "NCRs", "Results not applied", "Recipes", "Equipment", "API"]
 
 
 @pytest.fixture

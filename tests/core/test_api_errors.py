@@ -166,4 +166,4 @@ def test_while_the_database_is_down_a_page_is_the_products_503_page(outage, line
         assert b"Database unavailable" in response.content
         # The product's own page, drawn without the database: its stylesheet, no navigation.
         assert b"css/mes.css" in response.content
-        assert b"Rejected results" not in response.content
+        assert b"Results not applied" not in response.content

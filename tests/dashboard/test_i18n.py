@@ -29,7 +29,7 @@ ENGLISH_ONLY = [
     ">Batches</a>",
     ">Holds</a>",
     ">Recipes</a>",
-    ">Rejected results</a>",
+    ">Results not applied</a>",
     ">Sign out</button>",
     "<th>Status</th>",
     "<th>Reason</th>",
