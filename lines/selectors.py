@@ -132,14 +132,21 @@ def version_in_force_at(versions: Sequence[RecipeVersion], at: datetime) -> Reci
     return in_force
 
 
+def version_in_force(
+    line_id: int, station_kind: str, design_id: int | None, *, at: datetime | None = None
+) -> RecipeVersion | None:
+    """The version in force now (or at `at`) for a design at a kind of station on a line; None
+    without a released recipe."""
+    recipe = applicable_recipe(line_id, station_kind, design_id)
+    versions = versions_out_of_draft(recipe) if recipe else []
+    return version_in_force_at(versions, at or timezone.now()) if versions else None
+
+
 def recipe_version_for(
     station: Station, design_id: int | None, *, at: datetime | None = None
 ) -> RecipeVersion | None:
-    """The version a station runs now (or at `at`) for a cell of a design; None without a
-    released recipe."""
-    recipe = applicable_recipe(station.line_id, station.kind, design_id)
-    versions = versions_out_of_draft(recipe) if recipe else []
-    return version_in_force_at(versions, at or timezone.now()) if versions else None
+    """The version a station runs now (or at `at`) for a cell of a design."""
+    return version_in_force(station.line_id, station.kind, design_id, at=at)
 
 
 # ---------------------------------------------------------------- dry-room zones

@@ -22,7 +22,7 @@ from core.errors import DomainError
 from dashboard.forms import ReasonForm
 from dashboard.views.common import act
 from lines.models import CellDesign, Line, Route, Station
-from lines.selectors import applicable_recipe, version_in_force_at, versions_out_of_draft
+from lines.selectors import version_in_force
 
 
 class LotChoiceField(forms.ModelChoiceField):
@@ -153,13 +153,11 @@ def batch_traveller(request: HttpRequest, code: str) -> HttpResponse:
     stations = list(Station.objects.filter(line=batch.line).order_by("code"))
     steps = []
     for step in batch.route.steps.order_by("position"):
-        recipe = applicable_recipe(batch.line_id, step.station_kind, batch.design_id)
-        versions = versions_out_of_draft(recipe) if recipe else []
         steps.append(
             {
                 "step": step,
                 "stations": [s.code for s in stations if s.kind == step.station_kind],
-                "recipe": version_in_force_at(versions, timezone.now()) if versions else None,
+                "recipe": version_in_force(batch.line_id, step.station_kind, batch.design_id),
             }
         )
     cells = batch.cells.order_by("position").values_list("serial", flat=True)
