@@ -933,13 +933,10 @@ def request_release(
     held) until the worker closes it, and `closing` says what is under way."""
     hold = Hold.objects.select_for_update(of=("self",)).get(pk=hold.pk)
     require_reason(reason)
-    if disposition not in Hold.Disposition.values:
-        raise DomainError("invalid", f"Unknown disposition {disposition!r}.", status=400)
-    check_transition(Hold, hold.status, Hold.Status.CLOSED)
+    _check_disposition(hold, disposition, rework_at)
     if hold.closing:
         raise DomainError("closing", f"Hold {hold.pk} is being closed already.")
     cells = hold.cells.exclude(status=Cell.Status.SCRAPPED).count()
-    _check_rework_at(rework_at)
     if cells <= settings.DISPOSITION_IN_REQUEST_MAX_CELLS:
         return release_hold(
             hold, by=by, disposition=disposition, reason=reason, rework_at=rework_at
@@ -1018,10 +1015,7 @@ class DispositionPlan:
 
 def plan_disposition(hold: Hold, *, disposition: str, rework_at: str = "") -> DispositionPlan:
     """What `disposition` of `hold` would do, changing nothing: the confirmation a page shows."""
-    if disposition not in Hold.Disposition.values:
-        raise DomainError("invalid", f"Unknown disposition {disposition!r}.", status=400)
-    _check_rework_at(rework_at)
-    check_transition(Hold, hold.status, Hold.Status.CLOSED)
+    _check_disposition(hold, disposition, rework_at)
     cells = list(hold.cells.exclude(status=Cell.Status.SCRAPPED).select_related("batch"))
     sent_back: dict[str, int] = {}
     if disposition == Hold.Disposition.REWORK:
@@ -1054,10 +1048,7 @@ def release_hold(
     """
     hold = Hold.objects.select_for_update(of=("self",)).select_related("run__step").get(pk=hold.pk)
     require_reason(reason)
-    if disposition not in Hold.Disposition.values:
-        raise DomainError("invalid", f"Unknown disposition {disposition!r}.", status=400)
-    _check_rework_at(rework_at)
-    check_transition(Hold, hold.status, Hold.Status.CLOSED)
+    _check_disposition(hold, disposition, rework_at)
     cells = list(
         hold.cells.select_for_update(of=("self",))
         .select_related("batch__route", "next_step")
@@ -1098,9 +1089,13 @@ def release_hold(
     return hold
 
 
-def _check_rework_at(rework_at: str) -> None:
+def _check_disposition(hold: Hold, disposition: str, rework_at: str) -> None:
+    """What asking, planning and carrying out a disposition all refuse alike."""
+    if disposition not in Hold.Disposition.values:
+        raise DomainError("invalid", f"Unknown disposition {disposition!r}.", status=400)
     if rework_at and rework_at not in StationKind.values:
         raise DomainError("invalid", f"Unknown step {rework_at!r} to rework.", status=400)
+    check_transition(Hold, hold.status, Hold.Status.CLOSED)
 
 
 def _rework_targets(
