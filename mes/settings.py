@@ -170,7 +170,7 @@ WHITENOISE_USE_FINDERS = DEBUG
 MEDIA_ROOT = Path(env_str("MES_MEDIA_ROOT", str(DATA_DIR / "media")))
 
 
-def _cycler_storage() -> dict:
+def cycler_storage_from_env() -> dict:
     """Raw cycler files (formation/storage.py): under MEDIA_ROOT, or in an S3-compatible bucket
     with MES_CYCLER_STORAGE=s3. Credentials come the way boto3 finds them (AWS_ACCESS_KEY_ID and
     AWS_SECRET_ACCESS_KEY, or the host's role), never from this file."""
@@ -206,7 +206,7 @@ def _cycler_storage() -> dict:
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    "cycler": _cycler_storage(),
+    "cycler": cycler_storage_from_env(),
 }
 
 # Station equipment posts large batches and cycler files; the API enforces its own limits
