@@ -184,6 +184,14 @@ def cycler_storage_from_env() -> dict:
     if not bucket:
         raise ImproperlyConfigured("MES_CYCLER_STORAGE=s3 needs MES_CYCLER_S3_BUCKET")
     endpoint = env_str("MES_CYCLER_S3_ENDPOINT_URL") or None  # MinIO, Ceph...; None: AWS
+    from boto3.s3.transfer import TransferConfig  # only where S3 is used
+
+    # boto3 reads each part of an upload from a file object into memory before sending it: at
+    # most 4 parts of 8 MiB at once (s3transfer's max_in_memory_upload_chunks, which boto3's
+    # class takes as an attribute only; its default of 10 held 100 MiB: bench/bench_cycler.py).
+    transfer = TransferConfig(multipart_chunksize=8 * 1024 * 1024, max_concurrency=4)
+    transfer.max_in_memory_upload_chunks = 4
+
     return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
@@ -199,6 +207,7 @@ def cycler_storage_from_env() -> dict:
             # S3File reads a whole object into this buffer; past 4 MiB it spills to disk
             # (django-storages' default, 0, never spills).
             "max_memory_size": 4 * 1024 * 1024,
+            "transfer_config": transfer,
         },
     }
 
