@@ -224,9 +224,11 @@ def batch_figures(batches: Iterable[Batch]) -> dict[int, Figures]:
             economics = _economics(missing)
             for batch in missing:
                 figures[batch.pk] = (economics[batch.pk], _energy_spreads(batch))
-            BatchFigures.objects.filter(batch_id__in=locked).delete()  # of an older epoch
             BatchFigures.objects.bulk_create(
-                _to_row(batch_id, epoch, figures[batch_id]) for batch_id in locked
+                (_to_row(batch_id, epoch, figures[batch_id]) for batch_id in locked),
+                update_conflicts=True,  # a row of an older epoch
+                unique_fields=["batch"],
+                update_fields=[*FIGURES_FIELDS, "epoch", "computed_at"],
             )
     return figures
 
@@ -241,6 +243,17 @@ def _lock_figures_of(batch_ids: list[int]) -> list[int]:
             [sorted(batch_ids)],
         )
         return [row[0] for row in cursor.fetchall()]
+
+
+FIGURES_FIELDS = [
+    "material_cost",
+    "process_cost",
+    "cells_started",
+    "good_cells",
+    "good_energy_wh",
+    "rated_cells",
+    "energy_spreads",
+]
 
 
 def _to_row(batch_id: int, epoch: int, figures: Figures) -> BatchFigures:

@@ -406,7 +406,10 @@ class Consumption(models.Model):
     """Genealogy: a material lot consumed into a cell in a role."""
 
     cell = models.ForeignKey(Cell, on_delete=models.PROTECT, related_name="consumptions")
-    lot = models.ForeignKey(MaterialLot, on_delete=models.PROTECT, related_name="consumptions")
+    # Indexed with the cell below: a lot's consumers in cell order, and counted from the index.
+    lot = models.ForeignKey(
+        MaterialLot, on_delete=models.PROTECT, related_name="consumptions", db_index=False
+    )
     role = models.CharField(max_length=20, choices=MaterialRole.choices)
     quantity = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("1"))
     run = models.ForeignKey(
@@ -424,6 +427,7 @@ class Consumption(models.Model):
                 condition=Q(quantity__gt=0), name="%(app_label)s_%(class)s_quantity_positive"
             ),
         ]
+        indexes = [models.Index(fields=["lot", "cell"], name="batches_consumption_lot_idx")]
 
     def __str__(self) -> str:
         return f"{self.lot.code} -> {self.cell.serial} ({self.role})"

@@ -15,17 +15,20 @@ PAGES = {
     # The line view includes the cost trend: five more queries, whatever the batches hold; its
     # dry rooms' current dew points: two; its station cards' OEE of today: calendars, days off,
     # states in force and in the day, results, ideal cycle times (analytics.oee.read_window),
-    # whatever the number of stations.
-    "line": (lambda batch, cell: reverse("line", args=["proto"]), 34),
+    # whatever the number of stations. The cells held at each step and in each batch are
+    # counted by a query of their own (a join of the held cells, not a question per cell).
+    "line": (lambda batch, cell: reverse("line", args=["proto"]), 36),
     "line zones live": (lambda batch, cell: reverse("line-zones", args=["proto"]), 9),
     # The zone, its excursions, their holds of cells and of lots, the readings downsampled.
     "zone": (lambda batch, cell: reverse("zone", args=["proto-dry-room"]), 13),
-    "line stations live": (lambda batch, cell: reverse("line-stations", args=["proto"]), 16),
-    "line batches live": (lambda batch, cell: reverse("line-batches", args=["proto"]), 11),
+    "line stations live": (lambda batch, cell: reverse("line-stations", args=["proto"]), 17),
+    "line batches live": (lambda batch, cell: reverse("line-batches", args=["proto"]), 12),
     "line holds live": (lambda batch, cell: reverse("line-holds", args=["proto"]), 9),
     "batches": (lambda batch, cell: reverse("batches"), 11),
     # With the energy spread (two queries) and the curves overlay (one; two with curves drawn).
-    "batch": (lambda batch, cell: reverse("batch", args=[batch.code]), 24),
+    # The first view computes the batch's figures and stores them under its lock (nine more);
+    # the next (filtered) reads them back.
+    "batch": (lambda batch, cell: reverse("batch", args=[batch.code]), 33),
     "batch filtered": (
         lambda batch, cell: reverse("batch", args=[batch.code]) + "?status=on_hold&step=pressing",
         24,
@@ -33,7 +36,8 @@ PAGES = {
     "labels": (lambda batch, cell: reverse("batch-labels", args=[batch.code]), 11),
     "cell": (lambda batch, cell: reverse("cell", args=[cell.serial]), 18),
     "lots": (lambda batch, cell: reverse("lots"), 11),
-    "lot": (lambda batch, cell: reverse("lot", args=["CAT-2611-A-01"]), 16),
+    # The counts of the cells below it, then those held (a join of the held, not one per cell).
+    "lot": (lambda batch, cell: reverse("lot", args=["CAT-2611-A-01"]), 17),
     "holds": (lambda batch, cell: reverse("holds"), 11),
     "recipes": (lambda batch, cell: reverse("recipes"), 14),
     # Cells, batches, lots and press cycles, each one query.
