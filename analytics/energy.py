@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Sum, Window
 from django.db.models.functions import RowNumber
 
@@ -27,9 +28,15 @@ from lines.models import Line
 
 __all__ = ["CellEnergy", "cell_energy"]
 
-# The programme's targets, $/kWh: FY2028, and thereafter.
-TARGET_FY2028 = Decimal("75")
-TARGET_AFTER = Decimal("65")
+
+def cost_targets(currency: str) -> tuple[Decimal, Decimal] | None:
+    """The programme's cost-per-kWh targets in `currency`, FY2028 and thereafter, or None when
+    the plant states none in it (settings.COST_TARGETS_PER_KWH)."""
+    figures = settings.COST_TARGETS_PER_KWH.get(currency.upper())
+    if not figures:
+        return None
+    fy2028, after = (Decimal(str(figure)) for figure in figures)
+    return fy2028, after
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,7 @@ class BatchEconomics:
     good_cells: int
     good_energy_wh: float
     rated_cells: int = 0  # of the good cells, those whose energy is from a rated test
+    currency: str = "USD"  # the line's, which its costs are in
 
     @property
     def formation_cells(self) -> int:
@@ -109,14 +117,17 @@ class BatchEconomics:
 
     @property
     def standing(self) -> str:
-        """Against the targets, as the pages colour it: "ok" at or below the later target,
-        "warn" at or below the FY2028 target, "bad" above it, "" without a figure."""
+        """Against the targets in its currency, as the pages colour it: "ok" at or below the later
+        target, "warn" at or below the FY2028 target, "bad" above it, "" without a figure or
+        without targets in its currency."""
         per_kwh = self.cost_per_kwh
-        if per_kwh is None:
+        targets = cost_targets(self.currency)
+        if per_kwh is None or targets is None:
             return ""
-        if per_kwh <= TARGET_AFTER:
+        fy2028, after = targets
+        if per_kwh <= after:
             return "ok"
-        return "warn" if per_kwh <= TARGET_FY2028 else "bad"
+        return "warn" if per_kwh <= fy2028 else "bad"
 
     @property
     def yield_pct(self) -> float | None:
@@ -176,6 +187,7 @@ def batches_economics(batches: Iterable[Batch]) -> dict[int, BatchEconomics]:
             good_cells=len(good_energy.get(b.pk, [])),
             good_energy_wh=sum(f.energy_wh for f in good_energy.get(b.pk, [])),
             rated_cells=sum(f.rated for f in good_energy.get(b.pk, [])),
+            currency=b.line.currency,
         )
         for b in batches
     }
@@ -219,11 +231,12 @@ def cost_trend(line: Line) -> list[tuple[Batch, BatchEconomics]]:
     return cost_trends([line])[line.pk]
 
 
-def pooled(economics: Iterable[BatchEconomics]) -> BatchEconomics:
-    """Several batches as one: their costs over their good cells' energy (not an average of
-    their costs per kWh, which would weigh a batch of 10 cells like one of 1,000)."""
+def pooled(economics: Iterable[BatchEconomics], currency: str) -> BatchEconomics:
+    """Several batches of a line as one: their costs over their good cells' energy (not an
+    average of their costs per kWh, which would weigh a batch of 10 cells like one of 1,000)."""
     economics = list(economics)
     return BatchEconomics(
+        currency=currency,
         material_cost=sum((e.material_cost for e in economics), Decimal("0")),
         process_cost=sum((e.process_cost for e in economics), Decimal("0")),
         cells_started=sum(e.cells_started for e in economics),

@@ -126,7 +126,7 @@ def test_several_batches_pool_their_costs_over_their_good_energy():
         good_cells=900,
         good_energy_wh=14400.0,
     )
-    both = pooled([small, large])
+    both = pooled([small, large], "USD")
     # (15 + 900) $ over 14.45 kWh, not the mean of $300/kWh and $62.50/kWh.
     assert both.cost_per_kwh == (Decimal("915.00") / Decimal("14.45")).quantize(Decimal("0.01"))
     assert (both.cells_started, both.good_cells) == (1010, 905)
