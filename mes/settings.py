@@ -69,6 +69,8 @@ MIDDLEWARE = [
     # After sessions, before common: the page's language from the language cookie (the switch in
     # the navigation) or else the browser's Accept-Language; English when neither names ja or en.
     "django.middleware.locale.LocaleMiddleware",
+    # Right after it: the API answers in the default language (core/middleware.py).
+    "core.middleware.ApiInEnglishMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
