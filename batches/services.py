@@ -34,13 +34,14 @@ from batches.models import (
     Hold,
     HoldRule,
     MaterialLot,
+    MaterialRole,
     Measurement,
     ProcessRun,
 )
 from batches.recipe_overrides import overrides_of
 from batches.selectors import lot_and_ancestor_ids, lot_and_descendant_ids
 from core.bulk import copy_objects, copy_rows, update_rows
-from core.errors import DomainError, check_transition, require_reason
+from core.errors import DomainError, check_transition, in_words, require_reason
 from core.locks import lock_names
 from lines.equipment import named_item, registry
 from lines.judging import Reading, judge
@@ -175,7 +176,11 @@ def _lots_by_role(
             raise DomainError(
                 "wrong_lot_role",
                 _("Lot %(code)s is %(lot_role)s, not %(role)s.")
-                % {"code": code, "lot_role": lot.role, "role": role},
+                % {
+                    "code": code,
+                    "lot_role": in_words(MaterialRole, lot.role),
+                    "role": in_words(MaterialRole, role),
+                },
                 status=400,
             )
         lots[role] = lot
@@ -815,13 +820,13 @@ def _rework_cells(
             raise DomainError(
                 "wrong_step",
                 _("Step %(step)s is not on cell %(serial)s's route.")
-                % {"step": step.station_kind, "serial": cell.serial},
+                % {"step": in_words(StationKind, step.station_kind), "serial": cell.serial},
             )
         if (cell.pk, step.pk) not in done:
             raise DomainError(
                 "invalid_transition",
                 _("Cell %(serial)s has not done %(step)s: nothing to rework.")
-                % {"serial": cell.serial, "step": step.station_kind},
+                % {"serial": cell.serial, "step": in_words(StationKind, step.station_kind)},
             )
         check_transition(Cell, cell.status, Cell.Status.IN_PROCESS)
     was = {

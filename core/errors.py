@@ -51,20 +51,21 @@ def check_transition(model: type, current: str, new: str) -> None:
             _("A %(name)s cannot go from %(current)s to %(new)s.")
             % {
                 "name": _(str(model._meta.verbose_name)),
-                "current": _state(model, current),
-                "new": _state(model, new),
+                "current": in_words(model.Status, current),
+                "new": in_words(model.Status, new),
             },
         )
 
 
-def _state(model: type, value: str) -> str:
-    """A state in a refusal: its code in the default language, the words API clients read and
-    match; its label in another, for the people reading the pages."""
+def in_words(choices: type, value: str) -> str:
+    """A coded value (a state, a step, a material role) in a refusal: the code in the default
+    language, the words API clients and the stored sentences have always had; the choice's
+    label in another language, for the people reading the pages."""
     if translation.get_language() in (None, settings.LANGUAGE_CODE):
         return value
     try:
-        return str(model.Status(value).label)
-    except (AttributeError, ValueError):
+        return str(choices(value).label)
+    except ValueError:
         return value
 
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
+from django.utils import translation
 
 from batches.models import Hold
-from batches.services import release_hold, start_batch
+from batches.services import create_batch, release_hold, start_batch
 from core.errors import DomainError
-from lines.models import Line
+from lines.models import CellDesign, Line, Route
 from quality.nonconformance import open_nonconformance
 
 JA = {"HTTP_ACCEPT_LANGUAGE": "ja"}
@@ -112,3 +113,24 @@ def test_a_refusal_keeps_its_values_in_japanese_word_order(
         "detail": f"{ncr.code} already covers hold {hold.pk}.",
         "errors": {},
     }
+
+
+def test_coded_values_read_as_words_in_japanese_and_as_codes_in_english(plant, line_engineer):
+    line = Line.objects.get(code="proto")
+    plan = {
+        "line": line,
+        "design": CellDesign.objects.get(code="SSB-5AH-P1"),
+        "route": Route.objects.get(line=line, code="std"),
+        "quantity": 2,
+        "by": line_engineer,
+        "material_lots": {"cathode": "SE-2611-01"},  # an electrolyte lot
+    }
+    with translation.override("ja"), pytest.raises(DomainError) as japanese:
+        create_batch(**plan)
+    assert japanese.value.detail == (
+        "ロット SE-2611-01 は「固体電解質シート」のロットです（必要なのは「複合正極シート」）。"
+    )
+    with pytest.raises(DomainError) as english:
+        create_batch(**plan)
+    assert english.value.detail == "Lot SE-2611-01 is electrolyte, not cathode."
+    assert japanese.value.code == english.value.code == "wrong_lot_role"
