@@ -44,12 +44,15 @@ def rule_parameters(code: str, parameters: Mapping[str, Any]) -> dict[str, int |
         kind = expected.get(name)
         if kind is None:
             errors[name] = (
-                f"{code} reads no such threshold (it reads: {', '.join(expected) or 'none'})."
+                _("%(rule)s reads no such threshold (it reads: %(thresholds)s).")
+                % {"rule": code, "thresholds": ", ".join(expected)}
+                if expected
+                else _("%(rule)s reads no such threshold (it reads none).") % {"rule": code}
             )
         elif isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            errors[name] = "A positive number."
+            errors[name] = _("A positive number.")
         elif kind is int and value != int(value):
-            errors[name] = "A whole number."
+            errors[name] = _("A whole number.")
     if errors:
         raise DomainError("invalid", _("Invalid thresholds."), errors=errors)
     return {name: expected[name](value) for name, value in parameters.items()}

@@ -101,7 +101,7 @@ def test_the_batch_page_shows_cost_per_kwh_against_the_targets(formed_batch, cli
     page = client.get(f"/batches/{formed_batch.code}/").content.decode()
     expected = batch_economics(formed_batch).cost_per_kwh
     assert f"${expected}" in page
-    assert "$75/kWh FY2028" in page and "above target" in page
+    assert "$75.00/kWh FY2028" in page and "above target" in page
 
 
 def test_the_line_view_shows_the_cost_trend_over_batches(formed_batch, client, line_engineer):

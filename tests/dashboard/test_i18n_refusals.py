@@ -134,3 +134,15 @@ def test_coded_values_read_as_words_in_japanese_and_as_codes_in_english(plant, l
         create_batch(**plan)
     assert english.value.detail == "Lot SE-2611-01 is electrolyte, not cathode."
     assert japanese.value.code == english.value.code == "wrong_lot_role"
+
+
+def test_refused_thresholds_are_explained_in_japanese_beside_the_rule(
+    plant, signed_in, quality_engineer
+):
+    url = reverse("hold-rule-supersede", args=["batch_insulation_failures"])
+    response = signed_in(quality_engineer).post(url, {"failures": "0", "reason": "tighter"}, **JA)
+    page = response.content.decode()
+    assert response.status_code == 400
+    refused = page.index('id="rule-batch_insulation_failures-refused"')
+    beside = page[refused : page.index("</div>", refused)]
+    assert "しきい値に誤りがあります。 failures: 正の数を入力してください。" in beside
