@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Sum, Window
 from django.db.models.functions import RowNumber
@@ -30,9 +31,15 @@ from lines.models import Line
 
 __all__ = ["CellEnergy", "cell_energy"]
 
-# The programme's targets, $/kWh: FY2028, and thereafter.
-TARGET_FY2028 = Decimal("75")
-TARGET_AFTER = Decimal("65")
+
+def cost_targets(currency: str) -> tuple[Decimal, Decimal] | None:
+    """The programme's cost-per-kWh targets in `currency`, FY2028 and thereafter, or None when
+    the plant states none in it (settings.COST_TARGETS_PER_KWH)."""
+    figures = settings.COST_TARGETS_PER_KWH.get(currency.upper())
+    if not figures:
+        return None
+    fy2028, after = (Decimal(str(figure)) for figure in figures)
+    return fy2028, after
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,7 @@ class BatchEconomics:
     good_cells: int
     good_energy_wh: float
     rated_cells: int = 0  # of the good cells, those whose energy is from a rated test
+    currency: str = "USD"  # the line's, which its costs are in
 
     @property
     def formation_cells(self) -> int:
@@ -116,14 +124,17 @@ class BatchEconomics:
 
     @property
     def standing(self) -> str:
-        """Against the targets, as the pages colour it: "ok" at or below the later target,
-        "warn" at or below the FY2028 target, "bad" above it, "" without a figure."""
+        """Against the targets in its currency, as the pages colour it: "ok" at or below the later
+        target, "warn" at or below the FY2028 target, "bad" above it, "" without a figure or
+        without targets in its currency."""
         per_kwh = self.cost_per_kwh
-        if per_kwh is None:
+        targets = cost_targets(self.currency)
+        if per_kwh is None or targets is None:
             return ""
-        if per_kwh <= TARGET_AFTER:
+        fy2028, after = targets
+        if per_kwh <= after:
             return "ok"
-        return "warn" if per_kwh <= TARGET_FY2028 else "bad"
+        return "warn" if per_kwh <= fy2028 else "bad"
 
     @property
     def yield_pct(self) -> float | None:
@@ -188,6 +199,7 @@ def _economics(batches: Iterable[Batch]) -> dict[int, BatchEconomics]:
             good_cells=len(good_energy.get(b.pk, [])),
             good_energy_wh=sum(f.energy_wh for f in good_energy.get(b.pk, [])),
             rated_cells=sum(f.rated for f in good_energy.get(b.pk, [])),
+            currency=b.line.currency,
         )
         for b in batches
     }
@@ -213,8 +225,9 @@ def batch_figures(batches: Iterable[Batch]) -> dict[int, Figures]:
     if not batches:
         return {}
     epoch = FiguresEpoch.objects.filter(pk=1).values_list("value", flat=True).first() or 0
+    currency = {batch.pk: batch.line.currency for batch in batches}
     figures = {
-        row.batch_id: _from_row(row)
+        row.batch_id: _from_row(row, currency[row.batch_id])
         for row in BatchFigures.objects.filter(batch__in=batches, epoch=epoch)
     }
     missing = [b for b in batches if b.pk not in figures]
@@ -271,8 +284,9 @@ def _to_row(batch_id: int, epoch: int, figures: Figures) -> BatchFigures:
     )
 
 
-def _from_row(row: BatchFigures) -> Figures:
+def _from_row(row: BatchFigures, currency: str) -> Figures:
     economics = BatchEconomics(
+        currency=currency,
         material_cost=row.material_cost,
         process_cost=row.process_cost,
         cells_started=row.cells_started,
@@ -329,11 +343,12 @@ def cost_trend(line: Line) -> list[tuple[Batch, BatchEconomics]]:
     return cost_trends([line])[line.pk]
 
 
-def pooled(economics: Iterable[BatchEconomics]) -> BatchEconomics:
-    """Several batches as one: their costs over their good cells' energy (not an average of
-    their costs per kWh, which would weigh a batch of 10 cells like one of 1,000)."""
+def pooled(economics: Iterable[BatchEconomics], currency: str) -> BatchEconomics:
+    """Several batches of a line as one: their costs over their good cells' energy (not an
+    average of their costs per kWh, which would weigh a batch of 10 cells like one of 1,000)."""
     economics = list(economics)
     return BatchEconomics(
+        currency=currency,
         material_cost=sum((e.material_cost for e in economics), Decimal("0")),
         process_cost=sum((e.process_cost for e in economics), Decimal("0")),
         cells_started=sum(e.cells_started for e in economics),

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from analytics.models import PassportMasterData
 from audit.services import record_event
@@ -134,12 +135,12 @@ def release_master_data(
 ) -> PassportMasterData:
     """Release a new version of `design`'s master data; the released one is superseded."""
     if not note or not note.strip():
-        raise DomainError("reason_required", "Say what changed and why.", status=400)
+        raise DomainError("reason_required", _("Say what changed and why."), status=400)
     # Serialise releases per design: two at once would both read the same current version.
     CellDesign.objects.select_for_update().get(pk=design.pk)
     errors = check(design, data)
     if errors:
-        raise DomainError("invalid", "The master data is not valid.", status=400, errors=errors)
+        raise DomainError("invalid", _("The master data is not valid."), status=400, errors=errors)
     previous = released_for(design)
     if previous is not None:
         previous.status = PassportMasterData.Status.SUPERSEDED
@@ -159,7 +160,7 @@ def release_master_data(
         version.full_clean(exclude=["design", "released_by"])
     except ValidationError as invalid:
         raise DomainError(
-            "invalid", "The master data is not valid.", status=400, errors=invalid.message_dict
+            "invalid", _("The master data is not valid."), status=400, errors=invalid.message_dict
         ) from None
     version.save()
     record_event(

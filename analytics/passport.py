@@ -77,6 +77,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.utils import translation
+from django.utils.translation import gettext as _
 
 from analytics.models import PassportMasterData
 from batches.energy import cells_energy
@@ -129,15 +130,21 @@ def passport_identifier(namespace: str, serial: str) -> str:
 def refusal(cell: Cell) -> DomainError | None:
     """Why `cell` (annotated `held`) has no passport, or None when it may have one."""
     if cell.status == Cell.Status.SCRAPPED:
-        return DomainError("scrapped", f"Cell {cell.serial} was scrapped.")
+        return DomainError("scrapped", _("Cell %(serial)s was scrapped.") % {"serial": cell.serial})
     if cell.status != Cell.Status.COMPLETED:
-        return DomainError("not_completed", f"Cell {cell.serial} has not completed its route.")
+        return DomainError(
+            "not_completed",
+            _("Cell %(serial)s has not completed its route.") % {"serial": cell.serial},
+        )
     if cell.held:
-        return DomainError("on_hold", f"Cell {cell.serial} is on an open hold.")
+        return DomainError(
+            "on_hold", _("Cell %(serial)s is on an open hold.") % {"serial": cell.serial}
+        )
     line = cell.batch.line
     if not (line.site_street and line.site_postal_code and line.site_country):
         return DomainError(
-            "no_site_address", f"Line {line.code} has no postal address for its site."
+            "no_site_address",
+            _("Line %(line)s has no postal address for its site.") % {"line": line.code},
         )
     return None
 
@@ -308,7 +315,8 @@ def _performance(
     if remaining_capacity is None or remaining_energy is None:
         raise DomainError(
             "no_capacity_measured",
-            f"Cell {cell.serial} has no measured discharge (formation or rated test).",
+            _("Cell %(serial)s has no measured discharge (formation or rated test).")
+            % {"serial": cell.serial},
         )
     return {
         "batteryTechicalProperties": {
@@ -411,7 +419,8 @@ def _build(cell: Cell, record: _Record) -> dict[str, dict]:
     if master is None:
         raise DomainError(
             "no_master_data",
-            f"Design {cell.batch.design.code} has no released passport master data.",
+            _("Design %(design)s has no released passport master data.")
+            % {"design": cell.batch.design.code},
         )
     measured = record.measured.get(cell.pk, {})
     return {
@@ -439,7 +448,7 @@ def passport_of(serial: str) -> dict[str, dict]:
     try:
         cell = cells_for_passport().get(serial=serial)
     except Cell.DoesNotExist:
-        raise NotFound("unknown_cell", f"No cell {serial}.") from None
+        raise NotFound("unknown_cell", _("No cell %(serial)s.") % {"serial": serial}) from None
     if (refused := refusal(cell)) is not None:
         raise refused
     return _build(cell, _load([cell]))

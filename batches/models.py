@@ -12,8 +12,8 @@ from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Upper
 from django.utils import timezone
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
 from lines.models import (
     CellDesign,
@@ -123,11 +123,15 @@ class MaterialLot(models.Model):
         """Why the lot may not be consumed at `at` (not released, or past its expiry), or "" when
         it may. A lot on hold stops its consumers through its hold."""
         if self.status != self.Status.RELEASED:
-            return f"lot {self.code} is {self.get_status_display().lower()}"
+            return gettext("lot %(lot)s is %(status)s") % {
+                "lot": self.code,
+                "status": self.get_status_display().lower(),
+            }
         if self.expires_at is not None and self.expires_at <= at:
-            return (
-                f"lot {self.code} expired on {timezone.localtime(self.expires_at):%Y-%m-%d %H:%M}"
-            )
+            return gettext("lot %(lot)s expired on %(expiry)s") % {
+                "lot": self.code,
+                "expiry": f"{timezone.localtime(self.expires_at):%Y-%m-%d %H:%M}",
+            }
         return ""
 
 

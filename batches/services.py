@@ -20,6 +20,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit.services import record_event, record_events
 from batches import hooks
@@ -33,13 +34,14 @@ from batches.models import (
     Hold,
     HoldRule,
     MaterialLot,
+    MaterialRole,
     Measurement,
     ProcessRun,
 )
 from batches.recipe_overrides import overrides_of
 from batches.selectors import lot_and_ancestor_ids, lot_and_descendant_ids
 from core.bulk import copy_objects, copy_rows, update_rows
-from core.errors import DomainError, check_transition, require_reason
+from core.errors import DomainError, check_transition, in_words, require_reason
 from core.locks import lock_names
 from lines.equipment import named_item, registry
 from lines.judging import Reading, judge
@@ -78,13 +80,18 @@ def create_batch(
     """Plan a batch and create its cells with serials `<batch code>-<position>`."""
     if route.line_id != line.pk:
         raise DomainError(
-            "invalid", f"Route {route.code} is not a route of line {line.code}.", status=400
+            "invalid",
+            _("Route %(route)s is not a route of line %(line)s.")
+            % {"route": route.code, "line": line.code},
+            status=400,
         )
     if not 1 <= quantity <= 10000:
-        raise DomainError("invalid", "A batch has 1 to 10000 cells.", status=400)
+        raise DomainError("invalid", _("A batch has 1 to 10000 cells."), status=400)
     first_step = route.steps.order_by("position").first()
     if first_step is None:
-        raise DomainError("invalid", f"Route {route.code} has no steps.", status=400)
+        raise DomainError(
+            "invalid", _("Route %(route)s has no steps.") % {"route": route.code}, status=400
+        )
     lots = _lots_by_role(material_lots or {})
     batch = Batch(
         line=line,
@@ -95,7 +102,7 @@ def create_batch(
     )
     # Two planners on one line may take the same next code at once: the unique constraint
     # refuses the second, which takes the one after (a code asked for by name is refused).
-    for _ in range(BATCH_CODE_ATTEMPTS):
+    for _attempt in range(BATCH_CODE_ATTEMPTS):
         batch.code = code or _next_batch_code(line)
         try:
             with transaction.atomic():
@@ -106,9 +113,13 @@ def create_batch(
             if not Batch.objects.filter(code=batch.code).exists():
                 raise  # refused for another reason
             if code is not None:
-                raise DomainError("duplicate", f"Batch {code} exists already.") from None
+                raise DomainError(
+                    "duplicate", _("Batch %(code)s exists already.") % {"code": code}
+                ) from None
     else:
-        raise DomainError("duplicate", f"No free batch code on line {line.code}; try again.")
+        raise DomainError(
+            "duplicate", _("No free batch code on line %(line)s; try again.") % {"line": line.code}
+        )
     code = batch.code
     BatchMaterial.objects.bulk_create(
         BatchMaterial(batch=batch, role=role, lot=lot) for role, lot in lots.items()
@@ -158,10 +169,19 @@ def _lots_by_role(
     for role, code in material_lots.items():
         lot = found.get(code)
         if lot is None:
-            raise DomainError("unknown_lot", f"No material lot {code}.", status=400)
+            raise DomainError(
+                "unknown_lot", _("No material lot %(code)s.") % {"code": code}, status=400
+            )
         if lot.role != role:
             raise DomainError(
-                "wrong_lot_role", f"Lot {code} is {lot.role}, not {role}.", status=400
+                "wrong_lot_role",
+                _("Lot %(code)s is %(lot_role)s, not %(role)s.")
+                % {
+                    "code": code,
+                    "lot_role": in_words(MaterialRole, lot.role),
+                    "role": in_words(MaterialRole, role),
+                },
+                status=400,
             )
         lots[role] = lot
     return lots
@@ -202,7 +222,8 @@ def complete_batch(batch: Batch, *, by: Any) -> Batch:
     if unfinished.exists():
         raise DomainError(
             "cells_unfinished",
-            f"Batch {batch.code} has {unfinished.count()} cells still on the route.",
+            _("Batch %(batch)s has %(count)s cells still on the route.")
+            % {"batch": batch.code, "count": unfinished.count()},
         )
     return _set_batch_status(batch, Batch.Status.COMPLETED, by=by)
 
@@ -243,7 +264,9 @@ def set_lot_status(lot: MaterialLot, status: str, *, by: Any, reason: str) -> Ma
     require_reason(reason)
     lot = MaterialLot.objects.select_for_update().get(pk=lot.pk)
     if status not in MaterialLot.Status.values:
-        raise DomainError("invalid", f"Unknown lot status {status!r}.", status=400)
+        raise DomainError(
+            "invalid", _("Unknown lot status %(status)s.") % {"status": repr(status)}, status=400
+        )
     check_transition(MaterialLot, lot.status, status)
     old, lot.status = lot.status, status
     lot.save(update_fields=["status"])
@@ -359,8 +382,8 @@ class StepContext:
         if not versions:
             raise DomainError(
                 "no_recipe",
-                f"No released {station.kind} recipe for design {cell.batch.design.code} "
-                f"at station {station.code}.",
+                _("No released %(step)s recipe for design %(design)s at station %(station)s.")
+                % {"step": station.kind, "design": cell.batch.design.code, "station": station.code},
             )
         if result.recipe_version is None:
             return version_in_force_at(versions, result.occurred_at)
@@ -369,8 +392,17 @@ class StepContext:
             served = ", ".join(f"v{v.version}" for v in versions)
             raise DomainError(
                 "unknown_recipe_version",
-                f"Station {station.code} was never served version {result.recipe_version} of "
-                f"{recipe.name} for design {cell.batch.design.code} (released: {served}).",
+                _(
+                    "Station %(station)s was never served version %(version)s of %(recipe)s "
+                    "for design %(design)s (released: %(served)s)."
+                )
+                % {
+                    "station": station.code,
+                    "version": result.recipe_version,
+                    "recipe": recipe.name,
+                    "design": cell.batch.design.code,
+                    "served": served,
+                },
             )
         return named
 
@@ -410,21 +442,24 @@ def check_track_in(cell: Cell, station: Station, context: StepContext | None = N
     """The interlock: the route step `cell` may do at `station` now, or the reason it may not."""
     context = context or StepContext([cell])
     if cell.status == Cell.Status.SCRAPPED:
-        raise DomainError("scrapped", f"Cell {cell.serial} is scrapped.")
+        raise DomainError("scrapped", _("Cell %(serial)s is scrapped.") % {"serial": cell.serial})
     route_steps = context.route_steps(cell.batch.route_id)
     if cell.batch.line_id != station.line_id or all(
         s.station_kind != station.kind for s in route_steps
     ):
         raise DomainError(
-            "wrong_station", f"Cell {cell.serial}'s route has no step at station {station.code}."
+            "wrong_station",
+            _("Cell %(serial)s's route has no step at station %(station)s.")
+            % {"serial": cell.serial, "station": station.code},
         )
     if cell.pk in context.held:
-        raise DomainError("on_hold", f"Cell {cell.serial} is on hold.")
+        raise DomainError("on_hold", _("Cell %(serial)s is on hold.") % {"serial": cell.serial})
     if cell.next_step_id is None or cell.next_step.station_kind != station.kind:
         expected = cell.next_step.station_kind if cell.next_step_id else "none (route done)"
         raise DomainError(
             "wrong_step",
-            f"Cell {cell.serial}'s next step is {expected}, not {station.kind}.",
+            _("Cell %(serial)s's next step is %(expected)s, not %(step)s.")
+            % {"serial": cell.serial, "expected": expected, "step": station.kind},
         )
     return cell.next_step
 
@@ -435,17 +470,24 @@ def check_lots_to_load(material_lots: Mapping[str, str], *, at: datetime) -> dic
     lots = _lots_by_role(material_lots)
     for lot in lots.values():
         if why := lot.unusable_reason(at):
-            raise DomainError("lot_unusable", f"Do not load it: {why}.")
+            raise DomainError("lot_unusable", _("Do not load it: %(why)s.") % {"why": why})
     for lot in lots.values():
         ancestry = lot_and_ancestor_ids([lot.pk])
         hold = Hold.objects.filter(
             scope=Hold.Scope.LOT, status=Hold.Status.OPEN, lot_id__in=ancestry
         ).first()
         if hold is not None:
-            through = "" if hold.lot_id == lot.pk else f", cut from held lot {hold.target}"
             raise DomainError(
                 "lot_on_hold",
-                f"Do not load it: lot {lot.code} is on hold{through} ({hold.reason}).",
+                (
+                    _("Do not load it: lot %(lot)s is on hold (%(reason)s).")
+                    if hold.lot_id == lot.pk
+                    else _(
+                        "Do not load it: lot %(lot)s is on hold, "
+                        "cut from held lot %(held)s (%(reason)s)."
+                    )
+                )
+                % {"lot": lot.code, "held": hold.target, "reason": hold.reason},
             )
     return lots
 
@@ -776,12 +818,15 @@ def _rework_cells(
     for cell, step in cells_and_steps:
         if step.route_id != cell.batch.route_id:
             raise DomainError(
-                "wrong_step", f"Step {step.station_kind} is not on cell {cell.serial}'s route."
+                "wrong_step",
+                _("Step %(step)s is not on cell %(serial)s's route.")
+                % {"step": in_words(StationKind, step.station_kind), "serial": cell.serial},
             )
         if (cell.pk, step.pk) not in done:
             raise DomainError(
                 "invalid_transition",
-                f"Cell {cell.serial} has not done {step.station_kind}: nothing to rework.",
+                _("Cell %(serial)s has not done %(step)s: nothing to rework.")
+                % {"serial": cell.serial, "step": in_words(StationKind, step.station_kind)},
             )
         check_transition(Cell, cell.status, Cell.Status.IN_PROCESS)
     was = {
@@ -935,7 +980,9 @@ def request_release(
     require_reason(reason)
     _check_disposition(hold, disposition, rework_at)
     if hold.closing:
-        raise DomainError("closing", f"Hold {hold.pk} is being closed already.")
+        raise DomainError(
+            "closing", _("Hold %(hold)s is being closed already.") % {"hold": hold.pk}
+        )
     cells = hold.cells.exclude(status=Cell.Status.SCRAPPED).count()
     if cells <= settings.DISPOSITION_IN_REQUEST_MAX_CELLS:
         return release_hold(
@@ -1092,9 +1139,17 @@ def release_hold(
 def _check_disposition(hold: Hold, disposition: str, rework_at: str) -> None:
     """What asking, planning and carrying out a disposition all refuse alike."""
     if disposition not in Hold.Disposition.values:
-        raise DomainError("invalid", f"Unknown disposition {disposition!r}.", status=400)
+        raise DomainError(
+            "invalid",
+            _("Unknown disposition %(disposition)s.") % {"disposition": repr(disposition)},
+            status=400,
+        )
     if rework_at and rework_at not in StationKind.values:
-        raise DomainError("invalid", f"Unknown step {rework_at!r} to rework.", status=400)
+        raise DomainError(
+            "invalid",
+            _("Unknown step %(rework_at)s to rework.") % {"rework_at": repr(rework_at)},
+            status=400,
+        )
     check_transition(Hold, hold.status, Hold.Status.CLOSED)
 
 

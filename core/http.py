@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 
 from core.errors import DomainError
 
@@ -16,8 +17,12 @@ def read_capped_body(request: HttpRequest, limit: int, *, advice: str = "") -> b
     """
     too_large = DomainError(
         "payload_too_large",
-        f"The body is larger than {limit // (1024 * 1024)} MiB"
-        + (f"; {advice}." if advice else "."),
+        (
+            _("The body is larger than %(limit)s MiB; %(advice)s.")
+            if advice
+            else _("The body is larger than %(limit)s MiB.")
+        )
+        % {"limit": limit // (1024 * 1024), "advice": advice},
         status=413,
     )
     length = declared_length(request)
@@ -45,7 +50,7 @@ def declared_length(request: HttpRequest) -> int | None:
     try:
         length = int(declared)
     except ValueError:
-        raise DomainError("invalid", "Content-Length is not a number.", status=400) from None
+        raise DomainError("invalid", _("Content-Length is not a number."), status=400) from None
     if length < 0:
-        raise DomainError("invalid", "Content-Length is negative.", status=400)
+        raise DomainError("invalid", _("Content-Length is negative."), status=400)
     return length

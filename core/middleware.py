@@ -1,6 +1,6 @@
 """What every answer owes its reader whatever went wrong: JSON in the contract's error format under
 /api/, a product page with 503 while the database is unreachable, and no caching of what a
-signed-in user was shown."""
+signed-in user was shown; the API in the default language."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from http import HTTPStatus
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.template.loader import render_to_string
+from django.utils import translation
 from django.utils.cache import add_never_cache_headers
 from django.utils.functional import LazyObject, empty
 
@@ -115,6 +116,21 @@ def _detail(status: int) -> str:
         return f"{HTTPStatus(status).phrase}."
     except ValueError:
         return f"HTTP {status}."
+
+
+class ApiInEnglishMiddleware:
+    """Under /api/ the default language whatever the cookie or Accept-Language say: the services'
+    sentences are translated when they are raised, and the API's `detail` is part of a contract
+    with programs, which read it in one language (the pages are the ones in Japanese)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if is_api(request):
+            translation.activate(settings.LANGUAGE_CODE)
+            request.LANGUAGE_CODE = settings.LANGUAGE_CODE
+        return self.get_response(request)
 
 
 class NoStoreWhenSignedInMiddleware:

@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 from django.db import OperationalError, connection, transaction
+from django.utils.translation import gettext as _
 
 from core.errors import DomainError, NotFound
 from core.validation import IDENTIFIER_MESSAGE, is_identifier, time_window_problem
@@ -92,7 +93,7 @@ def validate_readings(body: Any, *, now: datetime | None = None) -> list[Reading
             extra = sorted(set(body) - {"readings"})
             raise DomainError(
                 "invalid",
-                "The request is not valid.",
+                _("The request is not valid."),
                 status=400,
                 errors={name: ["Unknown field."] for name in extra},
             )
@@ -100,7 +101,7 @@ def validate_readings(body: Any, *, now: datetime | None = None) -> list[Reading
         if not isinstance(items, list) or not 1 <= len(items) <= MAX_READINGS:
             raise DomainError(
                 "invalid",
-                f"readings is a list of 1 to {MAX_READINGS} readings.",
+                _("readings is a list of 1 to %(most)s readings.") % {"most": MAX_READINGS},
                 status=400,
                 errors={"readings": [f"A list of 1 to {MAX_READINGS} readings."]},
             )
@@ -109,7 +110,7 @@ def validate_readings(body: Any, *, now: datetime | None = None) -> list[Reading
     else:
         raise DomainError(
             "invalid",
-            'The body is a reading or {"readings": [...]}.',
+            _('The body is a reading or {"readings": [...]}.'),
             status=400,
             errors={"non_field_errors": ["An object."]},
         )
@@ -123,7 +124,8 @@ def validate_readings(body: Any, *, now: datetime | None = None) -> list[Reading
     if errors:
         raise DomainError(
             "invalid",
-            f"{len(errors)} of {len(items)} readings are not valid; nothing was stored.",
+            _("%(invalid)s of %(total)s readings are not valid; nothing was stored.")
+            % {"invalid": len(errors), "total": len(items)},
             status=400,
             errors={"readings": errors},
         )
@@ -133,7 +135,7 @@ def validate_readings(body: Any, *, now: datetime | None = None) -> list[Reading
 def zone_named(code: str) -> Zone:
     zone = Zone.objects.filter(code=code).first() if isinstance(code, str) else None
     if zone is None:
-        raise NotFound("unknown_zone", f"No dry-room zone {code!r}.")
+        raise NotFound("unknown_zone", _("No dry-room zone %(code)s.") % {"code": repr(code)})
     return zone
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit.services import record_event
 from core.errors import DomainError, check_transition, require_reason
@@ -114,7 +115,7 @@ def record_calibration(
     if due < timezone.localtime(calibrated_at).date():
         raise DomainError(
             "invalid",
-            "The next calibration cannot be due before this one.",
+            _("The next calibration cannot be due before this one."),
             errors={"due": ["On or after the calibration's date."]},
             status=400,
         )

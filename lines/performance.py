@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Prefetch
+from django.utils.translation import gettext as _
 
 from audit.services import record_event
 from core.errors import DomainError
@@ -98,7 +99,10 @@ def calendar_spec(line: Line) -> CalendarSpec:
 def write_default_calendar(line: Line, *, by: Any) -> ShiftCalendar:
     """Give a line its own calendar, written as the default, for an engineer to change."""
     if ShiftCalendar.objects.filter(line=line).exists():
-        raise DomainError("calendar_exists", f"Line {line.code} has its own calendar already.")
+        raise DomainError(
+            "calendar_exists",
+            _("Line %(line)s has its own calendar already.") % {"line": line.code},
+        )
     calendar = ShiftCalendar.objects.create(line=line, time_zone=DEFAULT_CALENDAR.time_zone)
     for spec in DEFAULT_SHIFTS:
         shift = Shift.objects.create(
@@ -126,13 +130,14 @@ def correct_stop_reason(
     history stays as it was sent."""
     if change.state not in STOP_STATES:
         raise DomainError(
-            "not_a_stop", f"The station was {change.state} then: only stops have reasons."
+            "not_a_stop",
+            _("The station was %(state)s then: only stops have reasons.") % {"state": change.state},
         )  # 409: a business rule, the request itself well formed
     reason = reason_for_code(reason_code)
     if reason is None:
         raise DomainError(
             "invalid",
-            "Unknown downtime reason.",
+            _("Unknown downtime reason."),
             errors={"reason": [f"No reason {reason_code!r}."]},
             status=400,
         )
@@ -179,7 +184,7 @@ def set_ideal_cycle_time(version: RecipeVersion, *, ideal_cycle_s: Any, by: Any)
     if not seconds > 0 or seconds == float("inf"):
         raise DomainError(
             "invalid",
-            "The ideal cycle time is a positive number of seconds.",
+            _("The ideal cycle time is a positive number of seconds."),
             errors={"ideal_cycle_s": ["A positive number of seconds."]},
             status=400,
         )

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit.services import record_event
 from core.errors import DomainError, check_transition
@@ -110,7 +111,10 @@ def active_recipe_version(station: Station) -> RecipeVersion:
         )
     except RecipeVersion.DoesNotExist:
         raise DomainError(
-            "no_recipe", f"No released {station.kind} recipe on line {station.line_id}.", status=409
+            "no_recipe",
+            _("No released %(step)s recipe on line %(line)s.")
+            % {"step": station.kind, "line": station.line_id},
+            status=409,
         ) from None
 
 
@@ -135,13 +139,15 @@ def set_station_state(
     station's current state only when it is the latest.
     """
     if state not in Station.State.values:
-        raise DomainError("invalid", f"Unknown station state {state!r}.", status=400)
+        raise DomainError(
+            "invalid", _("Unknown station state %(state)s.") % {"state": repr(state)}, status=400
+        )
     catalogued = DowntimeReason.objects.filter(code__in={reason_code, reason} - {""})
     by_code = {r.code: r for r in catalogued}
     if reason_code and reason_code not in by_code:
         raise DomainError(
             "invalid",
-            "Unknown downtime reason.",
+            _("Unknown downtime reason."),
             errors={"reason_code": [f"No downtime reason {reason_code!r} in the catalogue."]},
             status=400,
         )

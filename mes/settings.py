@@ -69,6 +69,8 @@ MIDDLEWARE = [
     # After sessions, before common: the page's language from the language cookie (the switch in
     # the navigation) or else the browser's Accept-Language; English when neither names ja or en.
     "django.middleware.locale.LocaleMiddleware",
+    # Right after it: the API answers in the default language (core/middleware.py).
+    "core.middleware.ApiInEnglishMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -165,6 +167,17 @@ LANGUAGE_COOKIE_SAMESITE = "Lax"
 # The currency of prices not tied to a line (a material lot's unit cost); a line's own costs are
 # in Line.currency.
 PLANT_CURRENCY = env_str("PLANT_CURRENCY", "USD")
+# The programme's targets for the cost per kWh, FY2028 and thereafter, in each currency a line may
+# quote: stated in US$; a plant costing in yen states its own (COST_TARGETS_JPY=11000,9500), as no
+# exchange rate is guessed. A line whose currency has none shows its costs without targets.
+COST_TARGETS_PER_KWH = {
+    currency: figures
+    for currency, figures in (
+        ("USD", env_list("COST_TARGETS_USD", ["75", "65"])),
+        ("JPY", env_list("COST_TARGETS_JPY", [])),
+    )
+    if figures
+}
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"

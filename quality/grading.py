@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit.services import actor_name, record_event
 from batches.models import Batch, Cell
@@ -32,7 +33,7 @@ def grade_for(
     for criterion in criteria:
         grades.setdefault((criterion.rank, criterion.grade), []).append(criterion)
     reasons = []
-    for (_, grade), conditions in sorted(grades.items()):
+    for (_rank, grade), conditions in sorted(grades.items()):
         missed = [c for c in conditions if not c.met_by(values.get(c.parameter))]
         if not missed:
             return grade, reasons
@@ -156,11 +157,14 @@ def regrade_batch(
     rule_set = GradingRuleSet.objects.get(pk=rule_set.pk)  # its status as it is now
     if rule_set.design_id != batch.design_id:
         raise DomainError(
-            "invalid", f"Rule set {rule_set} is not for design {batch.design.code}.", status=400
+            "invalid",
+            _("Rule set %(rule_set)s is not for design %(design)s.")
+            % {"rule_set": rule_set, "design": batch.design.code},
+            status=400,
         )
     if rule_set.status == GradingRuleSet.Status.DRAFT:
         raise DomainError(
-            "invalid_transition", "A draft rule set cannot grade cells; release it first."
+            "invalid_transition", _("A draft rule set cannot grade cells; release it first.")
         )
     cells = list(
         batch.cells.select_for_update().filter(status=Cell.Status.COMPLETED).order_by("position")

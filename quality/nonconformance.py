@@ -17,6 +17,8 @@ from django.contrib.auth import authenticate
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from audit.services import record_event
 from batches.models import Hold
@@ -79,7 +81,7 @@ def open_nonconformance(
 ) -> NonConformance:
     """Open an NCR with the next code of the year (NCR-<year>-<nnnn>), covering `holds` (and the
     hold it is opened from)."""
-    _require(by, roles.OPEN_NCR, "open non-conformance reports")
+    _require(by, roles.OPEN_NCR, pgettext("refused action", "open non-conformance reports"))
     errors = {}
     if not title or not title.strip():
         errors["title"] = ["A title is required."]
@@ -88,7 +90,7 @@ def open_nonconformance(
     if step and step not in StationKind.values:
         errors["step"] = [f"No step {step}."]
     if errors:
-        raise DomainError("invalid", "The report is not complete.", status=400, errors=errors)
+        raise DomainError("invalid", _("The report is not complete."), status=400, errors=errors)
     covered = {hold.pk: hold for hold in holds}
     if opened_from is not None:
         covered.setdefault(opened_from.pk, opened_from)
@@ -126,7 +128,7 @@ def edit_nonconformance(ncr: NonConformance, *, by: Any, **changes: Any) -> NonC
     """Correct what the report says (title, description, line, step) until it is closed or
     cancelled; the event keeps each field's old and new value."""
     ncr = _locked(ncr, by)
-    _require_active(ncr, "edit")
+    _require_active(ncr, pgettext("refused action", "edit"))
     unknown = set(changes) - {"title", "description", "line", "step"}
     if unknown:
         raise TypeError(f"Not editable: {', '.join(sorted(unknown))}")
@@ -135,11 +137,11 @@ def edit_nonconformance(ncr: NonConformance, *, by: Any, **changes: Any) -> NonC
         if field in changes:
             changes[field] = (changes[field] or "").strip()
             if not changes[field]:
-                errors[field] = ["Required."]
+                errors[field] = [_("Required.")]
     if changes.get("step") and changes["step"] not in StationKind.values:
         errors["step"] = [f"No step {changes['step']}."]
     if errors:
-        raise DomainError("invalid", "The report is not complete.", status=400, errors=errors)
+        raise DomainError("invalid", _("The report is not complete."), status=400, errors=errors)
     changed = {}
     for field, value in changes.items():
         old = getattr(ncr, field)
@@ -176,9 +178,12 @@ def _next_number(year: int) -> dict[str, Any]:
 def add_hold(ncr: NonConformance, hold: Hold, *, by: Any) -> NonConformance:
     """Let the NCR cover one more hold, while it is not closed or cancelled."""
     ncr = _locked(ncr, by)
-    _require_active(ncr, "add a hold to")
+    _require_active(ncr, pgettext("refused action", "add a hold to"))
     if ncr.holds.filter(pk=hold.pk).exists():
-        raise DomainError("hold_already_covered", f"{ncr.code} already covers hold {hold.pk}.")
+        raise DomainError(
+            "hold_already_covered",
+            _("%(ncr)s already covers hold %(hold)s.") % {"ncr": ncr.code, "hold": hold.pk},
+        )
     ncr.holds.add(hold)
     record_event(
         actor=by,
@@ -194,9 +199,12 @@ def add_hold(ncr: NonConformance, hold: Hold, *, by: Any) -> NonConformance:
 def remove_hold(ncr: NonConformance, hold: Hold, *, by: Any, reason: str = "") -> NonConformance:
     """Take a hold out of the NCR's containment, while it is not closed or cancelled."""
     ncr = _locked(ncr, by)
-    _require_active(ncr, "remove a hold from")
+    _require_active(ncr, pgettext("refused action", "remove a hold from"))
     if not ncr.holds.filter(pk=hold.pk).exists():
-        raise DomainError("hold_not_covered", f"{ncr.code} does not cover hold {hold.pk}.")
+        raise DomainError(
+            "hold_not_covered",
+            _("%(ncr)s does not cover hold %(hold)s.") % {"ncr": ncr.code, "hold": hold.pk},
+        )
     ncr.holds.remove(hold)
     record_event(
         actor=by,
@@ -245,7 +253,9 @@ def record_root_cause(
     if not five_whys or not five_whys.strip():
         errors["five_whys"] = ["The five whys are required."]
     if errors:
-        raise DomainError("invalid", "The root cause is not complete.", status=400, errors=errors)
+        raise DomainError(
+            "invalid", _("The root cause is not complete."), status=400, errors=errors
+        )
     previous = {"category": ncr.root_cause, "five_whys": ncr.five_whys}
     ncr.root_cause, ncr.five_whys = category, five_whys.strip()
     ncr.analysed_by, ncr.analysed_at = by, timezone.now()
@@ -281,7 +291,9 @@ def add_action(
     the actions (analysed -> actions); more may follow while they are under way."""
     ncr = _locked(ncr, by)
     # Only forward: an action added at verification would undo it without saying why.
-    _require_status(ncr, (Status.ANALYSED, Status.ACTIONS), "add an action to")
+    _require_status(
+        ncr, (Status.ANALYSED, Status.ACTIONS), pgettext("refused action", "add an action to")
+    )
     errors = {}
     if kind not in NonConformanceAction.Kind.values:
         errors["kind"] = [f"Not one of {', '.join(NonConformanceAction.Kind.values)}."]
@@ -290,7 +302,7 @@ def add_action(
     if owner is None or not owner.is_active:
         errors["owner"] = ["The owner must be an active user."]
     if errors:
-        raise DomainError("invalid", "The action is not complete.", status=400, errors=errors)
+        raise DomainError("invalid", _("The action is not complete."), status=400, errors=errors)
     action = NonConformanceAction.objects.create(
         nonconformance=ncr,
         kind=kind,
@@ -323,7 +335,11 @@ def complete_action(
     or being verified."""
     ncr = _locked(action.nonconformance, by)
     action = NonConformanceAction.objects.select_for_update().get(pk=action.pk)
-    _require_status(ncr, (Status.ACTIONS, Status.VERIFICATION), "complete an action of")
+    _require_status(
+        ncr,
+        (Status.ACTIONS, Status.VERIFICATION),
+        pgettext("refused action", "complete an action of"),
+    )
     check_transition(NonConformanceAction, action.status, NonConformanceAction.Status.DONE)
     action.status = NonConformanceAction.Status.DONE
     action.done_by, action.done_at, action.done_note = by, timezone.now(), note.strip()
@@ -358,7 +374,7 @@ def record_verification(ncr: NonConformance, *, verification: str, by: Any) -> N
     if open_corrective:
         raise DomainError(
             "actions_open",
-            "Corrective actions are still open; they must be done before verification.",
+            _("Corrective actions are still open; they must be done before verification."),
             errors={"actions": open_corrective},
         )
     ncr.verification = verification.strip()
@@ -377,7 +393,9 @@ def reopen_actions(ncr: NonConformance, *, reason: str, by: Any) -> NonConforman
     """The verification found the actions did not work: back to actions, the verification
     cleared (the trail keeps it)."""
     ncr = _locked(ncr, by)
-    _require_status(ncr, (Status.VERIFICATION,), "reopen the actions of")
+    _require_status(
+        ncr, (Status.VERIFICATION,), pgettext("refused action", "reopen the actions of")
+    )
     require_reason(reason)
     previous = ncr.verification
     ncr.verification, ncr.verified_by, ncr.verified_at = "", None, None
@@ -424,7 +442,7 @@ def check_signature(user: Any, password: str, *, request: HttpRequest | None = N
         if getattr(request, "axes_locked_out", False):
             raise DomainError(
                 "throttled",
-                "Too many failed sign-ins or signatures from this address; try again later.",
+                _("Too many failed sign-ins or signatures from this address; try again later."),
                 status=429,
             )
     else:
@@ -432,7 +450,7 @@ def check_signature(user: Any, password: str, *, request: HttpRequest | None = N
     if signer is None or signer.pk != user.pk:
         raise DomainError(
             "signature_invalid",
-            "The password does not match: the closure is not signed.",
+            _("The password does not match: the closure is not signed."),
             status=403,
             errors={"password": ["Wrong password."]},
         )
@@ -463,19 +481,19 @@ def _close(ncr: NonConformance, *, meaning: str, by: Any) -> NonConformance:
 
 
 def _closing_refusal(ncr: NonConformance, by: Any, meaning: str) -> None:
-    _require(by, roles.CLOSE_NCR, "close non-conformance reports")
+    _require(by, roles.CLOSE_NCR, pgettext("refused action", "close non-conformance reports"))
     check_transition(NonConformance, ncr.status, Status.CLOSED)
     if not meaning or not meaning.strip():
         raise DomainError(
             "invalid",
-            "The signature's meaning is required.",
+            _("The signature's meaning is required."),
             status=400,
             errors={"meaning": ["The signature's meaning is required."]},
         )
     if len(meaning.strip()) > NonConformance._meta.get_field("signature_meaning").max_length:
         raise DomainError(
             "invalid",
-            "The signature's meaning is too long.",
+            _("The signature's meaning is too long."),
             status=400,
             errors={"meaning": ["At most 200 characters."]},
         )
@@ -485,18 +503,19 @@ def _closing_refusal(ncr: NonConformance, by: Any, meaning: str) -> None:
     if open_actions:
         raise DomainError(
             "actions_open",
-            f"{len(open_actions)} action(s) still open: every action must be done to close.",
+            _("%(count)s action(s) still open: every action must be done to close.")
+            % {"count": len(open_actions)},
             errors={"actions": open_actions},
         )
     if not ncr.verification:
-        raise DomainError("verification_missing", "The verification must be written to close.")
+        raise DomainError("verification_missing", _("The verification must be written to close."))
 
 
 @transaction.atomic
 def cancel_nonconformance(ncr: NonConformance, *, reason: str, by: Any) -> NonConformance:
     """Cancel an NCR that is not closed (a duplicate, a false alarm), with the reason; quality's
     decision, like closing."""
-    _require(by, roles.CLOSE_NCR, "cancel non-conformance reports")
+    _require(by, roles.CLOSE_NCR, pgettext("refused action", "cancel non-conformance reports"))
     ncr = _locked(ncr, by)
     check_transition(NonConformance, ncr.status, Status.CANCELLED)
     require_reason(reason)
@@ -516,14 +535,16 @@ def cancel_nonconformance(ncr: NonConformance, *, reason: str, by: Any) -> NonCo
 
 def _locked(ncr: NonConformance, by: Any) -> NonConformance:
     """The NCR's row locked for this transaction, after checking `by` may work on NCRs."""
-    _require(by, roles.EDIT_NCR, "work on non-conformance reports")
+    _require(by, roles.EDIT_NCR, pgettext("refused action", "work on non-conformance reports"))
     return NonConformance.objects.select_for_update().get(pk=ncr.pk)
 
 
 def _require(by: Any, permission: str, doing: str) -> None:
     if isinstance(by, str) or not by.has_perm(permission):
         raise DomainError(
-            "permission_denied", f"Your roles do not allow you to {doing}.", status=403
+            "permission_denied",
+            _("Your roles do not allow you to %(doing)s.") % {"doing": doing},
+            status=403,
         )
 
 
@@ -535,14 +556,15 @@ def _require_status(ncr: NonConformance, statuses: Iterable[str], doing: str) ->
     if ncr.status not in statuses:
         raise DomainError(
             "invalid_transition",
-            f"Cannot {doing} {ncr.code}: it is {ncr.get_status_display().lower()}.",
+            _("Cannot %(doing)s %(ncr)s: it is %(status)s.")
+            % {"doing": doing, "ncr": ncr.code, "status": ncr.get_status_display().lower()},
         )
 
 
 def _required_text(field: str, text: str) -> None:
     if not text or not text.strip():
         raise DomainError(
-            "invalid", "The request is not valid.", status=400, errors={field: ["Required."]}
+            "invalid", _("The request is not valid."), status=400, errors={field: [_("Required.")]}
         )
 
 

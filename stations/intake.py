@@ -18,6 +18,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit.services import record_events
 from core.bulk import execute_bound
@@ -89,7 +90,7 @@ def accept_state(station: Station, data: Any, *, by: str) -> dict[str, Any]:
     serializer = StateSerializer(data=data)
     if not serializer.is_valid():
         raise DomainError(
-            "invalid", "The request is not valid.", status=400, errors=dict(serializer.errors)
+            "invalid", _("The request is not valid."), status=400, errors=dict(serializer.errors)
         )
     report = serializer.validated_data
     with transaction.atomic():  # set_station_state locks the station row
@@ -147,7 +148,10 @@ def accept_cycler_file(
 def _event_id_reused(errors: dict[str, Any]) -> DomainError:
     return DomainError(
         "event_id_reused",
-        "An event_id was sent again with different content; nothing from this request was stored.",
+        _(
+            "An event_id was sent again with different content; "
+            "nothing from this request was stored."
+        ),
         status=409,
         errors=errors,
     )

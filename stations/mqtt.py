@@ -42,6 +42,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import close_old_connections, connection
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -134,7 +135,7 @@ def handle(topic: str, payload: bytes, *, root: str | None = None) -> Reply | No
         if len(payload) > MAX_RESULTS_BODY_BYTES:
             raise DomainError(
                 "payload_too_large",
-                "A message may be at most 16 MiB; send fewer results per message.",
+                _("A message may be at most 16 MiB; send fewer results per message."),
                 status=413,
             )
         if kind == "results":
@@ -155,12 +156,13 @@ def _station(code: str) -> Station:
         else None
     )
     if station is None:
-        raise DomainError("unknown_station", f"No station {code}.", status=404)
+        raise DomainError("unknown_station", _("No station %(code)s.") % {"code": code}, status=404)
     tokens = StationToken.objects.filter(station=station)
     if tokens.exists() and not tokens.filter(revoked_at__isnull=True).exists():
         raise DomainError(
             "not_authenticated",
-            f"Station {code}'s credentials have been revoked; it may not send.",
+            _("Station %(code)s's credentials have been revoked; it may not send.")
+            % {"code": code},
             status=401,
         )
     return station
@@ -170,7 +172,9 @@ def _json_object(payload: bytes) -> Any:
     try:
         return json.loads(payload)
     except (ValueError, RecursionError) as error:
-        raise DomainError("invalid", f"The body is not valid JSON: {error}", status=400) from None
+        raise DomainError(
+            "invalid", _("The body is not valid JSON: %(error)s") % {"error": error}, status=400
+        ) from None
 
 
 def _readings(root: str, zone: str, payload: bytes) -> Reply | None:
@@ -180,10 +184,12 @@ def _readings(root: str, zone: str, payload: bytes) -> Reply | None:
     reply_topic = f"{root}/env/{zone}/replies"
     try:
         if len(payload) > MAX_RESULTS_BODY_BYTES:
-            raise DomainError("payload_too_large", "A message may be at most 16 MiB.", status=413)
+            raise DomainError(
+                "payload_too_large", _("A message may be at most 16 MiB."), status=413
+            )
         body = _json_object(payload)
         if not isinstance(body, dict):
-            raise DomainError("invalid", "A readings message is a JSON object.", status=400)
+            raise DomainError("invalid", _("A readings message is a JSON object."), status=400)
         return Reply(reply_topic, accept_readings(zone, body), False)
     except DomainError as error:
         logger.warning("Refused readings for zone %s: %s %s", zone, error.code, error.detail)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
+from django.utils.translation import gettext as _
 
 from core.errors import DomainError
 from core.validation import (
@@ -152,16 +153,18 @@ def decode_results(body: bytes, *, now: datetime | None = None) -> list[StationR
         envelope = _envelope_decoder.decode(body)
     except msgspec.ValidationError as error:
         raise DomainError(
-            "invalid", "The request is not valid.", status=400, errors=_field_errors(error)
+            "invalid", _("The request is not valid."), status=400, errors=_field_errors(error)
         ) from None
     except msgspec.DecodeError as error:  # not JSON at all (ValidationError is caught above)
-        raise DomainError("invalid", f"The body is not valid JSON: {error}", status=400) from None
+        raise DomainError(
+            "invalid", _("The body is not valid JSON: %(error)s") % {"error": error}, status=400
+        ) from None
     except RecursionError:
         # Skipping over each result's raw JSON recurses once per level: a body nested thousands
         # deep exhausts the stack. A valid request is six levels deep (results, a result, curves,
         # a curve, its points), so anything this deep is refused whatever it holds.
         raise DomainError(
-            "invalid", "The body is nested deeper than a results request can be.", status=400
+            "invalid", _("The body is nested deeper than a results request can be."), status=400
         ) from None
     now = now or datetime.now(UTC)
     escaped = _CONTROL_CHARACTER_ESCAPE.search(body) is not None
@@ -183,7 +186,8 @@ def decode_results(body: bytes, *, now: datetime | None = None) -> list[StationR
     if errors:
         raise DomainError(
             "invalid",
-            f"{len(errors)} of {len(envelope.results)} results are not valid; nothing was stored.",
+            _("%(invalid)s of %(total)s results are not valid; nothing was stored.")
+            % {"invalid": len(errors), "total": len(envelope.results)},
             status=400,
             errors={"results": errors},
         )

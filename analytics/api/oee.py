@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -118,12 +119,14 @@ class OeeView(EngineerAPIView):
         if "station" in data:
             station = Station.objects.select_related("line").filter(code=data["station"]).first()
             if station is None:
-                raise NotFound("unknown_station", f"No station {data['station']}.")
+                raise NotFound(
+                    "unknown_station", _("No station %(station)s.") % {"station": data["station"]}
+                )
             line, stations = station.line, [station]
         else:
             line = Line.objects.filter(code=data["line"]).first()
             if line is None:
-                raise NotFound("unknown_line", f"No line {data['line']}.")
+                raise NotFound("unknown_line", _("No line %(line)s.") % {"line": data["line"]})
             stations = list(line.stations.select_related("line").order_by("code"))
             station = None
         zone = calendar_spec(line).zone

@@ -73,7 +73,7 @@ SOURCES = [
 # Costs and sizes every batch's figures may read: any change moves the epoch.
 EVERY_BATCH = [
     ("batches_materiallot", "unit_cost"),
-    ("lines_line", "process_cost_per_cell"),
+    ("lines_line", "process_cost_per_cell, currency"),
     ("batches_celldesign", "target_mass_g, thickness_mm, length_mm, width_mm"),  # lines.CellDesign
 ]
 

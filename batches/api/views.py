@@ -8,6 +8,7 @@ from typing import Any
 
 import django_filters
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.request import Request
@@ -96,7 +97,7 @@ def _by_code(queryset: QuerySet, field: str, code: str) -> Any:
     if found is None:
         raise DomainError(
             "invalid",
-            "The request is not valid.",
+            _("The request is not valid."),
             status=400,
             errors={field: [f"No {field} {code}."]},
         )
@@ -134,7 +135,10 @@ def _or_404(select: Any, model: type, code: str) -> Any:
     try:
         return select(code)
     except model.DoesNotExist:
-        raise NotFound("not_found", f"No {model._meta.verbose_name} {code}.") from None
+        raise NotFound(
+            "not_found",
+            _("No %(model)s %(code)s.") % {"model": model._meta.verbose_name, "code": code},
+        ) from None
 
 
 def _get(model: type, **lookup: Any) -> Any:

@@ -13,11 +13,10 @@ from django.views.decorators.http import require_POST
 
 from analytics.curves import OVERLAY_CURVES, OVERLAY_POINTS, batch_overlay
 from analytics.energy import (
-    TARGET_AFTER,
-    TARGET_FY2028,
     batch_economics,
     batch_energy_spreads,
     cell_energy,
+    cost_targets,
 )
 from batches import selectors
 from batches.models import Batch, Cell, Hold, MaterialLot, MaterialRole
@@ -93,7 +92,7 @@ def batch_detail(request: HttpRequest, code: str) -> HttpResponse:
             "dispositions": Hold.Disposition.choices,
             "steps": StationKind.choices,
             "economics": batch_economics(batch),
-            "targets": (TARGET_FY2028, TARGET_AFTER),
+            "targets": cost_targets(batch.line.currency),
             "energy_spreads": batch_energy_spreads(batch),
             "overlay": overlay,
             "overlay_data": overlay.curves,

@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from analytics import selectors as figures
-from analytics.energy import TARGET_AFTER, TARGET_FY2028, cost_trend, cost_trends, pooled
+from analytics.energy import cost_targets, cost_trend, cost_trends, pooled
 from analytics.oee import today_oee
 from batches import selectors
 from core import roles
@@ -28,11 +28,20 @@ def _home_context() -> dict:
     panels = []
     for summary in summaries:
         trend = trends[summary.line.pk]
-        recent = pooled(economics for _, economics in trend)
-        panels.append((summary, {"recent": recent, "batches": len(trend), "last": trend[-1:]}))
+        recent = pooled((economics for _, economics in trend), summary.line.currency)
+        panels.append(
+            (
+                summary,
+                {
+                    "recent": recent,
+                    "batches": len(trend),
+                    "last": trend[-1:],
+                    "targets": cost_targets(summary.line.currency),
+                },
+            )
+        )
     return {
         "panels": panels,
-        "targets": (TARGET_FY2028, TARGET_AFTER),
         "refresh": HOME_REFRESH_S,
     }
 
@@ -86,7 +95,7 @@ def line_detail(request: HttpRequest, code: str) -> HttpResponse:
         **_batches_context(line),
         **_holds_context(line),
         "cost_trend": cost_trend(line),
-        "targets": (TARGET_FY2028, TARGET_AFTER),
+        "targets": cost_targets(line.currency),
         "zones": zone_states(line),
     }
     return render(request, "lines/line_detail.html", context)

@@ -10,6 +10,7 @@ from typing import Any
 import django_filters
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -246,7 +247,9 @@ def _detail(code: str) -> NonConformance:
     try:
         return selectors.nonconformance_detail(code)
     except NonConformance.DoesNotExist:
-        raise NotFound("not_found", f"No non-conformance report {code}.") from None
+        raise NotFound(
+            "not_found", _("No non-conformance report %(code)s.") % {"code": code}
+        ) from None
 
 
 def _answer(code: str, answer_status: int = status.HTTP_200_OK) -> Response:
@@ -256,13 +259,13 @@ def _answer(code: str, answer_status: int = status.HTTP_200_OK) -> Response:
 def _ncr(code: str) -> NonConformance:
     ncr = NonConformance.objects.filter(code=code).first()
     if ncr is None:
-        raise NotFound("not_found", f"No non-conformance report {code}.")
+        raise NotFound("not_found", _("No non-conformance report %(code)s.") % {"code": code})
     return ncr
 
 
 def _invalid(field: str, message: str) -> DomainError:
     return DomainError(
-        "invalid", "The request is not valid.", status=400, errors={field: [message]}
+        "invalid", _("The request is not valid."), status=400, errors={field: [message]}
     )
 
 
@@ -467,7 +470,7 @@ class NcrHoldRemoveView(EngineerAPIView):
         ncr = _ncr(code)
         found = Hold.objects.filter(pk=hold).first()
         if found is None:
-            raise NotFound("not_found", f"No hold {hold}.")
+            raise NotFound("not_found", _("No hold %(hold)s.") % {"hold": hold})
         services.remove_hold(ncr, found, by=request.user)
         return _answer(code)
 
@@ -510,7 +513,10 @@ class NcrActionDoneView(EngineerAPIView):
         ncr = _ncr(code)
         found = ncr.actions.filter(pk=action).first()
         if found is None:
-            raise NotFound("not_found", f"{code} has no action {action}.")
+            raise NotFound(
+                "not_found",
+                _("%(code)s has no action %(action)s.") % {"code": code, "action": action},
+            )
         data = _body(ActionDoneSerializer, request)
         services.complete_action(found, by=request.user, note=data["note"])
         return _answer(code)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -170,7 +171,7 @@ class ResultsQuerySerializer(serializers.Serializer):
 def _experiment(code: str) -> Experiment:
     experiment = selectors.experiment_detail(code)
     if experiment is None:
-        raise NotFound("not_found", f"No experiment {code}.")
+        raise NotFound("not_found", _("No experiment %(code)s.") % {"code": code})
     return experiment
 
 
@@ -214,7 +215,7 @@ class ExperimentListView(EngineerListView):
         if missing := sorted(set(codes) - {b.code for b in batches}):
             raise DomainError(
                 "invalid",
-                "The request is not valid.",
+                _("The request is not valid."),
                 status=400,
                 errors={"batches": [f"No batch {', '.join(missing)}."]},
             )

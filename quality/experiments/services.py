@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit.services import record_event
 from batches.models import Batch, Cell, CellRecipeOverride, MaterialLot, ProcessRun
@@ -28,7 +29,7 @@ MAX_LEVELS = 10
 def _invalid(errors: dict[str, Any]) -> DomainError:
     return DomainError(
         "invalid",
-        "The request is not valid.",
+        _("The request is not valid."),
         status=400,
         errors={k: v if isinstance(v, dict) else [v] for k, v in errors.items()},
     )
@@ -204,7 +205,8 @@ def create_experiment(
     if past := _cells_past(cells, {f.station_kind for f in factors}):
         raise DomainError(
             "cells_past_step",
-            f"{len(past)} cells have already been through a factor's step: {', '.join(past[:5])}.",
+            _("%(count)s cells have already been through a factor's step: %(serials)s.")
+            % {"count": len(past), "serials": ", ".join(past[:5])},
         )
     codes = [c for c, _ in arm_levels]
     if assignment == Experiment.Assignment.RANDOM:
@@ -319,7 +321,9 @@ def approve_deviation(experiment: Experiment, *, note: str, by: Any) -> Experime
     experiment = Experiment.objects.select_for_update().get(pk=experiment.pk)
     require_reason(note)
     if experiment.status != Experiment.Status.DRAFT:
-        raise DomainError("invalid_transition", "Only a draft experiment's deviation is approved.")
+        raise DomainError(
+            "invalid_transition", _("Only a draft experiment's deviation is approved.")
+        )
     experiment.deviation_approved_by = by
     experiment.deviation_approved_at = timezone.now()
     experiment.deviation_note = note
@@ -400,8 +404,15 @@ def start_experiment(experiment: Experiment, *, by: Any) -> Experiment:
     if outside and experiment.deviation_approved_at is None:
         raise DomainError(
             "deviation_required",
-            "Setpoints outside the released limits need a deviation approved by quality: "
-            + "; ".join(f"{o.arm} {o.parameter}={o.level} [{o.min}, {o.max}]" for o in outside),
+            _(
+                "Setpoints outside the released limits need a deviation approved by quality: "
+                "%(setpoints)s"
+            )
+            % {
+                "setpoints": "; ".join(
+                    f"{o.arm} {o.parameter}={o.level} [{o.min}, {o.max}]" for o in outside
+                )
+            },
         )
     assignments = list(experiment.assignments.select_related("cell__batch", "arm"))
     factors = _parameter_factors(experiment)
@@ -409,7 +420,8 @@ def start_experiment(experiment: Experiment, *, by: Any) -> Experiment:
     if past := _cells_past(cells, {f.station_kind for f in experiment.factors.all()}):
         raise DomainError(
             "cells_past_step",
-            f"{len(past)} cells have already been through a factor's step: {', '.join(past[:5])}.",
+            _("%(count)s cells have already been through a factor's step: %(serials)s.")
+            % {"count": len(past), "serials": ", ".join(past[:5])},
         )
     batches = list(experiment.batches.all())
     overrides = []
@@ -439,7 +451,8 @@ def start_experiment(experiment: Experiment, *, by: Any) -> Experiment:
     if taken := list(taken):
         raise DomainError(
             "cell_in_another_experiment",
-            f"{len(taken)} cells are served another experiment's setpoints: {', '.join(taken[:5])}.",
+            _("%(count)s cells are served another experiment's setpoints: %(serials)s.")
+            % {"count": len(taken), "serials": ", ".join(taken[:5])},
         )
     CellRecipeOverride.objects.bulk_create(overrides)
     experiment.status = Experiment.Status.RUNNING

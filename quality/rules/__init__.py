@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from batches.hooks import StepApplied
 from batches.models import HoldRule
 from core.errors import DomainError
@@ -36,20 +38,23 @@ def rule_parameters(code: str, parameters: Mapping[str, Any]) -> dict[str, int |
     """The thresholds of a new version of rule `code`, checked: names the rule reads, positive
     numbers, whole where the rule counts."""
     if code not in RULES:
-        raise DomainError("unknown_rule", f"No hold rule {code}.")
+        raise DomainError("unknown_rule", _("No hold rule %(code)s.") % {"code": code})
     expected, errors = rule_thresholds(code), {}
     for name, value in parameters.items():
         kind = expected.get(name)
         if kind is None:
             errors[name] = (
-                f"{code} reads no such threshold (it reads: {', '.join(expected) or 'none'})."
+                _("%(rule)s reads no such threshold (it reads: %(thresholds)s).")
+                % {"rule": code, "thresholds": ", ".join(expected)}
+                if expected
+                else _("%(rule)s reads no such threshold (it reads none).") % {"rule": code}
             )
         elif isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            errors[name] = "A positive number."
+            errors[name] = _("A positive number.")
         elif kind is int and value != int(value):
-            errors[name] = "A whole number."
+            errors[name] = _("A whole number.")
     if errors:
-        raise DomainError("invalid", "Invalid thresholds.", errors=errors)
+        raise DomainError("invalid", _("Invalid thresholds."), errors=errors)
     return {name: expected[name](value) for name, value in parameters.items()}
 
 

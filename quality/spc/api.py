@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -169,17 +170,26 @@ def chart_from_query(query: Any) -> SpcChart:
     step = (query.get("step") or "").strip()
     if step and step not in StationKind.values:
         raise NotFound(
-            "unknown_step", f"No step {step}: steps are {', '.join(StationKind.values)}."
+            "unknown_step",
+            _("No step %(step)s: steps are %(steps)s.")
+            % {"step": step, "steps": ", ".join(StationKind.values)},
         )
     selection, filter_errors = Selection.from_query(query)
     errors.update({k: v for k, v in filter_errors.items() if k not in errors})
     if errors:
-        raise DomainError("invalid", "The request is not valid.", status=400, errors=errors)
+        raise DomainError("invalid", _("The request is not valid."), status=400, errors=errors)
     data = form.cleaned_data
     parameter = data["parameter"]
     if not parameter_exists(step, parameter, selection.line):
-        where = f" of line {selection.line.code}" if selection.line else ""
-        raise NotFound("unknown_parameter", f"No {parameter} was measured at {step}{where}.")
+        raise NotFound(
+            "unknown_parameter",
+            (
+                _("No %(parameter)s was measured at %(step)s of line %(line)s.")
+                if selection.line
+                else _("No %(parameter)s was measured at %(step)s.")
+            )
+            % {"parameter": parameter, "step": step, "line": getattr(selection.line, "code", "")},
+        )
     kind = data.get("chart") or statistics.IMR
     try:
         return spc_chart(
@@ -191,7 +201,7 @@ def chart_from_query(query: Any) -> SpcChart:
         )
     except ValueError as error:  # X-bar R and a natural subgroup larger than the table
         raise DomainError(
-            "invalid", "The request is not valid.", status=400, errors={"subgroup": [str(error)]}
+            "invalid", _("The request is not valid."), status=400, errors={"subgroup": [str(error)]}
         ) from None
 
 
@@ -339,8 +349,8 @@ class _ParameterKeySerializer(serializers.Serializer):
         if not parameter_exists(data["step"], data["parameter"], data["line"]):
             raise NotFound(
                 "unknown_parameter",
-                f"No {data['parameter']} was measured at {data['step']} of line "
-                f"{data['line'].code}.",
+                _("No %(parameter)s was measured at %(step)s of line %(line)s.")
+                % {"parameter": data["parameter"], "step": data["step"], "line": data["line"].code},
             )
         return data
 
@@ -395,7 +405,7 @@ class SpcBaselineView(EngineerAPIView):
         except ValueError as error:
             raise DomainError(
                 "invalid",
-                "The request is not valid.",
+                _("The request is not valid."),
                 status=400,
                 errors={"subgroup": [str(error)]},
             ) from None

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Max
+from django.utils.translation import gettext as _
 
 from audit.services import record_event
 from core.errors import DomainError, require_reason
@@ -52,10 +53,15 @@ def freeze_baseline(
     subgroups) or no spread."""
     require_reason(note)
     if chart not in statistics.CHARTS:
-        raise DomainError("invalid", f"No chart {chart}.", status=400, errors={"chart": [chart]})
+        raise DomainError(
+            "invalid",
+            _("No chart %(chart)s.") % {"chart": chart},
+            status=400,
+            errors={"chart": [chart]},
+        )
     if since >= until:
         raise DomainError(
-            "invalid", "The period is empty.", status=400, errors={"until": ["After since."]}
+            "invalid", _("The period is empty."), status=400, errors={"until": ["After since."]}
         )
     period = Selection(line=line, step=step, since=since, until=until)
     # Phase I over the period itself, never the limits of an earlier baseline.
@@ -64,8 +70,18 @@ def freeze_baseline(
     if figures.sigma_within is None or figures.sigma_within <= 0:
         raise DomainError(
             "invalid",
-            f"The period has {figures.n} values of {parameter} "
-            f"({'no spread' if figures.n >= 2 else 'too few'}): no limits can be frozen.",
+            (
+                _(
+                    "The period has %(n)s values of %(parameter)s (no spread): "
+                    "no limits can be frozen."
+                )
+                if figures.n >= 2
+                else _(
+                    "The period has %(n)s values of %(parameter)s (too few): "
+                    "no limits can be frozen."
+                )
+            )
+            % {"n": figures.n, "parameter": parameter},
             status=400,
             errors={"since": ["Choose a period with at least two points that vary."]},
         )
@@ -142,7 +158,7 @@ def set_spc_setting(
     if wrong:
         raise DomainError(
             "invalid",
-            "Nelson's rules are numbered 1 to 8.",
+            _("Nelson's rules are numbered 1 to 8."),
             status=400,
             errors={"rules": [f"No rule {r}." for r in wrong]},
         )

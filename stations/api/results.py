@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -91,7 +92,8 @@ class UnappliedResultRequeueView(EngineerAPIView):
             station, event_id = missing[0]
             raise NotFound(
                 "not_found",
-                f"No result {event_id} from station {station} ({len(missing)} unknown).",
+                _("No result %(event_id)s from station %(station)s (%(unknown)s unknown).")
+                % {"event_id": event_id, "station": station, "unknown": len(missing)},
             )
         sent = intake.requeue_rejected(
             found.values(), by=request.user, reason=body.validated_data["reason"]

@@ -11,6 +11,7 @@ from typing import Any
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import MultiPartParser
@@ -130,7 +131,7 @@ class TrackInView(StationView):
             Cell.objects.select_related("batch__route", "next_step").filter(serial=serial).first()
         )
         if cell is None:
-            raise NotFound("unknown_cell", f"No cell {serial}.")
+            raise NotFound("unknown_cell", _("No cell %(serial)s.") % {"serial": serial})
         step = check_track_in(cell, station)
         if lots := serializer.validated_data.get("material_lots"):
             check_lots_to_load(lots, at=timezone.now())
@@ -138,7 +139,9 @@ class TrackInView(StationView):
         version = version_served_to(cell, station)  # an experiment arm's, else the released
         if version is None:
             raise DomainError(
-                "no_recipe", f"No released {station.kind} recipe for cell {cell.serial}'s design."
+                "no_recipe",
+                _("No released %(step)s recipe for cell %(serial)s's design.")
+                % {"step": station.kind, "serial": cell.serial},
             )
         return Response(
             {
@@ -156,8 +159,11 @@ def check_arm_lots(cell: Cell, station_kind: str, lots: dict[str, str]) -> None:
         if role in lots and lots[role] != lot:
             raise DomainError(
                 "wrong_lot_for_arm",
-                f"Cell {cell.serial} is in experiment arm {arm}: load {role} lot {lot}, "
-                f"not {lots[role]}.",
+                _(
+                    "Cell %(serial)s is in experiment arm %(arm)s: "
+                    "load %(role)s lot %(lot)s, not %(sent)s."
+                )
+                % {"serial": cell.serial, "arm": arm, "role": role, "lot": lot, "sent": lots[role]},
             )
 
 
@@ -166,7 +172,8 @@ def _require_json(request: Request) -> None:
     if content_type != "application/json":
         raise DomainError(
             "unsupported_format",
-            f"Send results as application/json, not {content_type or 'no content type'}.",
+            _("Send results as application/json, not %(content_type)s.")
+            % {"content_type": content_type or "no content type"},
             status=415,
         )
 
@@ -209,7 +216,7 @@ class ResultStatusView(StationView):
         # No stored event id holds a control character (core.validation), and PostgreSQL refuses
         # a NUL even in a query: such a path names no result.
         if not is_identifier(event_id):
-            raise NotFound("not_found", "No event id contains control characters.")
+            raise NotFound("not_found", _("No event id contains control characters."))
         entry = (
             InboxEntry.objects.filter(station=self.station(request), event_id=event_id)
             .only(
@@ -226,7 +233,10 @@ class ResultStatusView(StationView):
             .first()
         )
         if entry is None:  # another station's event looks the same as one never sent
-            raise NotFound("not_found", f"This station never sent event {event_id}.")
+            raise NotFound(
+                "not_found",
+                _("This station never sent event %(event_id)s.") % {"event_id": event_id},
+            )
         return Response(
             {
                 "event_id": entry.event_id,
@@ -282,7 +292,7 @@ class CyclerFileUploadHandler(FileUploadHandler):
         if self.size > MAX_CYCLER_FILE_BYTES:
             self.discard()
             raise DomainError(
-                "payload_too_large", "A cycler file may be at most 512 MiB.", status=413
+                "payload_too_large", _("A cycler file may be at most 512 MiB."), status=413
             )
         self.sha256.update(raw_data)
         self.file.write(raw_data)
@@ -319,11 +329,11 @@ class CyclerFileView(StationView):
         declared = declared_length(request._request) or 0
         if declared > MAX_CYCLER_FILE_BYTES + 1024 * 1024:  # the file plus the form's few fields
             raise DomainError(
-                "payload_too_large", "A cycler file may be at most 512 MiB.", status=413
+                "payload_too_large", _("A cycler file may be at most 512 MiB."), status=413
             )
         if not request.META.get("CONTENT_TYPE", "").startswith("multipart/form-data"):
             raise DomainError(
-                "unsupported_format", "Upload cycler files as multipart/form-data.", status=415
+                "unsupported_format", _("Upload cycler files as multipart/form-data."), status=415
             )
         request._request.upload_handlers = [CyclerFileUploadHandler(request._request)]
         serializer = s.CyclerFileSerializer(data=request.data)

@@ -101,7 +101,7 @@ def test_the_batch_page_shows_cost_per_kwh_against_the_targets(formed_batch, cli
     page = client.get(f"/batches/{formed_batch.code}/").content.decode()
     expected = batch_economics(formed_batch).cost_per_kwh
     assert f"${expected}" in page
-    assert "$75/kWh FY2028" in page and "above target" in page
+    assert "$75.00/kWh FY2028" in page and "above target" in page
 
 
 def test_the_line_view_shows_the_cost_trend_over_batches(formed_batch, client, line_engineer):
@@ -126,7 +126,7 @@ def test_several_batches_pool_their_costs_over_their_good_energy():
         good_cells=900,
         good_energy_wh=14400.0,
     )
-    both = pooled([small, large])
+    both = pooled([small, large], "USD")
     # (15 + 900) $ over 14.45 kWh, not the mean of $300/kWh and $62.50/kWh.
     assert both.cost_per_kwh == (Decimal("915.00") / Decimal("14.45")).quantize(Decimal("0.01"))
     assert (both.cells_started, both.good_cells) == (1010, 905)
