@@ -404,7 +404,8 @@ def unpartition_table(schema_editor, table: str, *, drop_constraints: tuple[str,
             if name in drop_constraints:
                 continue
             if definition.startswith(("PRIMARY KEY (", "UNIQUE (")):
-                definition = definition.replace(f", {_q(key)})", ")", 1)
+                # As pg_get_constraintdef writes it: the key is a plain lower-case name.
+                definition = definition.replace(f", {key})", ")", 1)
             run(f"ALTER TABLE {_q(table)} ADD CONSTRAINT {_q(name)} {definition}")
         for name, definition in indexes:
             if name != f"{table}_{key}_brin":
