@@ -284,6 +284,18 @@ def archive_inbox(retention_days: int, batch_size: int = 10_000) -> int:
             return total
 
 
+def recent_months(now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """From the start of last month to the end of next month (UTC): the partitions where a row
+    received lately is, the bounds a lookup by id gives the planner to leave the others out."""
+    now = now.astimezone(dt.UTC)
+    months = now.year * 12 + now.month - 1
+
+    def start(index: int) -> dt.datetime:
+        return dt.datetime(index // 12, index % 12 + 1, 1, tzinfo=dt.UTC)
+
+    return start(months - 1), start(months + 2)
+
+
 def partitions(table: str) -> list[tuple[str, str]]:
     """The partitions of `table` and their bounds, as PostgreSQL states them."""
     with connection.cursor() as cursor:
