@@ -78,6 +78,14 @@ def test_the_partitions_of_this_month_and_the_months_ahead_are_made_once(role):
         assert owner != role
 
 
+def test_the_months_of_a_history_are_made_before_it_is_copied_in():
+    first, last = dt.date(2024, 11, 1), dt.date(2025, 10, 1)
+    assert partitions.ensure_months(first, last, ["batches_measurement"]) == 12
+    assert partitions.ensure_months(first, last, ["batches_measurement"]) == 0
+    names = {name for name, _ in partitions.partitions("batches_measurement")}
+    assert {"batches_measurement_p202411", "batches_measurement_p202510"} <= names
+
+
 def test_the_runtime_role_calls_only_the_maintenance_functions(role):
     with as_runtime_role(role):
         error = refused(
