@@ -13,14 +13,17 @@ it started but has not yet formed them all, so its cost per kWh is not yet a fig
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.db import connection, transaction
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Sum, Window
 from django.db.models.functions import RowNumber
 
+from analytics.models import BatchFigures, FiguresEpoch
 from batches.energy import FORMATION, MEASURED, RATED, CellEnergy, cell_energy, cells_energy
 from batches.models import Batch, Cell, Consumption
 from lines.models import Line
@@ -62,7 +65,11 @@ class EnergySpread:
 
 def batch_energy_spreads(batch: Batch) -> list[EnergySpread]:
     """Wh, Wh/kg and Wh/L over the batch's cells that have an energy, one row per source
-    (rated first); scrapped cells are left out. Two queries."""
+    (rated first); scrapped cells are left out."""
+    return batch_figures([batch])[batch.pk][1]
+
+
+def _energy_spreads(batch: Batch) -> list[EnergySpread]:
     cells = batch.cells.exclude(status=Cell.Status.SCRAPPED).select_related("batch__design")
     figures = cells_energy(cells).values()
     spreads = []
@@ -124,7 +131,12 @@ class BatchEconomics:
 
 
 def batches_economics(batches: Iterable[Batch]) -> dict[int, BatchEconomics]:
-    """Economics of many batches in a fixed number of queries (for line and home pages)."""
+    """Economics of many batches (for line and home pages)."""
+    return {pk: economics for pk, (economics, _) in batch_figures(batches).items()}
+
+
+def _economics(batches: Iterable[Batch]) -> dict[int, BatchEconomics]:
+    """Computed from the cells, in a fixed number of queries."""
     batches = list(batches)
     if not batches:
         return {}
@@ -183,6 +195,91 @@ def batches_economics(batches: Iterable[Batch]) -> dict[int, BatchEconomics]:
 
 def batch_economics(batch: Batch) -> BatchEconomics:
     return batches_economics([batch])[batch.pk]
+
+
+Figures = tuple[BatchEconomics, list[EnergySpread]]
+
+
+def batch_figures(batches: Iterable[Batch]) -> dict[int, Figures]:
+    """Each batch's economics and energy spreads: stored rows where current (BatchFigures),
+    computed from the cells for the others and stored for the next page.
+
+    The epoch is read before anything else, so a cost changed meanwhile leaves a row behind it.
+    A batch's row is stored only under its lock (exclusive; the database's triggers take it
+    shared before forgetting figures, see analytics migration 0003), taken before computing: if a
+    writer is changing the batch, the figures are computed for this page and not stored.
+    """
+    batches = list(batches)
+    if not batches:
+        return {}
+    epoch = FiguresEpoch.objects.filter(pk=1).values_list("value", flat=True).first() or 0
+    figures = {
+        row.batch_id: _from_row(row)
+        for row in BatchFigures.objects.filter(batch__in=batches, epoch=epoch)
+    }
+    missing = [b for b in batches if b.pk not in figures]
+    if missing:
+        with transaction.atomic():
+            locked = _lock_figures_of([b.pk for b in missing])
+            economics = _economics(missing)
+            for batch in missing:
+                figures[batch.pk] = (economics[batch.pk], _energy_spreads(batch))
+            BatchFigures.objects.filter(batch_id__in=locked).delete()  # of an older epoch
+            BatchFigures.objects.bulk_create(
+                _to_row(batch_id, epoch, figures[batch_id]) for batch_id in locked
+            )
+    return figures
+
+
+def _lock_figures_of(batch_ids: list[int]) -> list[int]:
+    """The batches whose lock was free (taken until the transaction ends), in id order."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM unnest(%s::bigint[]) AS id"
+            " WHERE pg_try_advisory_xact_lock(hashtextextended('batch-figures:' || id, 0))"
+            " ORDER BY id",
+            [sorted(batch_ids)],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _to_row(batch_id: int, epoch: int, figures: Figures) -> BatchFigures:
+    economics, spreads = figures
+    return BatchFigures(
+        batch_id=batch_id,
+        epoch=epoch,
+        material_cost=economics.material_cost,
+        process_cost=economics.process_cost,
+        cells_started=economics.cells_started,
+        good_cells=economics.good_cells,
+        good_energy_wh=economics.good_energy_wh,
+        rated_cells=economics.rated_cells,
+        energy_spreads=[dataclasses.asdict(spread) for spread in spreads],
+    )
+
+
+def _from_row(row: BatchFigures) -> Figures:
+    economics = BatchEconomics(
+        material_cost=row.material_cost,
+        process_cost=row.process_cost,
+        cells_started=row.cells_started,
+        good_cells=row.good_cells,
+        good_energy_wh=row.good_energy_wh,
+        rated_cells=row.rated_cells,
+    )
+    spreads = [
+        EnergySpread(
+            **{
+                **spread,
+                **{
+                    name: Spread(**spread[name]) if spread[name] else None
+                    for name in ("wh", "wh_per_kg", "wh_per_l")
+                },
+            }
+        )
+        for spread in row.energy_spreads
+    ]
+    return economics, spreads
 
 
 # The line and home pages follow a line's cost over its most recently finished batches.

@@ -148,3 +148,40 @@ class PassportExport(models.Model):
 
     def __str__(self) -> str:
         return f"passports of {self.batch_id} ({self.status})"
+
+
+class BatchFigures(models.Model):
+    """A batch's economics and energy spreads as last computed (analytics.energy), so the home,
+    line and batch pages read one row instead of every cell's measurements.
+
+    A row is only ever current: the database deletes it in the transaction that changes what it
+    was computed from (a result, a cell's status or grade, a consumption, a hold over its cells;
+    triggers of migration 0003), and a change of a lot's unit cost or a line's process cost moves
+    FiguresEpoch on, which every older row falls behind. See analytics.energy for how a row is
+    written without racing those changes.
+    """
+
+    batch = models.OneToOneField(
+        "batches.Batch", primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    epoch = models.BigIntegerField()
+    computed_at = models.DateTimeField(auto_now_add=True)
+    material_cost = models.DecimalField(max_digits=20, decimal_places=2)
+    process_cost = models.DecimalField(max_digits=20, decimal_places=2)
+    cells_started = models.PositiveIntegerField()
+    good_cells = models.PositiveIntegerField()
+    good_energy_wh = models.FloatField()
+    rated_cells = models.PositiveIntegerField()
+    energy_spreads = models.JSONField(default=list)
+
+    def __str__(self) -> str:
+        return f"figures of batch {self.batch_id}"
+
+
+class FiguresEpoch(models.Model):
+    """One row: moved on by a change of a cost every batch's figures may depend on."""
+
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"figures epoch {self.value}"

@@ -140,7 +140,7 @@ class StepWip:
 def wip_by_station(line: Line, now: datetime | None = None) -> list[StepWip]:
     """The line as a flow of steps in route order, each with its stations' state, the cells
     waiting for it (and how many of those are held), results being processed, the last result
-    and today's pass/fail per station. Five queries, whatever the number of cells."""
+    and today's pass/fail per station. Six queries, whatever the number of cells."""
     last_run = ProcessRun.objects.filter(station=OuterRef("pk")).order_by("-finished_at", "-id")
     stations = list(
         line.stations.annotate(last_run_id=Subquery(last_run.values("id")[:1])).order_by("code")
@@ -168,13 +168,18 @@ def wip_by_station(line: Line, now: datetime | None = None) -> list[StepWip]:
             failed=Count("id", filter=Q(verdict=ProcessRun.Verdict.FAIL)),
         )
     }
-    waiting = {
-        row["next_step__station_kind"]: row
-        for row in Cell.objects.filter(batch__line=line, next_step__isnull=False)
-        .with_hold_state()
+    in_process = Cell.objects.filter(batch__line=line, next_step__isnull=False)
+    waiting = dict(
+        in_process.values("next_step__station_kind")
+        .annotate(n=Count("id"))
+        .values_list("next_step__station_kind", "n")
+    )
+    held = dict(
+        in_process.on_hold()
         .values("next_step__station_kind")
-        .annotate(total=Count("id"), held_count=Count("id", filter=Q(held=True)))
-    }
+        .annotate(n=Count("id"))
+        .values_list("next_step__station_kind", "n")
+    )
     steps: dict[str, StepWip] = {}
     for station in stations:
         step = steps.setdefault(
@@ -192,7 +197,6 @@ def wip_by_station(line: Line, now: datetime | None = None) -> list[StepWip]:
             )
         )
     for kind, step in steps.items():
-        row = waiting.get(kind, {})
-        step.waiting = row.get("total", 0) - row.get("held_count", 0)
-        step.held = row.get("held_count", 0)
+        step.held = held.get(kind, 0)
+        step.waiting = waiting.get(kind, 0) - step.held
     return sorted(steps.values(), key=lambda s: KIND_ORDER.get(s.kind, 99))

@@ -198,15 +198,21 @@ class BatchMaterial(models.Model):
 
 
 class CellQuerySet(models.QuerySet):
+    @staticmethod
+    def _open_hold_over_cell() -> Exists:
+        return Exists(
+            Hold.cells.through.objects.filter(cell=OuterRef("pk"), hold__status=Hold.Status.OPEN)
+        )
+
     def with_hold_state(self) -> CellQuerySet:
         """Annotate `held`: an open hold covers the cell (holds are the one source of truth)."""
-        open_holds = Hold.cells.through.objects.filter(
-            cell=OuterRef("pk"), hold__status=Hold.Status.OPEN
-        )
-        return self.annotate(held=Exists(open_holds))
+        return self.annotate(held=self._open_hold_over_cell())
 
     def on_hold(self) -> CellQuerySet:
-        return self.with_hold_state().filter(held=True)
+        """The cells an open hold covers. A filter, not an annotation, so that PostgreSQL joins
+        the held cells once: counting `held` as an aggregate's FILTER instead asks the holds
+        again for every cell, seconds over a batch of 10,000."""
+        return self.filter(self._open_hold_over_cell())
 
 
 class Cell(models.Model):
@@ -256,6 +262,13 @@ class Cell(models.Model):
         indexes = [
             # Cells waiting at a step of a batch (line view WIP): WHERE batch_id=.. AND next_step_id=..
             models.Index(fields=["batch", "next_step"], name="batches_cell_batch_step_idx"),
+            # The cells still on their route, a few thousand among a year's million: the line
+            # view's WIP per step reads these, never the finished cells.
+            models.Index(
+                fields=["next_step", "batch"],
+                condition=Q(next_step__isnull=False),
+                name="batches_cell_wip_idx",
+            ),
             search_index("serial", "batches_cell_serial_srch_idx"),
         ]
 

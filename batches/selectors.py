@@ -57,9 +57,14 @@ def cell_state(cell: Cell) -> str:
     A scrapped cell reads scrapped even under an open hold: it awaits no disposition.
 
     Needs `held` from CellQuerySet.with_hold_state()."""
-    if cell.status == Cell.Status.SCRAPPED:
-        return cell.status
-    return "on_hold" if getattr(cell, "held", False) else cell.status
+    return state_of(cell.status, held=getattr(cell, "held", False))
+
+
+def state_of(status: str, *, held: bool) -> str:
+    """cell_state from a cell's status and whether an open hold covers it."""
+    if status == Cell.Status.SCRAPPED:
+        return status
+    return "on_hold" if held else status
 
 
 def holds_with_details(queryset: QuerySet | None = None) -> QuerySet:
@@ -118,7 +123,7 @@ class BatchProgress:
 
 
 def progress_of(batches: Sequence[Batch]) -> list[BatchProgress]:
-    """Per route step of each batch: cells that passed it, failed it, wait for it. Three queries
+    """Per route step of each batch: cells that passed it, failed it, wait for it. Four queries
     for any number of batches; each batch needs its route's steps prefetched
     (`route__steps`)."""
     ids = [b.pk for b in batches]
@@ -140,15 +145,20 @@ def progress_of(batches: Sequence[Batch]) -> list[BatchProgress]:
     counts = {
         row["batch_id"]: row
         for row in Cell.objects.filter(batch_id__in=ids)
-        .with_hold_state()
         .values("batch_id")
         .annotate(
             total=Count("id"),
             completed=Count("id", filter=Q(status=Cell.Status.COMPLETED)),
             scrapped=Count("id", filter=Q(status=Cell.Status.SCRAPPED)),
-            held_count=Count("id", filter=Q(held=True)),
         )
     }
+    held = dict(
+        Cell.objects.filter(batch_id__in=ids)
+        .on_hold()
+        .values("batch_id")
+        .annotate(n=Count("id"))
+        .values_list("batch_id", "n")
+    )
     progress = []
     for batch in batches:
         count = counts.get(batch.pk, {})
@@ -170,7 +180,7 @@ def progress_of(batches: Sequence[Batch]) -> list[BatchProgress]:
                 cells=total,
                 completed=count.get("completed", 0),
                 scrapped=count.get("scrapped", 0),
-                held=count.get("held_count", 0),
+                held=held.get(batch.pk, 0),
             )
         )
     return progress
@@ -372,19 +382,16 @@ def lot_consumers(tree: LotTree) -> QuerySet:
 
 
 def lot_consumer_counts(tree: LotTree) -> dict[str, int]:
-    """How many of the cells below the lot are where, in one query."""
-    held = open_hold_cells().filter(cell=OuterRef("pk"))
-    return (
-        Cell.objects.filter(consumptions__lot_id__in=tree.ids_below)
-        .annotate(held=Exists(held))
-        .aggregate(
-            total=Count("id", distinct=True),
-            in_process=Count("id", distinct=True, filter=Q(status=Cell.Status.IN_PROCESS)),
-            completed=Count("id", distinct=True, filter=Q(status=Cell.Status.COMPLETED)),
-            scrapped=Count("id", distinct=True, filter=Q(status=Cell.Status.SCRAPPED)),
-            on_hold=Count("id", distinct=True, filter=Q(held=True)),
-        )
+    """How many of the cells below the lot are where, in two queries."""
+    cells = Cell.objects.filter(consumptions__lot_id__in=tree.ids_below)
+    counts = cells.aggregate(
+        total=Count("id", distinct=True),
+        in_process=Count("id", distinct=True, filter=Q(status=Cell.Status.IN_PROCESS)),
+        completed=Count("id", distinct=True, filter=Q(status=Cell.Status.COMPLETED)),
+        scrapped=Count("id", distinct=True, filter=Q(status=Cell.Status.SCRAPPED)),
     )
+    counts["on_hold"] = cells.on_hold().aggregate(n=Count("id", distinct=True))["n"]
+    return counts
 
 
 def lot_list(*, role: str = "", status: str = "") -> QuerySet:
@@ -560,18 +567,27 @@ def designs_by_line() -> dict[int, list[str]]:
     return made
 
 
-def batch_cells_for_api(batch: Batch) -> QuerySet:
-    return batch.cells.with_hold_state().select_related("next_step").order_by("position")
+def batch_cells_for_api(batch: Batch) -> list[dict[str, str | None]]:
+    """The batch's cells as the API lists them (`serial`, `status`, `step`), in position order.
+    Plain rows, not model instances: a batch may hold 10,000 cells."""
+    held = set(batch.cells.on_hold().values_list("id", flat=True))
+    rows = batch.cells.order_by("position").values_list(
+        "id", "serial", "status", "next_step__station_kind"
+    )
+    return [
+        {"serial": serial, "status": state_of(status, held=pk in held), "step": step}
+        for pk, serial, status, step in rows
+    ]
 
 
 def lot_cell_serials(lot: MaterialLot) -> list[str]:
     """Every cell that consumed the lot or a lot cut from it, at any depth (one query)."""
     below = RawSQL(_LOT_TREE.format(join="lot.parent_id = tree.id"), [[lot.pk]])
+    # A semi-join (each cell once, however many of the lots it consumed), not a DISTINCT over
+    # every consumption.
+    consumed = Consumption.objects.filter(cell=OuterRef("pk"), lot_id__in=below)
     return list(
-        Consumption.objects.filter(lot_id__in=below)
-        .order_by("cell__serial")
-        .values_list("cell__serial", flat=True)
-        .distinct()
+        Cell.objects.filter(Exists(consumed)).order_by("serial").values_list("serial", flat=True)
     )
 
 

@@ -3,18 +3,22 @@ its measurements and curves computed: everything the formation bridge does but t
 writes.
 
 Run from the repository root:  python -m bench cycler  (or python bench/bench_cycler.py
-[--rows 1000000] [--repeat 3] [--memory-rows 4000000])
+[--rows 1000000] [--repeat 3] [--memory-rows 4000000] [--storage-mb 200])
 
 Measures a generated plain CSV (formation-like: rest, CC-CV charge, rest, CC discharge, repeated,
 one row a second) and every sample file in ../shared/data/cycler/ when that folder exists. Prints
 the best of --repeat runs, so the figure is the code's speed rather than a cold disk cache. Then
 the peak memory of reading a larger generated file, in a fresh process (its peak resident size
 over the size it had after importing), beside the file's size and the size of the arrays read.
+Last, the peak memory of uploading and downloading a --storage-mb file through the cycler storage
+(formation/storage.py), on the file system and in an S3 bucket (moto's server on loopback, when
+moto is installed): streamed, the peak stays a few MiB whatever the file's size.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import subprocess
 import sys
@@ -96,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--memory-rows", type=int, default=4_000_000)
+    parser.add_argument("--storage-mb", type=int, default=200)
     args = parser.parse_args(argv if argv is not None else [])
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -112,6 +117,8 @@ def main(argv: list[str] | None = None) -> None:
         large = Path(scratch) / "large.csv"
         write_formation_csv(large, args.memory_rows)
         report_memory(large)
+    if args.storage_mb:
+        report_storage_memory(args.storage_mb)
 
 
 # VmHWM (peak resident size) of this process's own memory map, which exec starts afresh; the
@@ -145,6 +152,118 @@ def report_memory(path: Path) -> None:
     print(
         f"{'peak memory, ' + path.name:<40} {rows:>8} rows  file {path.stat().st_size / mib:7.1f} "
         f"MiB  arrays {arrays / mib:7.1f} MiB  peak over imports {(after - before) / 1024:7.1f} MiB"
+    )
+
+
+# The station upload's own code path without the database: the multipart body read from a file
+# through CyclerFileUploadHandler, stored by formation.storage, then sent back as the cell page
+# sends it (open_stream in a FileResponse). Peak resident size over the size after imports.
+_STORAGE_PROBE = """
+import os, sys
+sys.path.insert(0, sys.argv[3])
+os.environ["DJANGO_SETTINGS_MODULE"] = "mes.settings"
+import django
+django.setup()
+from django.core.handlers.wsgi import WSGIRequest
+from django.http import FileResponse
+from formation import storage
+from stations.api.views import CyclerFileUploadHandler
+
+def status(key):
+    with open("/proc/self/status") as handle:
+        return next(int(line.split()[1]) for line in handle if line.startswith(key + ":"))
+
+def reset_peak():
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+
+body, boundary = sys.argv[1], sys.argv[2]
+with open(body, "rb") as stream:
+    request = WSGIRequest({
+        "REQUEST_METHOD": "POST", "PATH_INFO": "/", "wsgi.input": stream,
+        "CONTENT_TYPE": "multipart/form-data; boundary=" + boundary,
+        "CONTENT_LENGTH": str(os.path.getsize(body)),
+    })
+    request.upload_handlers = [CyclerFileUploadHandler(request)]
+    storage.cycler_storage().exists("warm-up")  # its client made and imported (boto3) first
+    reset_peak()
+    before = status("VmRSS")
+    upload = request.FILES["file"]
+    name = storage.stored_name("BENCH", upload.sha256)
+    storage.store(name, upload.path)
+    uploaded = status("VmHWM") - before
+reset_peak()
+before = status("VmRSS")
+stream, size = storage.open_stream(name)
+response = FileResponse(stream, as_attachment=True, filename="run.csv")
+response.block_size = storage.CHUNK_BYTES
+sent = sum(len(chunk) for chunk in response)
+response.close()
+downloaded = status("VmHWM") - before
+assert sent == size == upload.size, (sent, size, upload.size)
+storage.cycler_storage().delete(name)
+print(upload.size, uploaded, downloaded)
+"""
+
+
+def report_storage_memory(megabytes: int) -> None:
+    """Peak memory of a `megabytes` MB cycler file uploaded and downloaded through the storage,
+    in processes of their own, on the file system and (with moto) in an S3 bucket."""
+    boundary = "benchboundary7d1f"
+    with tempfile.TemporaryDirectory() as scratch:
+        body = Path(scratch) / "body"
+        with body.open("wb") as out:
+            out.write(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                f'filename="run.csv"\r\nContent-Type: text/csv\r\n\r\n'.encode()
+            )
+            for _ in range(megabytes):
+                out.write(os.urandom(1_000_000).replace(b"\r\n--", b"\n\n--"))
+            out.write(f"\r\n--{boundary}--\r\n".encode())
+        env = {
+            **os.environ,
+            "DATABASE_URL": "postgresql://bench@127.0.0.1:9/unused",  # never connected to
+            "MES_MEDIA_ROOT": str(Path(scratch) / "media"),
+        }
+        _storage_probe("file system", body, boundary, {**env, "MES_CYCLER_STORAGE": "filesystem"})
+        try:
+            import boto3
+            from moto.server import ThreadedMotoServer
+        except ImportError:
+            print("(S3: moto is not installed)")
+            return
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        try:
+            host, port = server.get_host_and_port()
+            endpoint = f"http://{host}:{port}"
+            s3 = {
+                "MES_CYCLER_STORAGE": "s3",
+                "MES_CYCLER_S3_BUCKET": "bench-cycler",
+                "MES_CYCLER_S3_ENDPOINT_URL": endpoint,
+                "MES_CYCLER_S3_REGION": "us-east-1",
+                "AWS_ACCESS_KEY_ID": "bench",
+                "AWS_SECRET_ACCESS_KEY": "bench",
+            }
+            boto3.client(
+                "s3", endpoint_url=endpoint, region_name="us-east-1",
+                aws_access_key_id="bench", aws_secret_access_key="bench",
+            ).create_bucket(Bucket="bench-cycler")  # fmt: skip
+            _storage_probe("S3 (moto on loopback)", body, boundary, {**env, **s3})
+        finally:
+            server.stop()
+
+
+def _storage_probe(label: str, body: Path, boundary: str, env: dict[str, str]) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", _STORAGE_PROBE, str(body), boundary, str(ROOT)],
+        capture_output=True, text=True, check=True, env=env, cwd=ROOT,
+    ).stdout.split()  # fmt: skip
+    size, uploaded, downloaded = (int(x) for x in out[-3:])
+    print(
+        f"{'cycler storage, ' + label:<40} file {size / 1024 / 1024:7.1f} MiB  peak over imports: "
+        f"upload {uploaded / 1024:6.1f} MiB  download {downloaded / 1024:6.1f} MiB"
     )
 
 

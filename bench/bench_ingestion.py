@@ -448,7 +448,6 @@ def _cycler_file(rows: int) -> None:
     import random
     import tempfile
 
-    from django.conf import settings
     from django.db import transaction
     from django.utils import timezone
 
@@ -456,6 +455,7 @@ def _cycler_file(rows: int) -> None:
     from batches.services import StepResult, record_step
     from bench.bench_cycler import write_formation_csv
     from demo.demo_data import READINGS
+    from formation import storage as cycler_storage
     from lines.models import Station
     from stations import intake
     from stations.models import InboxEntry
@@ -471,32 +471,36 @@ def _cycler_file(rows: int) -> None:
             by="bench",
         )
     former = Station.objects.get(code="PR-FRM-1")
-    target = Path(settings.MEDIA_ROOT) / "cycler" / former.code / f"bench-{uuid.uuid4().hex}.csv"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as scratch:
-        generated = Path(scratch) / "formation.csv"
-        write_formation_csv(generated, rows)
-        generated.replace(target)
+    handle, raw = tempfile.mkstemp(dir=cycler_storage.spool_dir(), suffix=".part")
+    os.close(handle)
+    spool = Path(raw)
+    write_formation_csv(spool, rows)
+    size = spool.stat().st_size
+    with spool.open("rb") as handle:
+        sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
+    name = cycler_storage.stored_name(former.code, sha256)
+    cycler_storage.store(name, spool)  # moved into the storage (or sent to it), spool removed
+    event_id = f"file-bench-{uuid.uuid4().hex}"
     started = time.perf_counter()
     with transaction.atomic():
         intake.accept_cycler_file(
             former,
-            event_id=f"file-{target.stem}",
+            event_id=event_id,
             cell_serial=cell.serial,
             file_format="",
-            path=target,
-            sha256=hashlib.sha256(target.read_bytes()).hexdigest(),
-            size=target.stat().st_size,
-            original_name=target.name,
+            name=name,
+            sha256=sha256,
+            size=size,
+            original_name="formation.csv",
         )
-    _wait_processed(f"file-{target.stem}", 1)
+    _wait_processed(event_id, 1)
     elapsed = time.perf_counter() - started
-    entry = InboxEntry.objects.get(event_id=f"file-{target.stem}")
+    entry = InboxEntry.objects.get(event_id=event_id)
     print(
-        f"(d) cycler file of {rows:,} rows ({target.stat().st_size / 1e6:.1f} MB): parsed and applied "
+        f"(d) cycler file of {rows:,} rows ({size / 1e6:.1f} MB): parsed and applied "
         f"by a worker in {elapsed:.2f} s = {rows / elapsed:,.0f} rows/s ({entry.status})"
     )
-    target.unlink()
+    cycler_storage.cycler_storage().delete(name)
 
 
 def _free_port() -> int:

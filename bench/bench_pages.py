@@ -32,7 +32,12 @@ def main() -> None:
     admin = psycopg.connect(_with_db(server_url, "postgres"), autocommit=True)
     admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        env = {**os.environ, "DATABASE_URL": _with_db(server_url, name), "DJANGO_DEBUG": "0"}
+        env = {
+            **os.environ,
+            "DATABASE_URL": _with_db(server_url, name),
+            "DJANGO_DEBUG": "0",
+            "DJANGO_HTTPS": "0",  # the test client speaks plain HTTP: no redirect to measure
+        }
         env.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-not-for-deployment")
         subprocess.run(
             [sys.executable, "-c", "from bench.bench_pages import measure; measure()"],
@@ -74,7 +79,7 @@ def measure() -> None:
     time_pages(batch)
 
 
-def add_cells(quantity: int):
+def add_cells(quantity: int, code: str = BATCH):
     """A batch of `quantity` cells through the services for what people do (plan, hold), and
     bulk rows for the station results: recording 15,000 results one by one through record_step
     would take many minutes and is measured by bench_ingestion, not here."""
@@ -104,7 +109,7 @@ def add_cells(quantity: int):
             quantity=quantity,
             by=engineer,
             material_lots=lots,
-            code=BATCH,
+            code=code,
         )
         steps = list(route.steps.order_by("position"))
         stacker, press = Station.objects.get(code="YK-STK-1"), Station.objects.get(code="YK-PRS-1")

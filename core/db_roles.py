@@ -99,6 +99,10 @@ RUNTIME_PRIVILEGES: dict[str, tuple[str, ...]] = {
     # other change); a batch's passport export is requested, then finished by a worker.
     "analytics_passportmasterdata": (SELECT, INSERT, UPDATE),
     "analytics_passportexport": (SELECT, INSERT, UPDATE),
+    # Figures computed from the record, not the record: written by the page that computes them,
+    # deleted by the triggers of whatever changes their inputs (analytics migration 0003).
+    "analytics_batchfigures": (SELECT, INSERT, DELETE),
+    "analytics_figuresepoch": (SELECT, INSERT, UPDATE),
     # The admin's inlines delete rows of these: a route's steps and a design's bill of materials
     # (a step a run or a cell names is protected by its foreign key; a consumption keeps its own
     # quantity), and a draft recipe version with its parameters (the frozen-recipe triggers

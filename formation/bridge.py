@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,12 +30,14 @@ from django.conf import settings
 from batches.services import StepResult
 from formation.cycler import (
     CyclerData,
+    CyclerFileRejected,
     analyse,
     format_named,
     formation_curves,
     formation_features,
     read_cycler_file,
 )
+from formation.storage import local_copy
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # the intake's window for a result's time
 LATEST_AFTER_RECEIPT = timedelta(days=1)
@@ -72,9 +73,11 @@ def cycler_file_result(
     """Read the uploaded file that `payload` (an upload's stored fields) names; `occurred_at` is
     when it was received, the run's time when the file carries no clock of its own."""
     # A format the station named is used; without one it is detected from the content.
-    data = read_cycler_file(
-        Path(settings.MEDIA_ROOT) / payload["path"], format=format_named(payload.get("format", ""))
-    )
+    try:
+        with local_copy(payload["path"]) as path:
+            data = read_cycler_file(path, format=format_named(payload.get("format", "")))
+    except FileNotFoundError as exc:  # recorded, but nothing stored under its name
+        raise CyclerFileRejected("unreadable", f"cannot open {payload['path']}: {exc}") from exc
     analysis = analyse(data)
     features = formation_features(analysis)
     features.pop("rows", None)

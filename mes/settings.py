@@ -126,6 +126,10 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# No JIT compilation: the pages' queries are short, and compiling one (100 ms and more on a
+# count over a 10,000-cell batch) costs more than it ever saves.
+_db_options = DATABASES["default"].setdefault("OPTIONS", {})
+_db_options["options"] = f"{_db_options.get('options', '')} -c jit=off".strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -168,6 +172,55 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # Without collectstatic (demo, tests) WhiteNoise serves straight from the app folders.
 WHITENOISE_USE_FINDERS = DEBUG
 MEDIA_ROOT = Path(env_str("MES_MEDIA_ROOT", str(DATA_DIR / "media")))
+
+
+def cycler_storage_from_env() -> dict:
+    """Raw cycler files (formation/storage.py): under MEDIA_ROOT, or in an S3-compatible bucket
+    with MES_CYCLER_STORAGE=s3. Credentials come the way boto3 finds them (AWS_ACCESS_KEY_ID and
+    AWS_SECRET_ACCESS_KEY, or the host's role), never from this file."""
+    kind = env_str("MES_CYCLER_STORAGE", "filesystem")
+    if kind == "filesystem":
+        # No location: it follows MEDIA_ROOT, also when a test points MEDIA_ROOT elsewhere.
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    if kind != "s3":
+        raise ImproperlyConfigured(f"MES_CYCLER_STORAGE must be filesystem or s3, not {kind!r}")
+    bucket = env_str("MES_CYCLER_S3_BUCKET")
+    if not bucket:
+        raise ImproperlyConfigured("MES_CYCLER_STORAGE=s3 needs MES_CYCLER_S3_BUCKET")
+    endpoint = env_str("MES_CYCLER_S3_ENDPOINT_URL") or None  # MinIO, Ceph...; None: AWS
+    from boto3.s3.transfer import TransferConfig  # only where S3 is used
+
+    # boto3 reads each part of an upload from a file object into memory before sending it: at
+    # most 4 parts of 8 MiB at once (s3transfer's max_in_memory_upload_chunks, which boto3's
+    # class takes as an attribute only; its default of 10 held 100 MiB: bench/bench_cycler.py).
+    transfer = TransferConfig(multipart_chunksize=8 * 1024 * 1024, max_concurrency=4)
+    transfer.max_in_memory_upload_chunks = 4
+
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": endpoint,
+            "region_name": env_str("MES_CYCLER_S3_REGION") or None,
+            "location": env_str("MES_CYCLER_S3_PREFIX"),
+            # A bucket behind its own host name rarely has a DNS name per bucket.
+            "addressing_style": "path" if endpoint else None,
+            # A name is its content's sha256: the same name is the same bytes.
+            "file_overwrite": True,
+            "default_acl": None,
+            # S3File reads a whole object into this buffer; past 4 MiB it spills to disk
+            # (django-storages' default, 0, never spills).
+            "max_memory_size": 4 * 1024 * 1024,
+            "transfer_config": transfer,
+        },
+    }
+
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "cycler": cycler_storage_from_env(),
+}
 
 # Station equipment posts large batches and cycler files; the API enforces its own limits
 # (16 MiB per results request, 512 MiB per cycler file) before Django reads a body whole.

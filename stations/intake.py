@@ -14,10 +14,8 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -116,14 +114,15 @@ def accept_cycler_file(
     event_id: str,
     cell_serial: str,
     file_format: str,
-    path: Path,
+    name: str,
     sha256: str,
     size: int,
     original_name: str,
     fixture: str = "",
     channel: str = "",
 ) -> Accepted:
-    """Store an uploaded cycler file's inbox row; its content is the file's sha256 and fields."""
+    """Store an uploaded cycler file's inbox row; its content is the file's sha256 and fields.
+    `name` is where formation.storage stored the file."""
     content = {"cell": cell_serial, "format": file_format, "sha256": sha256}
     # Only when sent: an upload without them keeps the content (and repeat check) it had before.
     content.update(
@@ -131,7 +130,7 @@ def accept_cycler_file(
     )
     payload = {
         **content,
-        "path": str(path.relative_to(settings.MEDIA_ROOT)),
+        "path": name,  # the storage name; on the file system, relative to MEDIA_ROOT
         "size": size,
         "original_name": original_name,
     }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.conf import settings
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -38,6 +37,7 @@ from dashboard.forms import (
     ReworkForm,
 )
 from dashboard.views.common import act, page_of, query_without_page
+from formation import storage as cycler_storage
 from lines.models import Line, Station, StationKind
 from stations.models import InboxEntry
 
@@ -188,23 +188,28 @@ def cell_cycler_file(request: HttpRequest, serial: str, run: int) -> HttpRespons
     if entry is None:
         raise Http404(f"No cycler file for run {run} of cell {serial}")
     payload = entry.payload
-    stored = Path(settings.MEDIA_ROOT) / payload["path"]
     name = payload.get("original_name") or f"{serial}-{payload['sha256'][:12]}"
-    if not stored.is_file():
-        # Recorded, but the stored copy is gone (a restore without MEDIA_ROOT, a disk replaced):
-        # say which file is missing rather than a bare 404 or a 500.
+    try:
+        stream, size = cycler_storage.open_stream(payload["path"])
+    except FileNotFoundError:
+        # Recorded, but the stored copy is gone (a restore without MEDIA_ROOT or the bucket, a
+        # disk replaced): say which file is missing rather than a bare 404 or a 500.
         return render(
             request,
             "batches/cycler_file_missing.html",
             {"serial": serial, "name": name, "payload": payload},
             status=404,
         )
-    return FileResponse(
-        stored.open("rb"),
+    # Sent on in chunks as it is read from the storage, never whole in memory.
+    response = FileResponse(
+        stream,
         as_attachment=True,
         filename=Path(name).name,
         content_type="application/octet-stream",
     )
+    response.block_size = cycler_storage.CHUNK_BYTES
+    response["Content-Length"] = str(size)  # a stream from S3 cannot tell FileResponse its size
+    return response
 
 
 def _cell(serial: str) -> Cell:

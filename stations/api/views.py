@@ -8,7 +8,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 from django.utils import timezone
@@ -28,6 +27,7 @@ from core.errors import DomainError, NotFound
 from core.http import declared_length, read_capped_body
 from core.parsers import JSONParser
 from core.validation import is_identifier
+from formation import storage as cycler_storage
 from formation.cycler import FORMAT_BY_SUFFIX, format_named
 from lines.models import RecipeVersion, Station
 from lines.services import active_recipe_version
@@ -254,7 +254,7 @@ class StateView(StationView):
 
 
 class StreamedCyclerFile(UploadedFile):
-    """A cycler file written straight to MEDIA_ROOT while it arrived, with its sha256."""
+    """A cycler file spooled to a temporary file while it arrived, with its sha256."""
 
     def __init__(self, path: Path, name: str, size: int, sha256: str) -> None:
         super().__init__(file=None, name=name, size=size)
@@ -263,16 +263,16 @@ class StreamedCyclerFile(UploadedFile):
 
 
 class CyclerFileUploadHandler(FileUploadHandler):
-    """Streams the upload to disk under MEDIA_ROOT, hashing each chunk as it passes: a 512 MiB
-    file is never in memory and never read twice."""
+    """Spools the upload to a temporary file (formation.storage.spool_dir), hashing each chunk as
+    it passes: a 512 MiB file is never in memory and never read twice before it is stored."""
 
     chunk_size = 1024 * 1024
 
     def new_file(self, *args: Any, **kwargs: Any) -> None:
         super().new_file(*args, **kwargs)
-        incoming = Path(settings.MEDIA_ROOT) / "cycler" / "incoming"
-        incoming.mkdir(parents=True, exist_ok=True)
-        self.file = tempfile.NamedTemporaryFile(dir=incoming, delete=False, suffix=".part")
+        self.file = tempfile.NamedTemporaryFile(
+            dir=cycler_storage.spool_dir(), delete=False, suffix=".part"
+        )
         self.sha256 = hashlib.sha256()
         self.size = 0
 
@@ -289,7 +289,7 @@ class CyclerFileUploadHandler(FileUploadHandler):
 
     def file_complete(self, file_size: int) -> StreamedCyclerFile:
         self.file.flush()
-        os.fsync(self.file.fileno())  # durable before the 202
+        os.fsync(self.file.fileno())  # durable before the 202 (when the storage is this disk)
         self.file.close()
         return StreamedCyclerFile(
             Path(self.file.name), self.file_name, self.size, self.sha256.hexdigest()
@@ -336,16 +336,14 @@ class CyclerFileView(StationView):
                 if named
                 else FORMAT_BY_SUFFIX.get(Path(upload.name).suffix.lower(), "")
             )
-            target = Path(settings.MEDIA_ROOT) / "cycler" / station.code / upload.sha256
-            target.parent.mkdir(parents=True, exist_ok=True)
-            upload.path.replace(target)  # same file system: an atomic rename, no copy
-            upload.path = target
+            name = cycler_storage.stored_name(station.code, upload.sha256)
+            cycler_storage.store(name, upload.path)  # consumes the spooled file
             accepted = intake.accept_cycler_file(
                 station,
                 event_id=data["event_id"],
                 cell_serial=data["cell"],
                 file_format=file_format,
-                path=target,
+                name=name,
                 sha256=upload.sha256,
                 size=upload.size,
                 original_name=upload.name,
@@ -353,7 +351,7 @@ class CyclerFileView(StationView):
                 channel=data.get("channel", ""),
             )
         finally:
-            if isinstance(upload, StreamedCyclerFile) and upload.path.parent.name == "incoming":
+            if isinstance(upload, StreamedCyclerFile):
                 upload.path.unlink(missing_ok=True)  # refused before it was stored
         return Response(
             {"accepted": accepted.accepted, "duplicates": accepted.duplicates},

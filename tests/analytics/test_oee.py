@@ -366,3 +366,31 @@ def test_a_stop_across_the_change_of_shifts_counts_in_each(plant, api_as, operat
     for shift in (early, late):
         assert (shift["planned_s"], shift["run_s"], shift["down_s"]) == (8 * 3600, 7.5 * 3600, 1800)
         assert shift["downtime"] == [{"reason": "jam", "category": "unplanned", "seconds": 1800}]
+
+
+def test_results_in_the_minute_a_window_starts_count_only_from_its_start(
+    plant, record, api_as, operator, line_engineer
+):
+    """Results are counted per minute: a window opening mid-minute takes only that minute's
+    results finished after it opened, and several results of one minute all count."""
+    line = Line.objects.get(code="proto")
+    batch = create_batch(
+        line=line,
+        design=CellDesign.objects.get(code="SSB-5AH-P1"),
+        route=Route.objects.get(line=line, code="std"),
+        quantity=4,
+        by=line_engineer,
+    )
+    stacker = Station.objects.get(code="PR-STK-1")
+    seconds = [10, 40, 50, 59]  # all in Tuesday 09:00; the first before the window opens
+    for cell, second in zip(batch.cells.order_by("serial"), seconds, strict=True):
+        record(cell, stacker, occurred_at=tokyo(2026, 11, 24, 9, 0, second))
+    query = {
+        "station": "PR-STK-1",
+        "since": tokyo(2026, 11, 24, 9, 0, 30).isoformat(),
+        "until": tokyo(2026, 11, 24, 9, 0, 55).isoformat(),
+    }
+    body = api_as(operator).get("/api/v1/oee", query).json()
+    assert (body["total"], body["good"]) == (2, 2)
+    query["until"] = tokyo(2026, 11, 24, 17).isoformat()
+    assert api_as(operator).get("/api/v1/oee", query).json()["total"] == 3

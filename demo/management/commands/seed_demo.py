@@ -6,9 +6,7 @@ import hashlib
 import random
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
-from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -19,6 +17,7 @@ from batches.services import StepResult, create_batch, record_step
 from demo.cycler_files import formation_file
 from demo.demo_data import readings_for
 from demo.passport_master_data import seed_passport_master_data
+from formation import storage as cycler_storage
 from lines.calendar import shift_occurrences
 from lines.equipment import record_calibration
 from lines.models import (
@@ -709,20 +708,19 @@ class Command(BaseCommand):
         self, cell, station: Station, rng: random.Random, upset_rate: float, at
     ) -> InboxEntry:
         """A formation channel's raw file for the cell, stored and accepted as the upload endpoint
-        does (under MEDIA_ROOT by its sha256, then the intake), so the cell page shows its
+        does (in the cycler storage by its sha256, then the intake), so the cell page shows its
         voltage-vs-capacity curve and offers the file."""
         content, _ = formation_file(cell.batch.design, rng, upset_rate=upset_rate)
         sha256 = hashlib.sha256(content).hexdigest()
-        target = Path(settings.MEDIA_ROOT) / "cycler" / station.code / sha256
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
+        name = cycler_storage.stored_name(station.code, sha256)
+        cycler_storage.store_bytes(name, content)
         event_id = f"seed-{cell.serial}-formation"
         intake.accept_cycler_file(
             station,
             event_id=event_id,
             cell_serial=cell.serial,
             file_format="csv",
-            path=target,
+            name=name,
             sha256=sha256,
             size=len(content),
             original_name=f"{cell.serial}-formation.csv",
