@@ -22,7 +22,7 @@ def _run(function, apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('batches', '0018_measurements_and_curves_partitioned_by_month'),
+        ('batches', '0019_measurements_and_curves_partitioned_by_month'),
         ('lines', '0009_recipe_versions_of_experiment_arms'),
         ('stations', '0002_event_ids_of_200_characters'),
         ('core', '0001_partition_maintenance'),

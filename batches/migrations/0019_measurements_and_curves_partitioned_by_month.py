@@ -36,7 +36,7 @@ def _constraint(model):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("batches", "0017_cell_recipe_overrides"),
+        ("batches", "0018_cells_on_their_route"),
         ("core", "0001_partition_maintenance"),
     ]
 
