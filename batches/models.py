@@ -10,7 +10,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
-from django.db.models.functions import Upper
+from django.db.models.functions import Now, Upper
 from django.utils import timezone
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
@@ -358,12 +358,18 @@ class Measurement(models.Model):
     min = models.FloatField(null=True, blank=True)
     max = models.FloatField(null=True, blank=True)
     in_spec = models.BooleanField(null=True, help_text="Empty where the parameter has no limits")
+    # Its run's recorded_at, copied: the key of the table's monthly partitions (core/partitions.py),
+    # a time the server set, which a station's clock cannot send into a month of its own. The
+    # primary key in the database is (id, recorded_at); ids stay unique by their sequence.
+    recorded_at = models.DateTimeField(db_default=Now())
 
     class Meta:
         ordering = ["run", "name"]
         constraints = [
+            # Per run: recorded_at is the run's, so adding it (PostgreSQL enforces uniqueness
+            # within a partition only) changes nothing.
             models.UniqueConstraint(
-                fields=["run", "name"], name="%(app_label)s_%(class)s_name_per_run"
+                fields=["run", "name", "recorded_at"], name="%(app_label)s_%(class)s_name_per_run"
             ),
         ]
         indexes = [
@@ -385,12 +391,14 @@ class Curve(models.Model):
     x_unit = models.CharField(max_length=20, default="s")
     x = ArrayField(models.FloatField())
     y = ArrayField(models.FloatField())
+    # Its run's recorded_at, copied: the partition key, as Measurement's.
+    recorded_at = models.DateTimeField(db_default=Now())
 
     class Meta:
         ordering = ["run", "name"]
         constraints = [
             models.UniqueConstraint(
-                fields=["run", "name"], name="%(app_label)s_%(class)s_name_per_run"
+                fields=["run", "name", "recorded_at"], name="%(app_label)s_%(class)s_name_per_run"
             ),
         ]
 

@@ -14,7 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, models
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import (
+    Count,
+    Exists,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    prefetch_related_objects,
+)
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -295,15 +304,23 @@ def genealogy_of(cell: Cell) -> list[Consumption]:
 def runs_of(cell: Cell, *, with_curves: bool = True) -> list[ProcessRun]:
     """Every run of a cell in route order (a reworked step's runs in time order), with
     measurements and, optionally, curves."""
-    runs = (
+    runs = list(
         ProcessRun.objects.filter(cell=cell)
         .select_related("step", "station", "recipe_version__recipe")
-        .prefetch_related(Prefetch("measurements", queryset=Measurement.objects.order_by("name")))
         .order_by("step__position", "finished_at", "id")
     )
+    # Their rows carry the runs' recorded_at, the key of the monthly partitions: naming those
+    # times reads the months of this cell's runs only, not every month's index.
+    times = sorted({run.recorded_at for run in runs})
+    lookups = [
+        Prefetch("measurements", Measurement.objects.filter(recorded_at__in=times).order_by("name"))
+    ]
     if with_curves:
-        runs = runs.prefetch_related(Prefetch("curves", queryset=Curve.objects.order_by("name")))
-    return list(runs)
+        lookups.append(
+            Prefetch("curves", Curve.objects.filter(recorded_at__in=times).order_by("name"))
+        )
+    prefetch_related_objects(runs, *lookups)
+    return runs
 
 
 def _points(curve: Curve) -> list[dict[str, float]]:

@@ -669,10 +669,18 @@ class _StepWrites:
             for run, _, curves, consumptions, _ in staged:
                 for row in (*curves, *consumptions):
                     row.run = run
+                # The partition key: the run's own time (set by copy_objects), so a run's rows
+                # share one month.
+                for curve in curves:
+                    curve.recorded_at = run.recorded_at
             copy_rows(
                 Measurement,
-                ["run_id", *Reading._fields],
-                ((run.pk, *reading) for run, readings, *_ in staged for reading in readings),
+                ["run_id", "recorded_at", *Reading._fields],
+                (
+                    (run.pk, run.recorded_at, *reading)
+                    for run, readings, *_ in staged
+                    for reading in readings
+                ),
             )
             Curve.objects.bulk_create([c for _, _, cs, *_ in staged for c in cs])
             Consumption.objects.bulk_create(

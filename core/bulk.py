@@ -53,12 +53,16 @@ def _value_of(field: models.Field) -> Callable[[models.Model], Any]:
     return partial(field.pre_save, add=True)
 
 
-def update_rows(objs: Sequence[models.Model], fields: Sequence[str]) -> None:
+def update_rows(
+    objs: Sequence[models.Model], fields: Sequence[str], *, partition_key: str = ""
+) -> None:
     """Write `fields` of `objs` (one model) as one UPDATE ... FROM unnest(...).
 
     Django's bulk_update builds a CASE WHEN per field and row: for a chunk of a few hundred inbox
     rows it spends about a second of Python compiling it. Here the values travel as one array per
-    column.
+    column. On a table partitioned by month (core/partitions.py), `partition_key` names its key:
+    the rows' earliest and latest values bound the statement, so only their partitions are
+    planned and searched, not every month's.
     """
     if not objs:
         return
@@ -74,9 +78,15 @@ def update_rows(objs: Sequence[models.Model], fields: Sequence[str]) -> None:
     arrays = ", ".join(f"%b::{field.db_type(db)}[]" for field in columns)
     assignments = ", ".join(f"{name} = v.{name}" for name in names[1:])
     table = db.ops.quote_name(meta.db_table)
+    within = ""
+    if partition_key:
+        key = meta.get_field(partition_key)
+        values = [getattr(obj, key.attname) for obj in objs]
+        within = f" AND {table}.{db.ops.quote_name(key.column)} BETWEEN %b AND %b"
+        params += [min(values), max(values)]
     execute_bound(
         f"UPDATE {table} SET {assignments} FROM unnest({arrays}) AS v({', '.join(names)}) "
-        f"WHERE {table}.{names[0]} = v.{names[0]}",
+        f"WHERE {table}.{names[0]} = v.{names[0]}{within}",
         params,
     )
 

@@ -22,6 +22,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from psycopg import sql
 
+from core import partitions
+
 logger = logging.getLogger(__name__)
 
 SELECT, INSERT, UPDATE, DELETE = "SELECT", "INSERT", "UPDATE", "DELETE"
@@ -54,6 +56,11 @@ RUNTIME_PRIVILEGES: dict[str, tuple[str, ...]] = {
     # The inbox: the intake inserts, the workers and the sweep set status and enqueued_at,
     # requeueing sets status; rows are never deleted (they are the station's receipt).
     "batches_inboxentry": (SELECT, INSERT, UPDATE),
+    # The inbox's idempotency key, written with each row, kept forever.
+    "stations_inboxkey": RECORD,
+    # Processed rows moved out of the inbox, by core.partitions' function (which runs as the
+    # owner), never by the role itself.
+    "stations_inboxarchive": (SELECT,),
     # What moves: created by their services, then updated by them only (statuses, next step,
     # grade, closing a hold, in_force of a retired hold-rule version, a station's state, a
     # token's revoked_at, releasing and superseding rule sets and recipe versions).
@@ -204,6 +211,9 @@ def sync_runtime_role(using: str = DEFAULT_DB_ALIAS, **_signal_kwargs: Any) -> N
             cursor.execute(f"GRANT {', '.join(privileges)} ON {tables} TO {name}")
         # nextval for the tables' ids (identity columns and core.bulk's _assign_ids).
         cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema_name} TO {name}")
+        # Beat's partition maintenance, which runs as the owner (core/partitions.py).
+        for function in partitions.FUNCTIONS:
+            cursor.execute(f"GRANT EXECUTE ON FUNCTION {function} TO {name}")
         _check_privileges(cursor, role, schema, wanted)
 
 

@@ -18,6 +18,7 @@ from django.db.models import QuerySet
 
 from batches.models import Batch, Consumption, MaterialLot, Measurement, ProcessRun
 from batches.selectors import lot_and_descendant_ids
+from core.validation import AHEAD_ALLOWED
 from lines.models import CellDesign, Line, Station, StationKind
 
 
@@ -80,6 +81,10 @@ class Selection:
     def measurements(self, name: str | None = None) -> QuerySet[Measurement]:
         """The measurements of the selected runs (of one parameter if named), not ordered."""
         rows = Measurement.objects.filter(**self._run_filters("run__"))
+        if self.since:
+            # The monthly partitions to read (core/partitions.py): a run is recorded after its
+            # result arrived, and a result's time is at most AHEAD_ALLOWED past its arrival.
+            rows = rows.filter(recorded_at__gte=self.since - AHEAD_ALLOWED)
         return rows.filter(name=name) if name else rows
 
     def as_query(self) -> dict[str, str]:

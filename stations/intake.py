@@ -26,7 +26,7 @@ from core.errors import DomainError, require_reason
 from lines.models import Station
 from lines.services import set_station_state
 from stations.dispatch import enqueue, enqueue_per_line
-from stations.models import InboxEntry
+from stations.models import InboxEntry, InboxKey
 from stations.schema import StationResultIn
 from stations.state import StateSerializer
 
@@ -157,14 +157,27 @@ def _event_id_reused(errors: dict[str, Any]) -> DomainError:
     )
 
 
+# The key first (InboxKey: unique across every month of the partitioned inbox, archived rows
+# included), then an inbox row for each event whose key was new. A concurrent request with the
+# same event waits on the other's key and, once that commits, skips it.
 _INSERT_SQL = f"""
+    WITH incoming AS (
+        SELECT * FROM unnest(%b::text[], %b::text[], %b::timestamptz[], %b::text[], %b::text[])
+            AS incoming(e, c, o, h, p)
+    ), station AS (
+        SELECT %b::bigint AS id
+    ), keys AS (
+        INSERT INTO {InboxKey._meta.db_table} (station_id, event_id, content_hash, received_at)
+        SELECT station.id, e, h, now() FROM incoming, station
+        ON CONFLICT (station_id, event_id) DO NOTHING
+        RETURNING event_id
+    )
     INSERT INTO {InboxEntry._meta.db_table}
         (station_id, kind, event_id, cell_serial, occurred_at, content_hash, payload, status,
          reason_code, reason, outcome, violations, attempts, received_at, enqueued_at)
-    SELECT %b, %b, e, c, o, h, p::jsonb, 'pending', '', %b, '', '[]'::jsonb, 0, now(), now()
-    FROM unnest(%b::text[], %b::text[], %b::timestamptz[], %b::text[], %b::text[])
-        AS incoming(e, c, o, h, p)
-    ON CONFLICT (station_id, event_id) DO NOTHING
+    SELECT station.id, %b, e, c, o, h, p::jsonb, 'pending', '', %b, '', '[]'::jsonb, 0, now(),
+        now()
+    FROM incoming JOIN keys ON keys.event_id = incoming.e, station
     RETURNING id, event_id
 """
 
@@ -177,21 +190,21 @@ def _store(station: Station, kind: str, entries: list[NewEntry], duplicates: int
         rows = execute_bound(
             _INSERT_SQL,
             [
-                station.pk,
-                kind,
-                reason,
                 [e.event_id for e in entries],
                 [e.cell_serial for e in entries],
                 [e.occurred_at for e in entries],
                 [e.content_hash for e in entries],
                 [e.payload.decode() for e in entries],
+                station.pk,
+                kind,
+                reason,
             ],
         )
         inserted = {event_id: pk for pk, event_id in rows}
         repeated = [e for e in entries if e.event_id not in inserted]
         if repeated:
             stored = dict(
-                InboxEntry.objects.filter(
+                InboxKey.objects.filter(
                     station=station, event_id__in=[e.event_id for e in repeated]
                 ).values_list("event_id", "content_hash")
             )

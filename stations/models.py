@@ -74,14 +74,13 @@ class InboxEntry(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        # Partitioned by the month of received_at (core/partitions.py); in the database the
+        # primary key is (id, received_at). The idempotency key of the station API is kept
+        # across every month, and after archiving, by InboxKey.
         db_table = "batches_inboxentry"  # the table and index names it was created with
         ordering = ["received_at", "id"]
         verbose_name_plural = "inbox entries"
         constraints = [
-            # The idempotency key of the station API.
-            models.UniqueConstraint(
-                fields=["station", "event_id"], name="batches_inboxentry_event_once"
-            ),
             models.CheckConstraint(
                 condition=Q(status="pending", processed_at__isnull=True)
                 | Q(status__in=["processed", "rejected"], processed_at__isnull=False),
@@ -89,6 +88,8 @@ class InboxEntry(models.Model):
             ),
         ]
         indexes = [
+            # One station's event (the result status, requeueing by event id).
+            models.Index(fields=["station", "event_id"], name="batches_inbox_event_idx"),
             # The sweep: WHERE status='pending' AND enqueued_at < ..
             models.Index(
                 fields=["enqueued_at"],
@@ -123,3 +124,71 @@ class InboxEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.station_id}:{self.event_id} {self.status}"
+
+
+class InboxKey(models.Model):
+    """Each event id a station sent, once: the idempotency key of the station API.
+
+    The inbox is partitioned by month and PostgreSQL enforces a unique key per partition only,
+    so the key lives here, unpartitioned, written by the same statement as the inbox row
+    (stations.intake) and never archived: an event sent again a year later is still a repeat.
+    """
+
+    pk = models.CompositePrimaryKey("station", "event_id")
+    # No index of its own: the primary key leads with it.
+    station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="+", db_index=False)
+    event_id = models.CharField(max_length=200)
+    # What a repeat is compared with, whether its inbox row is still there or archived.
+    content_hash = models.CharField(max_length=64)
+    # Its inbox row's: the partition to look in.
+    received_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "stations_inboxkey"
+
+    def __str__(self) -> str:
+        return f"{self.station_id}:{self.event_id}"
+
+
+class ArchivedInboxEntry(models.Model):
+    """A processed inbox row older than settings.INBOX_RETENTION_DAYS, moved out of the inbox
+    (core.partitions.archive_inbox) with every column it had: the station's receipt, kept, and
+    the inbox's partial indexes and scans rid of it. Partitioned by month as the inbox is."""
+
+    id = models.BigIntegerField(primary_key=True)  # the inbox row's; (id, received_at) in the DB
+    station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="+", db_index=False)
+    event_id = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=InboxEntry.Kind.choices)
+    cell_serial = models.CharField(max_length=50)
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    content_hash = models.CharField(max_length=64)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=InboxEntry.Status.choices)
+    reason_code = models.CharField(max_length=40, blank=True)
+    reason = models.TextField(blank=True)
+    outcome = models.CharField(max_length=10, choices=ProcessRun.Verdict.choices, blank=True)
+    violations = models.JSONField(default=list, blank=True)
+    run = models.ForeignKey(
+        ProcessRun,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,  # runs are never deleted: nothing looks an archived row up by its run
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    received_at = models.DateTimeField()
+    enqueued_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "stations_inboxarchive"
+        ordering = ["received_at", "id"]
+        verbose_name_plural = "archived inbox entries"
+        indexes = [
+            # The result status of an archived event.
+            models.Index(fields=["station", "event_id"], name="stations_archive_event_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.station_id}:{self.event_id} archived"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -10,7 +11,8 @@ from django.db.models import Count, Exists, Min, OuterRef, QuerySet
 from django.utils import timezone
 
 from batches.models import Cell
-from stations.models import InboxEntry, PendingReason
+from lines.models import Station
+from stations.models import ArchivedInboxEntry, InboxEntry, InboxKey, PendingReason
 
 # ---------------------------------------------------------------- station results not applied
 
@@ -96,3 +98,30 @@ def _unapplied(state: str, *, line: str, station: str, reason: str = "") -> Quer
     if reason:
         entries = entries.filter(reason_code=reason)
     return entries
+
+
+# ---------------------------------------------------------------- one station event
+
+
+def find_entry(
+    station: Station, event_id: str, fields: Sequence[str]
+) -> InboxEntry | ArchivedInboxEntry | None:
+    """A station's event as stored: its inbox row, or the archived one once it was processed
+    long ago (INBOX_RETENTION_DAYS); None if the station never sent it. Found through its
+    idempotency key, whose time names the month: one partition is read, not every month's."""
+    received_at = (
+        InboxKey.objects.filter(station=station, event_id=event_id)
+        .values_list("received_at", flat=True)
+        .first()
+    )
+    if received_at is None:
+        return None
+    for model in (InboxEntry, ArchivedInboxEntry):
+        entry = (
+            model.objects.filter(station=station, event_id=event_id, received_at=received_at)
+            .only(*fields)
+            .first()
+        )
+        if entry is not None:
+            return entry
+    return None

@@ -36,8 +36,8 @@ from quality.experiments.selectors import arm_lots
 from stations import intake
 from stations.api import serializers as s
 from stations.auth import STATION_THROTTLES, IsStation, StationIdentity, StationTokenAuthentication
-from stations.models import InboxEntry
 from stations.schema import MAX_CYCLER_FILE_BYTES, MAX_RESULTS_BODY_BYTES, decode_results
+from stations.selectors import find_entry
 
 ERRORS = {
     code: OpenApiResponse(s.ErrorSerializer, description=text)
@@ -206,6 +206,19 @@ class ResultsView(StationView):
         )
 
 
+STATUS_FIELDS = (
+    "event_id",
+    "kind",
+    "status",
+    "reason",
+    "reason_code",
+    "outcome",
+    "violations",
+    "received_at",
+    "processed_at",
+)
+
+
 class ResultStatusView(StationView):
     @extend_schema(
         tags=["station"],
@@ -217,21 +230,7 @@ class ResultStatusView(StationView):
         # a NUL even in a query: such a path names no result.
         if not is_identifier(event_id):
             raise NotFound("not_found", _("No event id contains control characters."))
-        entry = (
-            InboxEntry.objects.filter(station=self.station(request), event_id=event_id)
-            .only(
-                "event_id",
-                "kind",
-                "status",
-                "reason",
-                "reason_code",
-                "outcome",
-                "violations",
-                "received_at",
-                "processed_at",
-            )
-            .first()
-        )
+        entry = find_entry(self.station(request), event_id, STATUS_FIELDS)
         if entry is None:  # another station's event looks the same as one never sent
             raise NotFound(
                 "not_found",

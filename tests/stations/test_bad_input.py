@@ -20,7 +20,7 @@ from django.utils import timezone
 from batches.models import Batch
 from lines.models import Station, StationStateChange
 from stations import worker
-from stations.models import InboxEntry
+from stations.models import InboxEntry, InboxKey
 from stations.schema import EVENT_ID_MAX_LENGTH
 from tests.fixtures.stations import RESULTS_URL
 
@@ -335,8 +335,14 @@ def test_cycler_file_refuses_control_characters(station_client, settings, tmp_pa
 def store_as_an_older_release(
     station: Station, event_id: str, serial: str, occurred_at: str, payload: dict
 ) -> int:
-    """An inbox row written straight into the table, past today's checks."""
+    """An inbox row written straight into the table, past today's checks, with the idempotency
+    key migration stations 0003 gives every row stored before it."""
     with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {InboxKey._meta.db_table} "
+            "(station_id, event_id, content_hash, received_at) VALUES (%s, %s, 'old', now())",
+            [station.pk, event_id],
+        )
         cursor.execute(
             f"""
             INSERT INTO {InboxEntry._meta.db_table}
