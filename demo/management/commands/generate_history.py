@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from batches.models import Batch
 from demo.history import generate_history
 from lines.models import Line
 
@@ -21,6 +22,8 @@ class Command(BaseCommand):
         if not Line.objects.filter(code="yokohama").exists():
             self.stdout.write("no demo seed yet: running seed_demo first")
             call_command("seed_demo", verbosity=0)
+        if Batch.objects.filter(code__regex=r"^YOK-\d{6}-").exists():
+            raise CommandError("This database has its history already: generate into a new one.")
         counts = generate_history(
             cells, days=days, seed=seed, out=lambda line: self.stdout.write(line)
         )
