@@ -27,8 +27,9 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# BENCH_SCALE=year: only the year-sized run (bench/bench_year.py), half an hour or more.
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(if $(filter year,$(BENCH_SCALE)),year,)
 
 screenshots: $(STAMP)
 	$(BIN)/python manage.py screenshots

@@ -597,6 +597,7 @@ class Command(BaseCommand):
             recipe, created = Recipe.objects.get_or_create(
                 line=line,
                 station_kind=kind,
+                design=None,  # the line's default; a design's own recipes are not the seed's
                 defaults={"name": f"{line.name} {kind} ({design.code})"},
             )
             if not created:

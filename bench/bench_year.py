@@ -1,0 +1,396 @@
+"""A year of the Yokohama line: generation time, database size per table, p50/p95/max of every
+page and engineers' API read, and the ingestion rate at that size against an empty database.
+
+Runs only with BENCH_SCALE=year (`make bench BENCH_SCALE=year`) or when named
+(`python -m bench year`): the default `make bench` stays quick. BENCH_CELLS cells (default
+1,000,000) are generated into a throwaway database on the server of DATABASE_URL, dropped at the
+end; BENCH_YEAR_DB names a database already generated to measure it again without regenerating
+(it is kept). The web server is gunicorn in its own processes, the load generator this process
+with a session cookie logged in as the quality engineer. Figures only: nothing here asserts a
+timing; they are printed and written to bench/results/year-<date>.txt.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+CELLS = int(os.environ.get("BENCH_CELLS", "1000000"))
+REPEATS = int(os.environ.get("BENCH_YEAR_REPEATS", "20"))
+SLOW_S = 5.0  # a read slower than this is timed 3 times, not REPEATS: the bench must end
+TIMEOUT_S = float(os.environ.get("BENCH_YEAR_TIMEOUT", "120"))  # a read longer is cut short
+INGEST_RESULTS, INGEST_PER_REQUEST = 3000, 100
+RESULTS = ROOT / "bench" / "results"
+
+_lines: list[str] = []
+
+
+def say(line: str = "") -> None:
+    print(line, flush=True)
+    _lines.append(line)
+
+
+def main() -> None:
+    if os.environ.get("BENCH_SCALE") != "year" and "year" not in " ".join(sys.argv[1:]):
+        print("skipped: BENCH_SCALE=year runs it (a year of data takes half an hour)")
+        return
+    sys.path.insert(0, str(ROOT))
+    import psycopg
+
+    from bench.bench_ingestion import _embedded_url, _with_db
+
+    server_url = os.environ.get("DATABASE_URL") or _embedded_url()
+    admin = psycopg.connect(_with_db(server_url, "postgres"), autocommit=True)
+    given = os.environ.get("BENCH_YEAR_DB", "")
+    name = given or f"bench_year_{os.getpid()}"
+    url = _with_db(server_url, name)
+    env = _env(url)
+    say(f"== a year of the Yokohama line, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {_machine()}")
+    try:
+        if given:
+            say(f"database {name} as given (BENCH_YEAR_DB): not generated again")
+        else:
+            admin.execute(f'CREATE DATABASE "{name}"')
+            _generate(env)
+        _sizes(url)
+        _reads(env)
+        _ingestion(env, label="year-sized database")
+        empty = f"bench_year_empty_{os.getpid()}"
+        admin.execute(f'CREATE DATABASE "{empty}"')
+        try:
+            empty_env = _env(_with_db(server_url, empty))
+            subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT,
+                           env=empty_env, check=True)  # fmt: skip
+            _ingestion(empty_env, label="empty database")
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{empty}" WITH (FORCE)')
+    finally:
+        if not given:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+        RESULTS.mkdir(exist_ok=True)
+        out = RESULTS / f"year-{datetime.now(UTC):%Y%m%d-%H%M}.txt"
+        out.write_text("\n".join(_lines) + "\n")
+        print(f"figures written to {out.relative_to(ROOT)}")
+
+
+def _env(url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": url,
+        "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0"),
+        "CELERY_TASK_DEFAULT_QUEUE": f"bench-year-{uuid.uuid4().hex[:8]}",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "bench-only-secret-key"),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DJANGO_HTTPS": "0",
+        "STATION_API_BURST_RATE": "100000/s",
+        "STATION_API_SUSTAINED_RATE": "1000000/min",
+    }
+
+
+def _machine() -> str:
+    cpus = os.cpu_count()
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = float("nan")
+    return f"{cpus} CPUs, load average {load:.1f} at the start"
+
+
+def _generate(env: dict[str, str]) -> None:
+    manage = [sys.executable, "manage.py"]
+    started = time.perf_counter()
+    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    subprocess.run([*manage, "seed_demo", "-v0"], cwd=ROOT, env=env, check=True)
+    say(f"migrated and seeded in {time.perf_counter() - started:.0f} s")
+    started = time.perf_counter()
+    subprocess.run(
+        [*manage, "generate_history", "--cells", str(CELLS)], cwd=ROOT, env=env, check=True
+    )
+    say(f"generated {CELLS:,} cells in {time.perf_counter() - started:.0f} s")
+
+
+def _sizes(url: str) -> None:
+    """Size per table with its indexes and TOAST, partitions summed under their parent."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            """
+            SELECT COALESCE(parent.relname, c.relname), SUM(pg_total_relation_size(c.oid)),
+                   SUM(c.reltuples) FILTER (WHERE c.reltuples > 0)
+            FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+            LEFT JOIN pg_inherits i ON i.inhrelid = c.oid
+            LEFT JOIN pg_class parent ON parent.oid = i.inhparent
+            WHERE c.relkind IN ('r', 'p')
+            GROUP BY 1 ORDER BY 2 DESC
+            """
+        ).fetchall()
+        total = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+    say(f"\ndatabase size {total / 2**30:.2f} GiB; largest tables (with indexes and TOAST):")
+    say(f"{'table':36} {'size':>10} {'rows (est.)':>14}")
+    for table, size, tuples in rows[:15]:
+        say(f"{table:36} {size / 2**20:8.0f} MB {int(tuples or 0):>14,}")
+
+
+# ---------------------------------------------------------------- reads
+
+
+def _reads(env: dict[str, str]) -> None:
+    import psycopg
+    import requests
+
+    from bench.bench_ingestion import _free_port, _wait_http
+
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        targets = _targets(conn)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    logs = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-year-{os.getpid()}"
+    logs.mkdir(parents=True, exist_ok=True)
+    web = subprocess.Popen(
+        [str(BIN / "gunicorn"), "mes.wsgi:application", "--bind", f"127.0.0.1:{port}",
+         "--workers", "2", "--threads", "4", "--worker-class", "gthread", "--timeout", "300"],
+        cwd=ROOT, env=env, stdout=open(logs / "gunicorn-reads.log", "ab"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        _wait_http(f"{base}/api/v1/health")
+        session = requests.Session()
+        _login(session, base)
+        say(f"\n{REPEATS} requests per read after one warm-up (gunicorn 2 workers x 4 threads),")
+        say("exports: time to the first row; ms")
+        say(f"{'read':48} {'p50':>8} {'p95':>8} {'max':>8}  n  status")
+        for label, path, first_byte in _read_list(targets):
+            _time_read(session, base, label, path, first_byte)
+    finally:
+        web.terminate()
+        try:
+            web.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a worker still busy with a cut-short read
+            web.kill()
+            web.wait()
+
+
+def _targets(conn) -> dict[str, str]:
+    batch = conn.execute(
+        "SELECT code FROM batches_batch WHERE code LIKE 'YOK-%%' AND status = 'completed'"
+        " ORDER BY planned_quantity DESC, id LIMIT 1"
+    ).fetchone()[0]
+    cell = conn.execute(
+        "SELECT c.serial FROM batches_cell c JOIN batches_batch b ON b.id = c.batch_id"
+        " WHERE b.code = %s AND c.status = 'completed' ORDER BY c.position LIMIT 1",
+        [batch],
+    ).fetchone()[0]
+    lot = conn.execute(
+        "SELECT code FROM batches_materiallot WHERE code LIKE 'POUCH-H-%%'"
+        " ORDER BY received_at LIMIT 1"
+    ).fetchone()
+    consumers = conn.execute(
+        "SELECT COUNT(*) FROM batches_consumption c JOIN batches_materiallot l ON l.id = c.lot_id"
+        " WHERE l.code = %s",
+        [lot[0] if lot else ""],
+    ).fetchone()[0]
+    cells = conn.execute(
+        "SELECT planned_quantity FROM batches_batch WHERE code = %s", [batch]
+    ).fetchone()[0]
+    return {
+        "batch": batch,
+        "batch_cells": f"{cells:,}",
+        "cell": cell,
+        "lot": lot[0] if lot else "AN-2611-01",
+        "lot_cells": f"{consumers:,}",
+    }
+
+
+def _read_list(t: dict[str, str]) -> list[tuple[str, str, bool]]:
+    now = datetime.now(UTC)
+    since = (now - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    spc = f"line=yokohama&step=stacking&parameter=stack_mass_g&since={since}"
+    day = (now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return [
+        ("home", "/", False),
+        ("line view yokohama", "/lines/yokohama/", False),
+        ("  live: stations", "/lines/yokohama/live/stations", False),
+        ("  live: batches", "/lines/yokohama/live/batches", False),
+        ("  live: holds", "/lines/yokohama/live/holds", False),
+        ("batches", "/batches/", False),
+        (f"batch ({t['batch_cells']} cells)", f"/batches/{t['batch']}/", False),
+        ("batch, filtered, page 100", f"/batches/{t['batch']}/?step=formation&page=100", False),
+        ("cell", f"/cells/{t['cell']}/", False),
+        ("lots", "/lots/", False),
+        (f"lot ({t['lot_cells']} consumers)", f"/lots/{t['lot']}/", False),
+        ("holds queue", "/holds/", False),
+        ("search", f"/search/?q={t['batch']}-000", False),
+        ("SPC chart page, 30 days", f"/quality/spc/?{spc}", False),
+        ("export CSV 30 days, first row", f"/api/v1/exports/measurements?{spc}", True),
+        ("export CSV 1 day all, first row", f"/api/v1/exports/measurements?line=yokohama&since={day}", True),
+        ("GET /api/v1/lines", "/api/v1/lines", False),
+        ("GET /api/v1/batches", "/api/v1/batches", False),
+        (f"GET /api/v1/batches/{{code}} ({t['batch_cells']})", f"/api/v1/batches/{t['batch']}", False),
+        ("GET /api/v1/cells/{serial}", f"/api/v1/cells/{t['cell']}", False),
+        ("GET /api/v1/lots", "/api/v1/lots", False),
+        (f"GET /api/v1/lots/{{code}} ({t['lot_cells']})", f"/api/v1/lots/{t['lot']}", False),
+        ("GET /api/v1/holds", "/api/v1/holds", False),
+        ("GET /api/v1/spc, 30 days", f"/api/v1/spc?{spc}", False),
+        ("GET /api/v1/yield, line", "/api/v1/yield?line=yokohama", False),
+        ("GET /api/v1/pareto, line", "/api/v1/pareto?line=yokohama", False),
+        ("GET /api/v1/oee, line today", "/api/v1/oee?line=yokohama", False),
+    ]  # fmt: skip
+
+
+def _login(session, base: str) -> None:
+    # seed_demo's DEMO_PASSWORD; not imported: this process does not set Django up.
+    password = os.environ.get("BENCH_YEAR_PASSWORD", "pilot-line-demo")
+    page = session.get(f"{base}/accounts/login/", timeout=60)
+    token = session.cookies.get("csrftoken") or ""
+    reply = session.post(
+        f"{base}/accounts/login/",
+        data={"username": "quentin", "password": password, "csrfmiddlewaretoken": token},
+        headers={"Referer": page.url},
+        timeout=60,
+        allow_redirects=False,
+    )
+    if reply.status_code != 302:
+        raise SystemExit(f"login refused: {reply.status_code}")
+
+
+def _time_read(session, base: str, label: str, path: str, first_byte: bool) -> None:
+    def once() -> tuple[float, int]:
+        started = time.perf_counter()
+        with session.get(f"{base}{path}", stream=first_byte, timeout=TIMEOUT_S) as reply:
+            if first_byte:
+                next(reply.iter_lines(), None)  # the header line
+                next(reply.iter_lines(), None)  # the first row
+            else:
+                _ = reply.content
+            return (time.perf_counter() - started) * 1000, reply.status_code
+
+    import requests
+
+    try:
+        warm, status = once()
+    except requests.exceptions.Timeout:
+        say(f"{label:48} {'>':>8}{TIMEOUT_S * 1000:.0f} ms: cut short, not timed")
+        return
+    repeats = REPEATS if warm < SLOW_S * 1000 else 3
+    times = []
+    for _ in range(repeats):
+        try:
+            ms, status = once()
+        except requests.exceptions.Timeout:
+            break
+        times.append(ms)
+    if not times:
+        say(f"{label:48} {'>':>8}{TIMEOUT_S * 1000:.0f} ms: cut short, not timed")
+        return
+    times.sort()
+    p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+    say(
+        f"{label:48} {statistics.median(times):8.0f} {p95:8.0f} {max(times):8.0f}"
+        f" {len(times):2}  {status}"
+    )
+
+
+# ---------------------------------------------------------------- ingestion
+
+
+def _ingestion(env: dict[str, str], *, label: str) -> None:
+    """bench_ingestion's end-to-end figure (results/s from the first POST until processed),
+    measured in a child process against the database of `env`."""
+    say(f"\ningestion, {label}:")
+    reply = subprocess.run(
+        [sys.executable, "-c", "from bench.bench_year import ingest; ingest()"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    for line in reply.stdout.splitlines():
+        say(f"  {line}")
+    if reply.returncode:
+        say(f"  failed: {reply.stderr.strip().splitlines()[-1:]}")
+        print(reply.stderr, file=sys.stderr)
+
+
+def ingest() -> None:
+    """In the child process: gunicorn and a Celery worker on this database, then the ingestion
+    bench's scenario of INGEST_PER_REQUEST results per request, three times."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mes.settings")
+    django.setup()
+    from bench.bench_ingestion import (
+        _cells,
+        _free_port,
+        _post_all,
+        _result,
+        _spawn,
+        _wait_http,
+        _wait_processed,
+    )
+    from demo.management.commands.seed_demo import Command as SeedDemo
+    from lines.models import Station
+    from stations.services import issue_station_token
+
+    SeedDemo().seed_master_data()
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    logs = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-year-ingest-{os.getpid()}"
+    logs.mkdir(parents=True, exist_ok=True)
+    web = _spawn(
+        [str(BIN / "gunicorn"), "mes.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+         "--threads", "4", "--worker-class", "gthread", "--keep-alive", "30"],
+        logs / "gunicorn.log",
+    )  # fmt: skip
+    worker = _spawn(
+        [str(BIN / "celery"), "-A", "mes", "worker", "--concurrency", "2", "--loglevel", "WARNING",
+         "--without-gossip", "--without-mingle"],
+        logs / "worker.log",
+    )  # fmt: skip
+    try:
+        _wait_http(f"{base}/api/v1/health")
+        time.sleep(2)
+        token = issue_station_token(Station.objects.get(code="PR-STK-1"), by="bench")
+        rates = []
+        for attempt in range(3):
+            prefix = f"y{attempt}-{uuid.uuid4().hex[:6]}-"
+            serials = _cells(INGEST_RESULTS)
+            results = [_result(s, f"{prefix}{n}") for n, s in enumerate(serials)]
+            requests_ = [
+                results[i : i + INGEST_PER_REQUEST]
+                for i in range(0, INGEST_RESULTS, INGEST_PER_REQUEST)
+            ]
+            started = time.perf_counter()
+            _post_all(base, token, requests_)
+            _wait_processed(prefix, INGEST_RESULTS)
+            rates.append(INGEST_RESULTS / (time.perf_counter() - started))
+        print(
+            f"{INGEST_PER_REQUEST} results/request, {INGEST_RESULTS} results x 3: best"
+            f" {max(rates):.0f}, median {statistics.median(rates):.0f} results/s"
+            f" (runs {', '.join(f'{r:.0f}' for r in rates)})"
+        )
+    finally:
+        for process in (web, worker):
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+if __name__ == "__main__":
+    main()

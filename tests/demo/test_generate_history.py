@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.db.models import Count, F, Q
+from django.test import Client
+
+from audit.models import Event
+from batches.models import Batch, Cell, Consumption, Curve, Hold, Measurement, ProcessRun
+from stations.models import InboxEntry
+
+CELLS = 2000
+
+
+@pytest.fixture
+def history(db, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path  # the seed's and the history's sample cycler files
+    call_command("seed_demo", verbosity=0)
+    call_command("generate_history", cells=CELLS, days=60, verbosity=0)
+    return Cell.objects.filter(serial__regex=r"^YOK-\d{6}-")
+
+
+def test_every_cell_is_traceable_to_its_lots_runs_and_recipe_versions(history):
+    assert history.count() == CELLS
+    runs = ProcessRun.objects.filter(cell__in=history)
+    # A run names the design's own recipe for its step, released before the run finished.
+    assert not runs.exclude(recipe_version__recipe__station_kind=F("step__station_kind")).exists()
+    assert not runs.exclude(recipe_version__recipe__design__code="SSB-20AH-Y1").exists()
+    assert not runs.filter(recipe_version__released_at__gt=F("finished_at")).exists()
+    assert (
+        runs.order_by().values("recipe_version").distinct().count() > 5
+    )  # versions changed in the year
+    # Every result was a station message the workers processed; pressing left its curve.
+    assert InboxEntry.objects.filter(run__in=runs, status="processed").count() == runs.count()
+    assert not runs.filter(measurements__isnull=True).exists()
+    pressed = runs.filter(step__station_kind="pressing")
+    assert Curve.objects.filter(run__in=pressed).count() == pressed.count()
+    assert (
+        Event.objects.filter(verb="step_recorded", subject__regex=r"^YOK-\d{6}-").count()
+        == runs.count()
+    )
+    # Stacked cells consumed one lot of each of the five roles; planned ones nothing yet.
+    stacked = history.filter(runs__step__station_kind="stacking").distinct()
+    consumed = Consumption.objects.filter(cell__in=history)
+    assert consumed.count() == 5 * stacked.count()
+    assert not consumed.exclude(lot__received_at__lt=F("recorded_at")).exists()
+    # Measurements carry the limits of the version they were judged against.
+    out = Measurement.objects.filter(run__in=runs, in_spec=False)
+    assert out.exists()
+    assert not out.filter(run__verdict="pass").exists()
+
+
+def test_holds_agree_with_the_cells_they_stopped(history):
+    holds = Hold.objects.filter(cells__in=history)
+    assert holds.filter(status="closed").exists() and holds.filter(status="open").exists()
+    assert set(holds.values_list("disposition", flat=True)) == {"", "rework", "scrap", "release"}
+    # A scrapped cell was scrapped by a hold; an open hold keeps its cell at the failed step.
+    scrapped = history.filter(status="scrapped")
+    assert scrapped.exists()
+    assert not scrapped.exclude(holds__disposition="scrap").exists()
+    for hold in holds.filter(status="open"):
+        cell = hold.cells.get()
+        assert cell.status == "in_process" and cell.next_step.station_kind == hold.found_at
+    # A rework ran the step a second time.
+    for hold in holds.filter(disposition="rework")[:20]:
+        cell = hold.cells.get()
+        again = cell.runs.filter(step__station_kind=hold.found_at).count()
+        assert again >= 2 or cell.status == "in_process"
+    # Finished cells are graded; batches are completed only when every cell is finished.
+    done = history.filter(status="completed")
+    assert done.exists() and not done.filter(Q(grade="") | Q(next_step__isnull=False)).exists()
+    unfinished = Count("cells", filter=Q(cells__status__in=["planned", "in_process"]))
+    batches = Batch.objects.filter(cells__in=history).distinct().annotate(unfinished=unfinished)
+    assert not batches.filter(status="completed", unfinished__gt=0).exists()
+    assert {"completed", "in_progress"} <= set(batches.values_list("status", flat=True))
+
+
+def test_the_dashboard_answers_on_the_history(history):
+    client = Client()
+    client.force_login(User.objects.get(username="quentin"))
+    batch = Batch.objects.filter(cells__in=history).order_by("-planned_quantity").first()
+    cell = history.filter(status="completed").first()
+    for url in (
+        "/",
+        "/lines/yokohama/",
+        "/lines/yokohama/live/stations",
+        "/lines/yokohama/live/batches",
+        "/lines/yokohama/live/holds",
+        "/batches/",
+        f"/batches/{batch.code}/",
+        f"/cells/{cell.serial}/",
+        "/holds/",
+        "/lots/",
+        f"/lots/{cell.consumptions.first().lot.code}/",
+        f"/api/v1/batches/{batch.code}",
+        f"/api/v1/cells/{cell.serial}",
+    ):
+        assert client.get(url).status_code == 200, url
