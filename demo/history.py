@@ -23,7 +23,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from batches.models import DesignMaterial, HoldRule, MaterialLot
+from core import partitions
 from demo.cycler_files import formation_file
 from demo.demo_data import READINGS, UPSETS
 from lines.models import CellDesign, Equipment, Line, Recipe, RecipeVersion, Route, Station
@@ -103,6 +104,13 @@ def generate_history(
 
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 COPY_TRAILER = struct.pack(">h", -1)
+PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # a binary timestamptz counts microseconds from it
+
+
+def _pg_time(at: datetime) -> int:
+    return (at - PG_EPOCH) // timedelta(microseconds=1)
+
+
 FLOAT8_OID = 701
 
 
@@ -167,9 +175,10 @@ class Chunk:
     holds: list = field(default_factory=list)
     hold_cells: list = field(default_factory=list)
     grades: list = field(default_factory=list)
-    # measurements per (step kind, parameter, recipe version id): run ids and values
-    readings: dict = field(default_factory=lambda: defaultdict(lambda: ([], [])))
-    curves: list = field(default_factory=list)  # (run id, peak, dwell)
+    # measurements per (step kind, parameter, recipe version id): run ids, values, and the runs'
+    # recorded_at (binary), which measurements and curves are partitioned by (core.partitions)
+    readings: dict = field(default_factory=lambda: defaultdict(lambda: ([], [], [])))
+    curves: list = field(default_factory=list)  # (run id, peak, dwell, recorded_at)
 
 
 TABLES = {
@@ -209,6 +218,13 @@ class HistoryGenerator:
             f" in {len(self.batch_plan):,} batches"
         )
         done = 0
+        # Every month's partitions first: rows of a month without one would land in DEFAULT.
+        # Making one moves that month's rows out of DEFAULT, which PostgreSQL refuses while
+        # checks are deferred in the transaction (when called inside one, as the tests do).
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        today = timezone.now().date()
+        partitions.ensure_months(today - timedelta(days=self.days + 1), today)
         foreign_keys = self._drop_foreign_keys()
         try:
             for chunk_batches in self._chunks():
@@ -645,7 +661,9 @@ class HistoryGenerator:
             cycle = k // PRESS_CYCLE_CELLS
             equipment_ref = f"{station.code}-C{cycle:06d}"
             equipment_id = self.equipment.get(f"YK-WIP-{cycle % 2 + 1}")
-            chunk.curves.append((run_id, readings["peak_pressure_mpa"], readings["dwell_s"]))
+            chunk.curves.append(
+                (run_id, readings["peak_pressure_mpa"], readings["dwell_s"], _pg_time(at))
+            )
         elif kind == "formation":
             fixture_ref = f"YK-FIX-{k // 64 % 2 + 1}"
             channel_ref = f"CH{k % 64 + 1:02d}"
@@ -679,6 +697,7 @@ class HistoryGenerator:
             bucket = chunk.readings[(name, version.pk, kind)]
             bucket[0].append(run_id)
             bucket[1].append(value)
+            bucket[2].append(_pg_time(at))
         received = at + timedelta(seconds=2)
         if kind == "formation":
             path, sha, size = self.files[k % len(self.files)]
@@ -983,6 +1002,14 @@ class HistoryGenerator:
                     for e in chunk.inbox
                 ),
             )
+            # Each event's idempotency key (stations.models.InboxKey), as the intake writes it.
+            self._copy_rows(
+                cursor,
+                "stations_inboxkey",
+                "station_id, event_id, content_hash, received_at",
+                ["int8", "text", "text", "timestamptz"],
+                ((e[11], e[0], e[4], e[8]) for e in chunk.inbox),
+            )
             self._copy_rows(
                 cursor,
                 "batches_hold",
@@ -1071,17 +1098,18 @@ class HistoryGenerator:
             for row in rows:
                 copy.write_row(row)
                 n += 1
-        self.counts[TABLES[table]] += n
-        self.seconds[TABLES[table]] += time.perf_counter() - started
+        name = TABLES.get(table, table)  # the key table has no ids of its own to count in TABLES
+        self.counts[name] += n
+        self.seconds[name] += time.perf_counter() - started
 
     def _copy_measurements(self, cursor, chunk: Chunk) -> None:
-        columns = "id, run_id, name, value, unit, min, max, in_spec"
+        columns = "id, run_id, name, value, unit, min, max, in_spec, recorded_at"
         total, started = 0, time.perf_counter()
         with cursor.copy(
             f"COPY batches_measurement ({columns}) FROM STDIN WITH (FORMAT BINARY)"
         ) as copy:
             copy.write(COPY_HEADER)
-            for (name, version_id, kind), (run_ids, values) in chunk.readings.items():
+            for (name, version_id, kind), (run_ids, values, times) in chunk.readings.items():
                 limits = self._limits(kind, version_id, name)
                 unit = limits["unit"] if limits else ""
                 low = limits["min"] if limits else None
@@ -1105,6 +1133,7 @@ class HistoryGenerator:
                         ("min", "null" if low is None else "float8", low),
                         ("max", "null" if high is None else "float8", high),
                         ("in_spec", "null" if in_spec is None else "bool", None),
+                        ("recorded_at", "int8", None),  # a timestamptz is its microseconds
                     ]
                 )
                 first = self.ids["batches_measurement"]
@@ -1113,6 +1142,7 @@ class HistoryGenerator:
                     "id": np.arange(first, first + n, dtype=np.int64),
                     "run": np.asarray(run_ids, dtype=np.int64),
                     "value": value,
+                    "recorded_at": np.asarray(times, dtype=np.int64),
                 }
                 if in_spec is not None:
                     columns_["in_spec"] = in_spec.astype(np.uint8)
@@ -1134,10 +1164,10 @@ class HistoryGenerator:
         by_length: dict[int, list[tuple[int, float, float]]] = defaultdict(list)
         started = time.perf_counter()
         ramp, release = 30, 20
-        for run_id, peak, dwell in chunk.curves:
+        for run_id, peak, dwell, recorded_at in chunk.curves:
             points = int((ramp + round(dwell) + release) * CURVE_HZ) + 1
-            by_length[points].append((run_id, peak, round(dwell)))
-        columns = "id, run_id, name, unit, x_name, x_unit, x, y"
+            by_length[points].append((run_id, peak, round(dwell), recorded_at))
+        columns = "id, run_id, name, unit, x_name, x_unit, x, y, recorded_at"
         with cursor.copy(f"COPY batches_curve ({columns}) FROM STDIN WITH (FORMAT BINARY)") as copy:
             copy.write(COPY_HEADER)
             for points, rows in by_length.items():
@@ -1172,9 +1202,10 @@ class HistoryGenerator:
                     ]
                     + [("x_n", ">i4"), ("x_h", array_header), ("x", element, (points,))]
                     + [("y_n", ">i4"), ("y_h", array_header), ("y", element, (points,))]
+                    + [("at_n", ">i4"), ("at", ">i8")]
                 )
                 out = np.empty(n, dtype=layout)
-                out["ncols"] = 8
+                out["ncols"] = 9
                 first = self.ids["batches_curve"]
                 self.ids["batches_curve"] = first + n
                 out["id_n"], out["id"] = 8, np.arange(first, first + n)
@@ -1183,6 +1214,7 @@ class HistoryGenerator:
                 out["unit_n"], out["unit"] = 3, b"MPa"
                 out["xn_n"], out["xn"] = 3, b"t_s"
                 out["xu_n"], out["xu"] = 1, b"s"
+                out["at_n"], out["at"] = 8, [r[3] for r in rows]
                 size = 20 + 12 * points
                 t = np.arange(points, dtype=np.float64) / CURVE_HZ
                 peak = np.array([r[1] for r in rows])[:, None]

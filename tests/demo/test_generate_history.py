@@ -97,3 +97,27 @@ def test_the_dashboard_answers_on_the_history(history):
         f"/api/v1/cells/{cell.serial}",
     ):
         assert client.get(url).status_code == 200, url
+
+
+def test_the_history_lands_in_its_months_partitions_with_its_keys(history):
+    from django.db import connection
+
+    from stations.models import InboxKey
+
+    runs = ProcessRun.objects.filter(cell__in=history)
+    # Measurements and curves are partitioned by their run's recorded_at (core.partitions).
+    assert not Measurement.objects.filter(run__in=runs).exclude(recorded_at=F("run__recorded_at"))
+    assert not Curve.objects.filter(run__in=runs).exclude(recorded_at=F("run__recorded_at"))
+    with connection.cursor() as cursor:
+        for table in ("batches_measurement", "batches_curve", "audit_event", "batches_inboxentry"):
+            cursor.execute(f"SELECT count(*) FROM {table}_default")
+            assert cursor.fetchone()[0] == 0, table
+            cursor.execute(
+                "SELECT count(DISTINCT tableoid) FROM " + table + " WHERE tableoid <> %s::regclass",
+                [f"{table}_default"],
+            )
+            assert cursor.fetchone()[0] >= 2, table  # sixty days: at least two months
+    # A station sending a history's event again finds it: every inbox row has its key.
+    entries = InboxEntry.objects.filter(run__in=runs)
+    keys = InboxKey.objects.filter(event_id__in=entries.values("event_id"))
+    assert keys.count() == entries.count()
