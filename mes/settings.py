@@ -128,8 +128,7 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
-# No JIT compilation: the pages' queries are short, and compiling one (100 ms and more on a
-# count over a 10,000-cell batch) costs more than it ever saves.
+# No JIT compilation: the pages' queries are short, and compiling one costs more than it saves.
 _db_options = DATABASES["default"].setdefault("OPTIONS", {})
 _db_options["options"] = f"{_db_options.get('options', '')} -c jit=off".strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

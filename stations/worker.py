@@ -195,10 +195,9 @@ def process_entries(entry_ids: Sequence[int], *, line_code: str | None = None) -
 
 def _pending_by_id(entry_ids: Sequence[int]) -> list[InboxEntry]:
     """The pending rows of these ids, locked. Looked for in the recent months' partitions first:
-    by id alone, PostgreSQL would search the primary key of every month's partition (measured on
-    18 partitions: 500 ids took 12-15 ms against 0.6 ms in one table). Only ids not found
-    there (a row received long ago and swept again, or one another task has taken) are looked
-    for in the others."""
+    by id alone, PostgreSQL would search the primary key of every month's partition, a cost that
+    grows with the history. Only ids not found there (a row received long ago and swept again,
+    or one another task has taken) are looked for in the others."""
     since, until = partitions.recent_months(timezone.now())
     entries = _loaded(
         _pending().filter(id__any=entry_ids, received_at__gte=since, received_at__lt=until)
