@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.db.models import Count, F, Q
@@ -13,15 +12,19 @@ from stations.models import InboxEntry
 CELLS = 2000
 
 
-@pytest.fixture
-def history(db, settings, tmp_path):
+def test_a_generated_history_hangs_together(db, settings, tmp_path):
+    """One history, generated once (it takes most of a minute), read four ways below."""
     settings.MEDIA_ROOT = tmp_path  # the seed's and the history's sample cycler files
     call_command("seed_demo", verbosity=0)
     call_command("generate_history", cells=CELLS, days=60, verbosity=0)
-    return Cell.objects.filter(serial__regex=r"^YOK-\d{6}-")
+    history = Cell.objects.filter(serial__regex=r"^YOK-\d{6}-")
+    _every_cell_is_traceable_to_its_lots_runs_and_recipe_versions(history)
+    _holds_agree_with_the_cells_they_stopped(history)
+    _the_dashboard_answers_on_the_history(history)
+    _the_history_lands_in_its_months_partitions_with_its_keys(history)
 
 
-def test_every_cell_is_traceable_to_its_lots_runs_and_recipe_versions(history):
+def _every_cell_is_traceable_to_its_lots_runs_and_recipe_versions(history):
     assert history.count() == CELLS
     runs = ProcessRun.objects.filter(cell__in=history)
     # A run names the design's own recipe for its step, released before the run finished.
@@ -51,7 +54,7 @@ def test_every_cell_is_traceable_to_its_lots_runs_and_recipe_versions(history):
     assert not out.filter(run__verdict="pass").exists()
 
 
-def test_holds_agree_with_the_cells_they_stopped(history):
+def _holds_agree_with_the_cells_they_stopped(history):
     holds = Hold.objects.filter(cells__in=history)
     assert holds.filter(status="closed").exists() and holds.filter(status="open").exists()
     assert set(holds.values_list("disposition", flat=True)) == {"", "rework", "scrap", "release"}
@@ -76,7 +79,7 @@ def test_holds_agree_with_the_cells_they_stopped(history):
     assert {"completed", "in_progress"} <= set(batches.values_list("status", flat=True))
 
 
-def test_the_dashboard_answers_on_the_history(history):
+def _the_dashboard_answers_on_the_history(history):
     client = Client()
     client.force_login(User.objects.get(username="quentin"))
     batch = Batch.objects.filter(cells__in=history).order_by("-planned_quantity").first()
@@ -99,7 +102,7 @@ def test_the_dashboard_answers_on_the_history(history):
         assert client.get(url).status_code == 200, url
 
 
-def test_the_history_lands_in_its_months_partitions_with_its_keys(history):
+def _the_history_lands_in_its_months_partitions_with_its_keys(history):
     from django.db import connection
 
     from stations.models import InboxKey
