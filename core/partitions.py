@@ -367,17 +367,7 @@ def partition_table(schema_editor, table: str, *, drop_constraints: tuple[str, .
     old = f"{table}__unpartitioned"
     with schema_editor.connection.cursor() as cursor:
         run = cursor.execute
-        sequence = _identity_sequence(cursor, table)
-        indexes, constraints, triggers = _definitions(cursor, table)
-        run(f"ALTER TABLE {_q(table)} RENAME TO {_q(old)}")
-        if sequence:
-            run(f"ALTER SEQUENCE {_q(sequence)} RENAME TO {_q(old + '_id_seq')}")
-        for name, _ in constraints:
-            run(f"ALTER TABLE {_q(old)} DROP CONSTRAINT {_q(name)}")
-        for name, _ in indexes:
-            run(f"DROP INDEX {_q(name)}")
-        for name, _ in triggers:
-            run(f"DROP TRIGGER {_q(name)} ON {_q(old)}")
+        sequence, indexes, constraints, triggers = _set_aside(cursor, table, old)
         run(
             f"CREATE TABLE {_q(table)} (LIKE {_q(old)} INCLUDING DEFAULTS INCLUDING IDENTITY "
             f"INCLUDING STORAGE INCLUDING COMMENTS) PARTITION BY RANGE ({_q(key)})"
@@ -417,17 +407,7 @@ def unpartition_table(schema_editor, table: str, *, drop_constraints: tuple[str,
     old = f"{table}__partitioned"
     with schema_editor.connection.cursor() as cursor:
         run = cursor.execute
-        sequence = _identity_sequence(cursor, table)
-        indexes, constraints, triggers = _definitions(cursor, table)
-        run(f"ALTER TABLE {_q(table)} RENAME TO {_q(old)}")
-        if sequence:
-            run(f"ALTER SEQUENCE {_q(sequence)} RENAME TO {_q(old + '_id_seq')}")
-        for name, _ in constraints:
-            run(f"ALTER TABLE {_q(old)} DROP CONSTRAINT {_q(name)}")
-        for name, _ in indexes:
-            run(f"DROP INDEX {_q(name)}")
-        for name, _ in triggers:
-            run(f"DROP TRIGGER {_q(name)} ON {_q(old)}")
+        sequence, indexes, constraints, triggers = _set_aside(cursor, table, old)
         run(
             f"CREATE TABLE {_q(table)} (LIKE {_q(old)} INCLUDING DEFAULTS INCLUDING IDENTITY "
             f"INCLUDING STORAGE INCLUDING COMMENTS)"
@@ -515,3 +495,20 @@ def _definitions(cursor, table: str):
 def month_of(moment: dt.datetime) -> str:
     """The partition suffix of a moment: its month in UTC."""
     return moment.astimezone(dt.UTC).strftime("%Y%m")
+
+
+def _set_aside(cursor, table: str, old: str) -> tuple:
+    """Rename `table` (and its id sequence) to `old`, stripped of its constraints, indexes and
+    triggers, whose definitions are returned for the table that takes its name."""
+    sequence = _identity_sequence(cursor, table)
+    indexes, constraints, triggers = _definitions(cursor, table)
+    cursor.execute(f"ALTER TABLE {_q(table)} RENAME TO {_q(old)}")
+    if sequence:
+        cursor.execute(f"ALTER SEQUENCE {_q(sequence)} RENAME TO {_q(old + '_id_seq')}")
+    for name, _ in constraints:
+        cursor.execute(f"ALTER TABLE {_q(old)} DROP CONSTRAINT {_q(name)}")
+    for name, _ in indexes:
+        cursor.execute(f"DROP INDEX {_q(name)}")
+    for name, _ in triggers:
+        cursor.execute(f"DROP TRIGGER {_q(name)} ON {_q(old)}")
+    return sequence, indexes, constraints, triggers
