@@ -22,6 +22,8 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,9 +141,21 @@ def measure() -> None:
     from demo.management.commands.seed_demo import Command as SeedDemo
 
     SeedDemo().seed_master_data()
+    import signal
+
+    # Interrupted (Ctrl-C, timeout): stop the server and worker too, not only this process.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    with web_and_worker("bench-ingestion") as base_url:
+        _run(base_url)
+
+
+@contextmanager
+def web_and_worker(name: str) -> Iterator[str]:
+    """gunicorn (2 workers x 4 threads) and a Celery worker (2 processes) on this process's
+    database, logging under TMPDIR/<name>-<pid>; yields the server's base URL once both are up."""
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
-    logs = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-ingestion-{os.getpid()}"
+    logs = Path(os.environ.get("TMPDIR", "/tmp")) / f"{name}-{os.getpid()}"
     logs.mkdir(parents=True, exist_ok=True)
     web = _spawn(
         [str(BIN / "gunicorn"), "mes.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "2",
@@ -153,14 +167,10 @@ def measure() -> None:
          "--without-gossip", "--without-mingle"],
         logs / "worker.log",
     )  # fmt: skip
-    import signal
-
-    # Interrupted (Ctrl-C, timeout): stop the server and worker too, not only this process.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     try:
         _wait_http(f"{base_url}/api/v1/health")
         time.sleep(2)  # the worker's pool
-        _run(base_url)
+        yield base_url
     finally:
         for process in (web, worker):
             process.terminate()

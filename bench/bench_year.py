@@ -332,37 +332,13 @@ def ingest() -> None:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mes.settings")
     django.setup()
-    from bench.bench_ingestion import (
-        _cells,
-        _free_port,
-        _post_all,
-        _result,
-        _spawn,
-        _wait_http,
-        _wait_processed,
-    )
+    from bench.bench_ingestion import _cells, _post_all, _result, _wait_processed, web_and_worker
     from demo.management.commands.seed_demo import Command as SeedDemo
     from lines.models import Station
     from stations.services import issue_station_token
 
     SeedDemo().seed_master_data()
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    logs = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-year-ingest-{os.getpid()}"
-    logs.mkdir(parents=True, exist_ok=True)
-    web = _spawn(
-        [str(BIN / "gunicorn"), "mes.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-         "--threads", "4", "--worker-class", "gthread", "--keep-alive", "30"],
-        logs / "gunicorn.log",
-    )  # fmt: skip
-    worker = _spawn(
-        [str(BIN / "celery"), "-A", "mes", "worker", "--concurrency", "2", "--loglevel", "WARNING",
-         "--without-gossip", "--without-mingle"],
-        logs / "worker.log",
-    )  # fmt: skip
-    try:
-        _wait_http(f"{base}/api/v1/health")
-        time.sleep(2)
+    with web_and_worker("bench-year-ingest") as base:
         token = issue_station_token(Station.objects.get(code="PR-STK-1"), by="bench")
         rates = []
         for attempt in range(3):
@@ -382,14 +358,6 @@ def ingest() -> None:
             f" {max(rates):.0f}, median {statistics.median(rates):.0f} results/s"
             f" (runs {', '.join(f'{r:.0f}' for r in rates)})"
         )
-    finally:
-        for process in (web, worker):
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 if __name__ == "__main__":

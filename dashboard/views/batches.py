@@ -13,8 +13,7 @@ from django.views.decorators.http import require_POST
 
 from analytics.curves import OVERLAY_CURVES, OVERLAY_POINTS, batch_overlay
 from analytics.energy import (
-    batch_economics,
-    batch_energy_spreads,
+    batch_figures,
     cell_energy,
     cost_targets,
 )
@@ -75,6 +74,7 @@ def batch_detail(request: HttpRequest, code: str) -> HttpResponse:
     cells = selectors.batch_cells(batch, **filters)
     holds = list(selectors.holds_of_batch(batch))
     overlay = batch_overlay(batch)
+    economics, energy_spreads = batch_figures([batch])[batch.pk]
     return render(
         request,
         "batches/batch_detail.html",
@@ -91,9 +91,9 @@ def batch_detail(request: HttpRequest, code: str) -> HttpResponse:
             "timeline": selectors.batch_timeline(batch, holds),
             "dispositions": Hold.Disposition.choices,
             "steps": StationKind.choices,
-            "economics": batch_economics(batch),
+            "economics": economics,
             "targets": cost_targets(batch.line.currency),
-            "energy_spreads": batch_energy_spreads(batch),
+            "energy_spreads": energy_spreads,
             "overlay": overlay,
             "overlay_data": overlay.curves,
             "overlay_limits": (OVERLAY_CURVES, OVERLAY_POINTS),
