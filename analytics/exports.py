@@ -6,20 +6,27 @@ Memory stays bounded whatever the size: PostgreSQL writes the rows with `COPY (S
 STDOUT`, which psycopg hands over one row at a time. CSV goes straight to the response in chunks;
 XLSX is written row by row by XlsxWriter in constant_memory mode (each row flushed to a temporary
 file) to a temporary file that is then streamed.
+
+The first rows come at once whatever the size: the results are exported in windows of their time
+(`windows`), one COPY each, in one REPEATABLE READ snapshot. A single statement over a year would
+sort and join everything before its first row.
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import IO, Any
 
 import xlsxwriter
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from batches.models import Batch, Cell, Consumption, MaterialLot, Measurement, ProcessRun
+from core.validation import AHEAD_ALLOWED
 from lines.models import CellDesign, Line, Recipe, RecipeVersion, RouteStep, Station
 from quality.selection import Selection
 
@@ -62,6 +69,11 @@ FORMATS = {
 CSV_CHUNK_BYTES = 256 * 1024
 # An Excel sheet holds 1,048,576 rows; the header takes one of them on each sheet.
 XLSX_ROWS_PER_SHEET = 1_048_575
+# The first window of the results' time exported; the next ones widen while they hold few rows
+# and narrow (down to MIN_WINDOW) when they hold more than WINDOW_ROWS.
+FIRST_WINDOW = timedelta(hours=1)
+MIN_WINDOW = timedelta(seconds=10)
+WINDOW_ROWS = 20_000
 
 
 def _table(model: type) -> str:
@@ -69,12 +81,19 @@ def _table(model: type) -> str:
 
 
 def measurements_sql(
-    selection: Selection, parameter: str = "", *, as_text: bool = False
+    selection: Selection,
+    parameter: str = "",
+    *,
+    window: tuple[datetime, datetime],
+    as_text: bool = False,
 ) -> tuple[str, list[Any]]:
-    """The SELECT of the export and its parameters, in the order results occurred. `as_text`:
-    the columns as CSV shows them (occurred_at in RFC 3339, in the session's zone: UTC under
-    Django; in_spec true or false)."""
-    selected, params = selection.runs().order_by().values("id", "cell_id").query.sql_with_params()
+    """The SELECT of the export's rows whose results occurred in `window` (from, until: half
+    open) and its parameters, in the order results occurred. `as_text`: the columns as CSV
+    shows them (occurred_at in RFC 3339, in the session's zone: UTC under Django; in_spec true
+    or false)."""
+    start, stop = window
+    runs = selection.runs().filter(finished_at__gte=start, finished_at__lt=stop)
+    selected, params = runs.order_by().values("id", "cell_id").query.sql_with_params()
     columns = ", ".join(
         f'{(as_text and column.text) or column.sql} AS "{column.name}"' for column in COLUMNS
     )
@@ -90,7 +109,8 @@ def measurements_sql(
         )
         SELECT {columns}
         FROM {_table(Measurement)} m
-        JOIN {_table(ProcessRun)} r ON r.id = m.run_id
+        -- recorded_at is the run's (the partition key): PostgreSQL reads one month per run.
+        JOIN {_table(ProcessRun)} r ON r.id = m.run_id AND r.recorded_at = m.recorded_at
         JOIN {_table(Cell)} c ON c.id = r.cell_id
         JOIN {_table(Batch)} b ON b.id = c.batch_id
         JOIN {_table(CellDesign)} d ON d.id = b.design_id
@@ -100,43 +120,80 @@ def measurements_sql(
         JOIN {_table(RecipeVersion)} rv ON rv.id = r.recipe_version_id
         JOIN {_table(Recipe)} rc ON rc.id = rv.recipe_id
         LEFT JOIN cell_lots cl ON cl.cell_id = r.cell_id
-        WHERE r.id IN (SELECT id FROM selected) {"AND m.name = %s" if parameter else ""}
+        WHERE r.id IN (SELECT id FROM selected) AND m.recorded_at >= %s
+          {"AND m.name = %s" if parameter else ""}
         ORDER BY r.finished_at, r.id, m.name
     """
-    return sql, [*params, *([parameter] if parameter else [])]
+    # A result's time is at most AHEAD_ALLOWED past its arrival: older months hold none of it.
+    return sql, [*params, start - AHEAD_ALLOWED, *([parameter] if parameter else [])]
+
+
+@contextmanager
+def _snapshot() -> Iterator[Any]:
+    """A psycopg cursor in a read-only REPEATABLE READ transaction: every window's COPY sees
+    the same results, so a result recorded during the export is in it wholly or not at all.
+    (Inside a transaction already, that one's.)"""
+    outermost = not connection.in_atomic_block
+    with transaction.atomic(), connection.wrap_database_errors:
+        connection.ensure_connection()
+        with connection.connection.cursor() as cursor:
+            if outermost:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            yield cursor
+
+
+def _copied(selection: Selection, parameter: str, *, as_text: bool) -> Iterator[Any]:
+    """The export's rows window after window of the results' time, oldest first, in one
+    snapshot: CSV lines (as_text) or tuples; None after each window that held rows. A window
+    widens while it holds few rows and narrows when it holds many, so each COPY stays small."""
+    with _snapshot() as cursor:
+        runs = selection.runs().values("finished_at")
+        first, first_params = runs.order_by("finished_at")[:1].query.sql_with_params()
+        last, last_params = runs.order_by("-finished_at")[:1].query.sql_with_params()
+        cursor.execute(f"SELECT ({first}), ({last})", [*first_params, *last_params])
+        start, end = cursor.fetchone()
+        width = FIRST_WINDOW
+        while start is not None and start <= end:
+            window = (start, start + width)
+            sql, params = measurements_sql(selection, parameter, window=window, as_text=as_text)
+            rows = 0
+            with cursor.copy(
+                f"COPY ({sql}) TO STDOUT (FORMAT {'csv' if as_text else 'binary'})", params
+            ) as copy:
+                if not as_text:
+                    copy.set_types([column.type for column in COLUMNS])
+                for row in copy if as_text else copy.rows():  # one row per block from libpq
+                    rows += 1
+                    yield row
+            if rows:
+                yield None
+            start = window[1]
+            if rows < WINDOW_ROWS // 4:
+                width *= 2
+            elif rows > WINDOW_ROWS and width > MIN_WINDOW:
+                width /= 2
 
 
 def csv_chunks(selection: Selection, parameter: str = "") -> Iterator[bytes]:
     """The export as CSV (a header, then a row per measurement), in chunks of about
-    CSV_CHUNK_BYTES. The query runs when the first chunk is asked for."""
-    sql, params = measurements_sql(selection, parameter, as_text=True)
-    connection.ensure_connection()
-    with (
-        connection.wrap_database_errors,
-        connection.connection.cursor() as cursor,
-        cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv, HEADER)", params) as copy,
-    ):
-        chunk = bytearray()
-        for row in copy:  # one row per block from libpq
+    CSV_CHUNK_BYTES, the first one as soon as the first window's rows are there. The queries
+    run when the first chunk is asked for."""
+    chunk = bytearray(",".join(HEADER).encode() + b"\n")
+    sent = False
+    for row in _copied(selection, parameter, as_text=True):
+        if row is not None:
             chunk += row
-            if len(chunk) >= CSV_CHUNK_BYTES:
-                yield bytes(chunk)
-                chunk.clear()
-        if chunk:
+        if len(chunk) >= CSV_CHUNK_BYTES or (row is None and not sent):
             yield bytes(chunk)
+            chunk.clear()
+            sent = True
+    if chunk:
+        yield bytes(chunk)
 
 
 def measurement_rows(selection: Selection, parameter: str = "") -> Iterator[tuple]:
     """The export's rows as Python values (occurred_at aware), one at a time."""
-    sql, params = measurements_sql(selection, parameter)
-    connection.ensure_connection()
-    with (
-        connection.wrap_database_errors,
-        connection.connection.cursor() as cursor,
-        cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT binary)", params) as copy,
-    ):
-        copy.set_types([column.type for column in COLUMNS])
-        yield from copy.rows()
+    return (row for row in _copied(selection, parameter, as_text=False) if row is not None)
 
 
 def write_xlsx(selection: Selection, parameter: str = "") -> IO[bytes]:

@@ -216,7 +216,7 @@ def batches_in_progress(line: Line) -> list[BatchProgress]:
 
 def batch_list(*, line: str = "", status: str = "") -> QuerySet:
     batches = Batch.objects.select_related("line", "design", "route").annotate(
-        cell_count=Count("cells")
+        cell_count=_cells_of(Cell, "batch")
     )
     if line:
         batches = batches.filter(line__code=line)

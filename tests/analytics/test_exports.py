@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from datetime import UTC, timedelta
 
 import openpyxl
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from batches.models import Measurement, ProcessRun
@@ -56,8 +58,9 @@ def _csv(response) -> list[dict]:
 def test_csv_rows_carry_the_cells_record(exported, api_as, operator, django_assert_max_num_queries):
     batch, cells, start = exported
     client = api_as(operator)
-    # The token, the user's permissions, the batch filter; the COPY itself goes by psycopg.
-    with django_assert_max_num_queries(4):
+    # The token, the user's permissions, the batch filter, the savepoint of the export's
+    # snapshot (its own transaction outside a test); the COPYs themselves go by psycopg.
+    with django_assert_max_num_queries(6):
         response = client.get(URL, {"format": "csv", "batch": batch.code})
         rows = _csv(response)
 
@@ -175,6 +178,43 @@ def test_xlsx_holds_the_same_rows(exported, api_as, operator):
         "CIP-7",
     )
     assert density["lots"] == "cathode=CAT-2611-A-01 electrolyte=SE-2611-01"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_export_over_days_comes_in_order_from_one_snapshot(proto_batch, stations, record):
+    """Stackings every five hours over two days are exported window after window (the first
+    an hour wide, then widening): every row once, in the order results occurred. A result
+    recorded once the first chunk is out, dated in the middle of them, is not in it."""
+    from analytics import exports
+    from quality.selection import Selection
+
+    start = (timezone.now() - timedelta(days=3)).replace(microsecond=0)
+    cells = list(proto_batch.cells.order_by("position"))
+    for i, cell in enumerate(cells[:9]):  # the last cell first
+        record(cell, stations["PR-STK-1"], occurred_at=start + timedelta(hours=5 * (8 - i)))
+    selection = Selection(batch=proto_batch)
+    expected = Measurement.objects.filter(run__cell__batch=proto_batch).count()
+
+    chunks = exports.csv_chunks(selection)
+    first = next(chunks)
+    assert first.count(b"\n") == 1 + expected // 9  # the header and the first window's cell
+    meanwhile = threading.Thread(  # another connection: this one is in the export's snapshot
+        target=lambda: (
+            record(cells[9], stations["PR-STK-1"], occurred_at=start + timedelta(hours=21)),
+            connection.close(),
+        )
+    )
+    meanwhile.start()
+    meanwhile.join()
+    assert ProcessRun.objects.filter(cell=cells[9]).count() == 0  # not seen here
+    rows = list(csv.DictReader(io.StringIO((first + b"".join(chunks)).decode())))
+
+    assert len(rows) == expected
+    assert ProcessRun.objects.filter(cell=cells[9]).count() == 1  # recorded, after the snapshot
+    assert cells[9].serial not in {row["serial"] for row in rows}
+    keys = [(row["occurred_at"], row["serial"], row["parameter"]) for row in rows]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)
+    assert [rows[0]["serial"], rows[-1]["serial"]] == [cells[8].serial, cells[0].serial]
 
 
 @pytest.mark.parametrize(
