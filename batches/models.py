@@ -344,6 +344,31 @@ class ProcessRun(models.Model):
         return f"{self.cell.serial} {self.step.station_kind} {self.verdict}"
 
 
+class CellStep(models.Model):
+    """A cell at one kind of step, summed from its results there: the first one (by time, then
+    id), whether it passed, and how many results there are (more than one: reworked).
+
+    Written by the database only, by a trigger on each statement that adds results (batches
+    migration 0021), in the same transaction; the runtime role may only read it. Yield reads
+    these rows instead of ranking every result of every selected cell.
+    """
+
+    cell = models.ForeignKey(Cell, on_delete=models.CASCADE, related_name="+", db_index=False)
+    step = models.CharField(max_length=20, choices=StationKind.choices)
+    first_run = models.ForeignKey(ProcessRun, on_delete=models.CASCADE, related_name="+")
+    first_at = models.DateTimeField()
+    first_passed = models.BooleanField()
+    results = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["cell", "step"], name="batches_cellstep_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cell_id} {self.step}: {self.results} result(s)"
+
+
 class Measurement(models.Model):
     """A scalar measured at a step, with the limits it was judged against at the time."""
 

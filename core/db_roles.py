@@ -58,6 +58,8 @@ RUNTIME_PRIVILEGES: dict[str, tuple[str, ...]] = {
     "batches_inboxentry": (SELECT, INSERT, UPDATE),
     # The inbox's idempotency key, written with each row, kept forever.
     "stations_inboxkey": RECORD,
+    # The results summed per cell and step, by the database's trigger (batches migration 0021).
+    "batches_cellstep": (SELECT,),
     # Processed rows moved out of the inbox, by core.partitions' function (which runs as the
     # owner), never by the role itself.
     "stations_inboxarchive": (SELECT,),

@@ -42,7 +42,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
-from batches.models import Batch, Cell, ProcessRun
+from batches.models import Batch, Cell, CellStep, ProcessRun
 from lines.models import Line, RouteStep
 from lines.selectors import KIND_ORDER
 from quality.selection import Selection
@@ -115,26 +115,17 @@ CELL_BUCKETS: dict[str, CellBucket] = {
 BY = ("step", *CELL_BUCKETS)
 
 _RUN, _STEP = ProcessRun._meta.db_table, RouteStep._meta.db_table
+_CELL_STEP = CellStep._meta.db_table
 _CELL, _BATCH, _LINE = Cell._meta.db_table, Batch._meta.db_table, Line._meta.db_table
 _PASS, _SCRAPPED = ProcessRun.Verdict.PASS.value, Cell.Status.SCRAPPED.value
 
-# The cells' results at each step, for the cells with a selected result: the first one (by
-# occurred_at, then id) and how many there are. `counted` keeps the (cell, step) pairs whose first
-# result is selected.
+# The (cell, step) pairs whose first result is selected, from the results summed per cell and
+# step (batches.CellStep): the first one's time and verdict, and how many there are.
 _COUNTED = f"""
-WITH selected AS ({{selected}}),
-attempts AS (
-    SELECT r.cell_id, st.station_kind AS step,
-           (array_agg(r.id ORDER BY r.finished_at, r.id))[1] AS first_run,
-           (array_agg(r.verdict ORDER BY r.finished_at, r.id))[1] = '{_PASS}' AS first_passed,
-           min(r.finished_at) AS first_at,
-           count(*) AS results
-    FROM {_RUN} r JOIN {_STEP} st ON st.id = r.step_id
-    WHERE r.cell_id IN (SELECT cell_id FROM selected)
-    GROUP BY r.cell_id, st.station_kind
-),
-counted AS (
-    SELECT * FROM attempts WHERE first_run IN (SELECT id FROM selected)
+WITH counted AS (
+    SELECT cs.cell_id, cs.step, cs.first_at, cs.first_passed, cs.results
+    FROM {_CELL_STEP} cs
+    WHERE cs.first_run_id IN ({{selected}})
 )
 """
 
@@ -217,7 +208,7 @@ def yield_report(selection: Selection, by: str = "step") -> YieldReport:
 
 
 def _selected(selection: Selection) -> tuple[str, tuple]:
-    """The SQL of the selected runs (id, cell_id) and its parameters, as the ORM writes it."""
-    query = selection.runs().order_by().values("id", "cell_id").query
+    """The SQL of the selected runs' ids and its parameters, as the ORM writes it."""
+    query = selection.runs().order_by().values("id").query
     sql, params = query.sql_with_params()
     return sql, tuple(params)

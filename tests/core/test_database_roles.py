@@ -18,7 +18,7 @@ from django.utils import timezone
 from psycopg import sql
 
 from audit.models import Event
-from batches.models import Cell, Hold, Measurement, ProcessRun
+from batches.models import Cell, CellStep, Hold, Measurement, ProcessRun
 from batches.services import hold_cell, release_hold, scrap_cell
 from core.db_roles import RUNTIME_PRIVILEGES, runtime_role, sync_runtime_role, url_as_role
 from demo.demo_data import nominal_stacking_readings
@@ -255,6 +255,7 @@ def stacked(proto_batch, stations, record) -> ProcessRun:
         pytest.param(lambda run: Measurement.objects.filter(run=run).delete(), id="delete measurements"),
         pytest.param(lambda run: Event.objects.filter(subject=run.cell.serial).delete(), id="delete events"),
         pytest.param(lambda run: InboxEntry.objects.all().delete(), id="delete inbox rows"),
+        pytest.param(lambda run: CellStep.objects.filter(cell=run.cell).update(first_passed=False), id="change a cell's step summary"),
     ],
 )  # fmt: skip
 def test_the_runtime_role_cannot_change_or_delete_a_run_its_measurements_or_events(

@@ -268,3 +268,30 @@ def test_the_yield_page_needs_a_viewer(plant, signed_in, outsider):
 def test_the_line_view_links_to_its_yield(plant, signed_in, operator):
     page = signed_in(operator).get("/lines/proto/").content.decode()
     assert 'href="/quality/yield/?line=proto"' in page
+
+
+def test_a_cells_first_result_is_the_earliest_whenever_it_arrives(
+    proto_batch, stations, record, quality_engineer
+):
+    """The per cell and step sums (batches.CellStep) follow the results' times, not their
+    arrival: a result dated before the others, sent last, becomes the first one."""
+    from batches.models import CellStep, ProcessRun
+
+    cell = proto_batch.cells.get(position=1)
+    now = timezone.now()
+    record(cell, stations["PR-STK-1"], upset="misalignment", occurred_at=now - timedelta(hours=1))
+    summed = CellStep.objects.get(cell=cell, step="stacking")
+    assert (summed.results, summed.first_passed) == (1, False)
+
+    # The rework's result dated two hours back (a station clock set wrong): the first result.
+    hold = Hold.objects.get(cells=cell, status=Hold.Status.OPEN)
+    release_hold(hold, by=quality_engineer, disposition="rework", reason="tested")
+    late = record(cell, stations["PR-STK-1"], occurred_at=now - timedelta(hours=2))
+    summed.refresh_from_db()
+    assert (summed.results, summed.first_passed, summed.first_run_id) == (2, True, late.pk)
+    assert summed.first_at == now - timedelta(hours=2)
+    assert ProcessRun.objects.filter(cell=cell).count() == 2
+    report = yield_report(Selection(batch=proto_batch))
+    assert [(r.key, r.started, r.first_pass, r.reworked) for r in report.rows] == [
+        ("stacking", 1, 1, 1)
+    ]
