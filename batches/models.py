@@ -346,27 +346,38 @@ class ProcessRun(models.Model):
 
 class CellStep(models.Model):
     """A cell at one kind of step, summed from its results there: the first one (by time, then
-    id), whether it passed, and how many results there are (more than one: reworked).
+    id) and whether it passed, how many passed and how many failed (more than one result:
+    reworked).
 
     Written by the database only, by a trigger on each statement that adds results (batches
-    migration 0021), in the same transaction; the runtime role may only read it. Yield reads
-    these rows instead of ranking every result of every selected cell.
+    migration 0021), in the same transaction; the runtime role may only read it. Yield and a
+    batch's progress read these rows instead of ranking or counting every result.
     """
 
     cell = models.ForeignKey(Cell, on_delete=models.CASCADE, related_name="+", db_index=False)
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="+", db_index=False)
     step = models.CharField(max_length=20, choices=StationKind.choices)
     first_run = models.ForeignKey(ProcessRun, on_delete=models.CASCADE, related_name="+")
     first_at = models.DateTimeField()
     first_passed = models.BooleanField()
-    results = models.PositiveIntegerField()
+    passes = models.PositiveIntegerField()
+    fails = models.PositiveIntegerField()
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["cell", "step"], name="batches_cellstep_once"),
         ]
+        indexes = [
+            # A batch's progress per step, from the index alone.
+            models.Index(
+                fields=["batch", "step"],
+                include=["passes", "fails"],
+                name="batches_cellstep_batch_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.cell_id} {self.step}: {self.results} result(s)"
+        return f"{self.cell_id} {self.step}: {self.passes} passed, {self.fails} failed"
 
 
 class Measurement(models.Model):

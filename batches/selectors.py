@@ -32,6 +32,7 @@ from audit.models import Event
 from batches.models import (
     Batch,
     Cell,
+    CellStep,
     Consumption,
     Curve,
     Hold,
@@ -145,13 +146,13 @@ def progress_of(batches: Sequence[Batch]) -> list[BatchProgress]:
     for any number of batches; each batch needs its route's steps prefetched
     (`route__steps`)."""
     ids = [b.pk for b in batches]
-    runs = {
-        (row["cell__batch_id"], row["step_id"]): row
-        for row in ProcessRun.objects.filter(cell__batch_id__in=ids)
-        .values("cell__batch_id", "step_id")
+    runs = {  # a route has one step of each kind
+        (row["batch_id"], row["step"]): row
+        for row in CellStep.objects.filter(batch_id__in=ids)
+        .values("batch_id", "step")
         .annotate(
-            passed=Count("cell", distinct=True, filter=Q(verdict=ProcessRun.Verdict.PASS)),
-            failed=Count("cell", distinct=True, filter=Q(verdict=ProcessRun.Verdict.FAIL)),
+            passed=Count("step", filter=Q(passes__gt=0)),
+            failed=Count("step", filter=Q(fails__gt=0)),
         )
     }
     waiting = {
@@ -184,8 +185,8 @@ def progress_of(batches: Sequence[Batch]) -> list[BatchProgress]:
         steps = [
             StepProgress(
                 step=step,
-                passed=runs.get((batch.pk, step.pk), {}).get("passed", 0),
-                failed=runs.get((batch.pk, step.pk), {}).get("failed", 0),
+                passed=runs.get((batch.pk, step.station_kind), {}).get("passed", 0),
+                failed=runs.get((batch.pk, step.station_kind), {}).get("failed", 0),
                 waiting=waiting.get((batch.pk, step.pk), 0),
                 total=total,
             )

@@ -123,7 +123,7 @@ _PASS, _SCRAPPED = ProcessRun.Verdict.PASS.value, Cell.Status.SCRAPPED.value
 # step (batches.CellStep): the first one's time and verdict, and how many there are.
 _COUNTED = f"""
 WITH counted AS (
-    SELECT cs.cell_id, cs.step, cs.first_at, cs.first_passed, cs.results
+    SELECT cs.cell_id, cs.step, cs.first_at, cs.first_passed, cs.passes + cs.fails AS results
     FROM {_CELL_STEP} cs
     WHERE cs.first_run_id IN ({{selected}})
 )

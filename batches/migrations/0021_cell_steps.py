@@ -4,17 +4,24 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 # A statement adding results sums them into batches_cellstep per (cell, kind of step): the first
-# result by (finished_at, id), whether it passed, how many. SECURITY DEFINER, so the runtime
-# role, which may only read the table (core/db_roles.py), cannot write it by any other way.
+# result by (finished_at, id), whether it passed, how many passed and how many failed. SECURITY
+# DEFINER, so the runtime role, which may only read the table (core/db_roles.py), cannot write it
+# by any other way.
 UPSERT = """
-INSERT INTO batches_cellstep AS cs (cell_id, step, first_run_id, first_at, first_passed, results)
+INSERT INTO batches_cellstep AS cs
+    (cell_id, batch_id, step, first_run_id, first_at, first_passed, passes, fails)
 SELECT DISTINCT ON (r.cell_id, st.station_kind)
-       r.cell_id, st.station_kind, r.id, r.finished_at, r.verdict = 'pass',
-       count(*) OVER (PARTITION BY r.cell_id, st.station_kind)
-FROM {runs} r JOIN lines_routestep st ON st.id = r.step_id
+       r.cell_id, c.batch_id, st.station_kind, r.id, r.finished_at, r.verdict = 'pass',
+       count(*) FILTER (WHERE r.verdict = 'pass') OVER same,
+       count(*) FILTER (WHERE r.verdict <> 'pass') OVER same
+FROM {runs} r
+JOIN lines_routestep st ON st.id = r.step_id
+JOIN batches_cell c ON c.id = r.cell_id
+WINDOW same AS (PARTITION BY r.cell_id, st.station_kind)
 ORDER BY r.cell_id, st.station_kind, r.finished_at, r.id
 ON CONFLICT (cell_id, step) DO UPDATE SET
-    results = cs.results + EXCLUDED.results,
+    passes = cs.passes + EXCLUDED.passes,
+    fails = cs.fails + EXCLUDED.fails,
     first_run_id = CASE WHEN (EXCLUDED.first_at, EXCLUDED.first_run_id) < (cs.first_at, cs.first_run_id)
                    THEN EXCLUDED.first_run_id ELSE cs.first_run_id END,
     first_passed = CASE WHEN (EXCLUDED.first_at, EXCLUDED.first_run_id) < (cs.first_at, cs.first_run_id)
@@ -63,11 +70,14 @@ class Migration(migrations.Migration):
                 ('step', models.CharField(choices=[('stacking', 'Stacking'), ('pressing', 'Pressing'), ('formation', 'Formation'), ('aging', 'Aging / OCV'), ('grading', 'Grading')], max_length=20)),
                 ('first_at', models.DateTimeField()),
                 ('first_passed', models.BooleanField()),
-                ('results', models.PositiveIntegerField()),
+                ('passes', models.PositiveIntegerField()),
+                ('fails', models.PositiveIntegerField()),
+                ('batch', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='batches.batch')),
                 ('cell', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='batches.cell')),
                 ('first_run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='batches.processrun')),
             ],
             options={
+                'indexes': [models.Index(fields=['batch', 'step'], include=('passes', 'fails'), name='batches_cellstep_batch_idx')],
                 'constraints': [models.UniqueConstraint(fields=('cell', 'step'), name='batches_cellstep_once')],
             },
         ),

@@ -281,14 +281,15 @@ def test_a_cells_first_result_is_the_earliest_whenever_it_arrives(
     now = timezone.now()
     record(cell, stations["PR-STK-1"], upset="misalignment", occurred_at=now - timedelta(hours=1))
     summed = CellStep.objects.get(cell=cell, step="stacking")
-    assert (summed.results, summed.first_passed) == (1, False)
+    assert (summed.passes, summed.fails, summed.first_passed) == (0, 1, False)
 
     # The rework's result dated two hours back (a station clock set wrong): the first result.
     hold = Hold.objects.get(cells=cell, status=Hold.Status.OPEN)
     release_hold(hold, by=quality_engineer, disposition="rework", reason="tested")
     late = record(cell, stations["PR-STK-1"], occurred_at=now - timedelta(hours=2))
     summed.refresh_from_db()
-    assert (summed.results, summed.first_passed, summed.first_run_id) == (2, True, late.pk)
+    assert (summed.passes, summed.fails, summed.first_passed) == (1, 1, True)
+    assert summed.first_run_id == late.pk
     assert summed.first_at == now - timedelta(hours=2)
     assert ProcessRun.objects.filter(cell=cell).count() == 2
     report = yield_report(Selection(batch=proto_batch))
