@@ -1,0 +1,143 @@
+"""A queue per line (INGEST_QUEUE_PER_LINE): a burst of results on one line does not hold up the
+other line's track-in path. Real gunicorn, Celery workers and Redis; the order in which the inbox
+rows are applied is what is checked, never how long it took.
+
+The contrast: on one shared queue, the other line's result is applied only once the burst's
+tasks ahead of it have all started.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+import redis
+from django.utils import timezone
+
+from batches.models import Batch
+from batches.services import create_batch
+from demo.station_http import StationHTTP
+from lines.models import CellDesign, Line, Route, Station
+from stations.models import InboxEntry
+from stations.services import issue_station_token
+from tests import processes
+from tests.stations.test_fault_tolerance import stacking_result
+
+pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
+
+BURST = 4000  # proto's results: tens of tasks, so its worker is busy for many seconds
+PER_REQUEST = 1000
+CHUNK = 50  # INGEST_TASK_CHUNK of the Stack: at most this many rows per task
+LINE_QUEUES = ("ingest-proto", "ingest-yokohama")
+
+
+class LineStack(processes.Stack):
+    """The Stack with workers that consume only the queues they are given, as in
+    docker-compose, and no beat (no sweep): every row is applied by the task the intake sent."""
+
+    def start_worker_on(self, queue: str) -> subprocess.Popen:
+        worker = self._spawn(
+            [str(processes.BIN / "celery"), "-A", "mes", "worker", "-Q", queue,
+             "--concurrency", "2", "--pool", "prefork", "--hostname", f"{queue}@%h",
+             "--loglevel", "WARNING", "--without-gossip", "--without-mingle"],
+            f"worker-{queue}.log",
+        )  # fmt: skip
+        self.workers.append(worker)
+        processes.wait_for(
+            lambda: len(self.children(worker)) >= 2, timeout=30, what=f"worker on {queue}"
+        )
+        return worker
+
+
+@pytest.fixture
+def stack(plant, tmp_path):
+    broker_url = processes.shared_broker_url()
+    # The line queues are named by the line alone, not by the test: whatever a run interrupted
+    # left in them on this Redis must not be taken for this run's tasks.
+    broker = redis.Redis.from_url(broker_url)
+    broker.delete(*LINE_QUEUES)
+    stack = LineStack(broker_url, tmp_path)
+    stack.env["INGEST_TASK_CHUNK"] = str(CHUNK)
+    yield stack
+    stack.stop()
+    broker.delete(*LINE_QUEUES)  # the burst's tasks that were not run
+
+
+def batch_on(line_code: str, route_code: str, design_code: str, quantity: int) -> Batch:
+    line = Line.objects.get(code=line_code)
+    return create_batch(
+        line=line,
+        design=CellDesign.objects.get(code=design_code),
+        route=Route.objects.get(line=line, code=route_code),
+        quantity=quantity,
+        by="test",
+    )
+
+
+def stacking_results(batch: Batch) -> list[dict]:
+    now = timezone.now().isoformat()
+    serials = batch.cells.order_by("position").values_list("serial", flat=True)
+    return [stacking_result(serial, now, batch.design) for serial in serials]
+
+
+def post(stack: processes.Stack, station_code: str, results: list[dict]) -> None:
+    token = issue_station_token(Station.objects.get(code=station_code), by="test")
+    client = StationHTTP(stack.base_url, token)
+    for start in range(0, len(results), PER_REQUEST):
+        reply = client.post_results(results[start : start + PER_REQUEST])
+        assert reply.status == 202, (reply.status, reply.body, stack.logs())
+
+
+def proto_pending() -> int:
+    return InboxEntry.objects.filter(station__line__code="proto", status="pending").count()
+
+
+def burst_then_one_result(stack: processes.Stack) -> InboxEntry:
+    """proto's burst, then (proto's worker busy with it) one result from yokohama: its inbox row
+    once applied."""
+    burst = batch_on("proto", "std", "SSB-5AH-P1", BURST)
+    single = batch_on("yokohama", "pilot", "SSB-20AH-Y1", 1)
+    post(stack, "PR-STK-1", stacking_results(burst))
+    # What follows means something only while the burst is still being worked through.
+    assert proto_pending() > 2 * CHUNK, "the burst was applied before yokohama's result was sent"
+    post(stack, "YK-STK-1", stacking_results(single))
+    entry = InboxEntry.objects.get(station__code="YK-STK-1")
+    processes.wait_for(
+        lambda: InboxEntry.objects.filter(pk=entry.pk, status="processed").exists(),
+        timeout=120,
+        what="yokohama's result applied",
+        every=0.05,
+    )
+    entry.refresh_from_db()
+    assert entry.run is not None
+    cell = single.cells.get()
+    assert (cell.status, cell.next_step.station_kind) == ("in_process", "pressing")
+    return entry
+
+
+def test_a_burst_on_one_line_leaves_the_other_lines_track_in_alone(stack):
+    stack.env["INGEST_QUEUE_PER_LINE"] = "1"
+    stack.start_web()
+    for queue in LINE_QUEUES:
+        stack.start_worker_on(queue)
+
+    burst_then_one_result(stack)
+
+    # yokohama's result was applied while proto's worker was still busy with the burst.
+    assert proto_pending() > 0
+
+
+def test_on_one_shared_queue_the_other_line_waits_behind_the_burst(stack):
+    stack.env["INGEST_QUEUE_PER_LINE"] = "0"
+    stack.start_web()
+    stack.start_worker_on(stack.env["CELERY_TASK_DEFAULT_QUEUE"])
+
+    entry = burst_then_one_result(stack)
+
+    processes.wait_for(lambda: proto_pending() == 0, timeout=300, what="the burst applied")
+    # Applied after every task of the burst had started: only the one running beside it (two
+    # pool processes) can have applied its rows later.
+    later = InboxEntry.objects.filter(
+        station__line__code="proto", processed_at__gt=entry.processed_at
+    ).count()
+    assert later <= CHUNK, later
