@@ -12,18 +12,18 @@ import subprocess
 
 import pytest
 import redis
+import yaml
 from django.utils import timezone
 
 from batches.models import Batch
 from batches.services import create_batch
+from demo.management.commands.seed_demo import LINES
 from demo.station_http import StationHTTP
 from lines.models import CellDesign, Line, Route, Station
 from stations.models import InboxEntry
 from stations.services import issue_station_token
 from tests import processes
 from tests.stations.test_fault_tolerance import stacking_result
-
-pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
 BURST = 4000  # proto's results: tens of tasks, so its worker is busy for many seconds
 PER_REQUEST = 1000
@@ -115,6 +115,8 @@ def burst_then_one_result(stack: processes.Stack) -> InboxEntry:
     return entry
 
 
+@pytest.mark.processes
+@pytest.mark.django_db(transaction=True)
 def test_a_burst_on_one_line_leaves_the_other_lines_track_in_alone(stack):
     stack.env["INGEST_QUEUE_PER_LINE"] = "1"
     stack.start_web()
@@ -127,6 +129,8 @@ def test_a_burst_on_one_line_leaves_the_other_lines_track_in_alone(stack):
     assert proto_pending() > 0
 
 
+@pytest.mark.processes
+@pytest.mark.django_db(transaction=True)
 def test_on_one_shared_queue_the_other_line_waits_behind_the_burst(stack):
     stack.env["INGEST_QUEUE_PER_LINE"] = "0"
     stack.start_web()
@@ -141,3 +145,13 @@ def test_on_one_shared_queue_the_other_line_waits_behind_the_burst(stack):
         station__line__code="proto", processed_at__gt=entry.processed_at
     ).count()
     assert later <= CHUNK, later
+
+
+def test_compose_runs_a_worker_on_every_lines_queue_and_one_on_the_default_queue():
+    services = yaml.safe_load((processes.ROOT / "docker-compose.yml").read_text())["services"]
+    commands = [service.get("command", []) for service in services.values()]
+    workers = [c for c in commands if c[:4] == ["celery", "-A", "mes", "worker"]]
+    queues = [c[c.index("-Q") + 1] if "-Q" in c else "default" for c in workers]
+    assert sorted(queues) == sorted(["default", *(f"ingest-{line['code']}" for line in LINES)])
+    app = [s for s in services.values() if s.get("image") == "pilot-line-mes:latest"]
+    assert {s["environment"].get("INGEST_QUEUE_PER_LINE") for s in app} == {"1"}
