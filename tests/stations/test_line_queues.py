@@ -8,8 +8,6 @@ tasks ahead of it have all started.
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 import redis
 import yaml
@@ -35,18 +33,19 @@ class LineStack(processes.Stack):
     """The Stack with workers that consume only the queues they are given, as in
     docker-compose, and no beat (no sweep): every row is applied by the task the intake sent."""
 
-    def start_worker_on(self, queue: str) -> subprocess.Popen:
-        worker = self._spawn(
-            [str(processes.BIN / "celery"), "-A", "mes", "worker", "-Q", queue,
-             "--concurrency", "2", "--pool", "prefork", "--hostname", f"{queue}@%h",
-             "--loglevel", "WARNING", "--without-gossip", "--without-mingle"],
-            f"worker-{queue}.log",
-        )  # fmt: skip
-        self.workers.append(worker)
-        processes.wait_for(
-            lambda: len(self.children(worker)) >= 2, timeout=30, what=f"worker on {queue}"
-        )
-        return worker
+    def start_on(self, *queues: str) -> None:
+        """gunicorn and a worker per queue, started side by side."""
+        for queue in queues:
+            args = [str(processes.BIN / "celery"), "-A", "mes", "worker", "-Q", queue,
+                    "--concurrency", "2", "--pool", "prefork", "--hostname", f"{queue}@%h",
+                    "--loglevel", "WARNING", "--without-gossip", "--without-mingle"]  # fmt: skip
+            self.workers.append(self._spawn(args, f"worker-{queue}.log"))
+        self.start_web()
+        for worker in self.workers:
+            # Ready when the pool's children are up (prefork forks them after connecting).
+            processes.wait_for(
+                lambda w=worker: len(self.children(w)) >= 2, timeout=60, what="celery worker"
+            )
 
 
 @pytest.fixture
@@ -119,9 +118,7 @@ def burst_then_one_result(stack: processes.Stack) -> InboxEntry:
 @pytest.mark.django_db(transaction=True)
 def test_a_burst_on_one_line_leaves_the_other_lines_track_in_alone(stack):
     stack.env["INGEST_QUEUE_PER_LINE"] = "1"
-    stack.start_web()
-    for queue in LINE_QUEUES:
-        stack.start_worker_on(queue)
+    stack.start_on(*LINE_QUEUES)
 
     burst_then_one_result(stack)
 
@@ -133,8 +130,7 @@ def test_a_burst_on_one_line_leaves_the_other_lines_track_in_alone(stack):
 @pytest.mark.django_db(transaction=True)
 def test_on_one_shared_queue_the_other_line_waits_behind_the_burst(stack):
     stack.env["INGEST_QUEUE_PER_LINE"] = "0"
-    stack.start_web()
-    stack.start_worker_on(stack.env["CELERY_TASK_DEFAULT_QUEUE"])
+    stack.start_on(stack.env["CELERY_TASK_DEFAULT_QUEUE"])
 
     entry = burst_then_one_result(stack)
 
