@@ -354,8 +354,9 @@ INGEST_TASK_CHUNK = env_int("INGEST_TASK_CHUNK", 500)
 # A wake-up task for small requests starts this many milliseconds after it is sent, so the
 # results that arrive meanwhile are applied with it in one transaction.
 INGEST_WAKE_UP_DELAY_MS = env_int("INGEST_WAKE_UP_DELAY_MS", 50)
-# A queue per line ("ingest-<line>") so one line's burst never starves another; needs workers
-# started with -Q ingest-proto,ingest-yokohama (docker-compose). Off: Celery's default queue.
+# A queue per line ("ingest-<line>") so one line's burst never starves another; needs a worker
+# on every line's queue (docker-compose.yml: -Q ingest-proto, -Q ingest-yokohama). Off: Celery's
+# default queue.
 INGEST_QUEUE_PER_LINE = env_bool("INGEST_QUEUE_PER_LINE", default=False)
 # The queue everything else goes to; the process tests give each run its own on a shared Redis.
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
