@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.contrib.auth.models import Group, User
 
@@ -11,6 +13,41 @@ from demo.management.commands.seed_demo import Command as SeedDemo
 from lines.models import CellDesign, Line, Route, Station
 
 pytest_plugins = ["tests.fixtures.stations", "tests.fixtures.pages"]
+
+# Under pytest-xdist (`make test`): this worker's name, e.g. "gw0"; unset in a plain run.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+# The longest single tests, started first so that no worker is left with one of them at the end
+# while the other is idle (measured with --durations: minutes each; the rest take seconds).
+LONGEST_FIRST = (
+    "tests/test_api_fuzzing.py::test_every_operation_answers_as_documented",
+    "tests/test_migrating_the_previous_layout.py",
+    "tests/demo/test_generate_history.py",
+    "tests/demo/test_seed_demo.py",
+)
+
+
+def pytest_configure(config):
+    if XDIST_WORKER:
+        # pytest-django gives each worker a database of its own (test_<name>_gw0, ...); the
+        # shared Redis cache needs a key prefix of its own too, or one worker's throttle counts
+        # and MQTT bridge heartbeat would be read by the other's tests.
+        from django.conf import settings
+
+        settings.CACHE_KEY_PREFIX = f"{settings.CACHE_KEY_PREFIX}-{XDIST_WORKER}"
+        settings.CACHES["default"]["KEY_PREFIX"] = settings.CACHE_KEY_PREFIX
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks
+def pytest_collection_modifyitems(config, items):
+    if not XDIST_WORKER:
+        return
+    for item in items:
+        if item.get_closest_marker("processes"):
+            # Real gunicorn, Celery, bridge and broker processes: one such test at a time, as
+            # in a plain run, so two stacks never compete for the 2 cores and miss their
+            # start-up timeouts (--dist loadgroup keeps a group on one worker).
+            item.add_marker(pytest.mark.xdist_group("processes"))
+    items.sort(key=lambda item: not item.nodeid.startswith(LONGEST_FIRST))
 
 
 @pytest.fixture(autouse=True)
