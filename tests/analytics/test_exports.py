@@ -183,7 +183,7 @@ def test_xlsx_holds_the_same_rows(exported, api_as, operator):
 @pytest.mark.django_db(transaction=True)
 def test_an_export_over_days_comes_in_order_from_one_snapshot(proto_batch, stations, record):
     """Stackings every five hours over two days are exported window after window (the first
-    an hour wide, then widening): every row once, in the order results occurred. A result
+    five minutes wide, then widening): every row once, in the order results occurred. A result
     recorded once the first chunk is out, dated in the middle of them, is not in it."""
     from analytics import exports
     from quality.selection import Selection
