@@ -25,7 +25,7 @@ import xlsxwriter
 from django.db import connection, transaction
 from django.utils import timezone
 
-from batches.models import Batch, Cell, Consumption, MaterialLot, Measurement, ProcessRun
+from batches.models import Batch, Cell, Consumption, MaterialLot, Measurement
 from core.validation import AHEAD_ALLOWED
 from lines.models import CellDesign, Line, Recipe, RecipeVersion, RouteStep, Station
 from quality.selection import Selection

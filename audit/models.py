@@ -31,6 +31,13 @@ class Event(models.Model):
             models.Index(
                 fields=["subject_type", "subject", "-occurred_at"], name="audit_event_subject_idx"
             ),
+            # A batch's or lot's timeline shows its holds' openings and closings, named by the
+            # hold's id in data (batches.selectors.batch_timeline).
+            models.Index(
+                models.F("data__hold"),
+                condition=models.Q(verb__in=["hold_opened", "hold_closed"]),
+                name="audit_event_hold_idx",
+            ),
         ]
 
     def __str__(self) -> str:

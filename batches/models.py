@@ -615,6 +615,8 @@ class Hold(models.Model):
         indexes = [
             # The holds queue: WHERE status='open' ORDER BY opened_at
             models.Index(fields=["status", "opened_at"], name="batches_hold_status_idx"),
+            # Every hold, newest first (the API's list): a page without sorting them all.
+            models.Index(fields=["-opened_at", "-id"], name="batches_hold_recent_idx"),
         ]
 
     def __str__(self) -> str:

@@ -261,14 +261,18 @@ def holds_of_batch(batch: Batch) -> QuerySet:
     return holds_with_details(holds).order_by("-opened_at", "-id")
 
 
-def batch_timeline(batch: Batch, holds: Iterable[Hold], *, limit: int = 200) -> list[Event]:
-    """The batch's own events and those of its holds, newest first."""
-    hold_ids = [h.pk for h in holds]
-    events = Event.objects.filter(
-        Q(subject_type="batch", subject=batch.code)
-        | Q(verb__in=("hold_opened", "hold_closed"), data__hold__in=hold_ids)
-    )
-    return list(events.order_by("-occurred_at", "-id")[:limit])
+def batch_timeline(batch: Batch, hold_ids: Iterable[int], *, limit: int = 200) -> list[Event]:
+    """The batch's own events and those of its holds (by id), newest first."""
+    hold_ids = list(hold_ids)
+    # Two queries, each on its own index. As one OR, or ordered by time with a limit, PostgreSQL
+    # walks every month's events by time looking for them. A hold has two events at most.
+    own = Event.objects.filter(subject_type="batch", subject=batch.code)
+    of_holds = Event.objects.filter(
+        verb__in=("hold_opened", "hold_closed"), data__hold__in=hold_ids
+    ).order_by()
+    events = {e.pk: e for e in own.order_by("-occurred_at", "-id")[:limit]}
+    events.update((e.pk, e) for e in (of_holds if hold_ids else []))  # a batch hold's: in both
+    return sorted(events.values(), key=lambda e: (e.occurred_at, e.pk), reverse=True)[:limit]
 
 
 # ---------------------------------------------------------------- cell view

@@ -64,6 +64,10 @@ def batch_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+# The newest holds the batch page lists (open ones are all shown above them, with their forms).
+HOLDS_SHOWN = 50
+
+
 @roles.page_permission(roles.VIEW_BATCHES)
 def batch_detail(request: HttpRequest, code: str) -> HttpResponse:
     try:
@@ -72,7 +76,10 @@ def batch_detail(request: HttpRequest, code: str) -> HttpResponse:
         raise Http404(f"No batch {code}") from None
     filters = {name: request.GET.get(name, "") for name in ("status", "step", "grade")}
     cells = selectors.batch_cells(batch, **filters)
-    holds = list(selectors.holds_of_batch(batch))
+    of_batch = selectors.holds_of_batch(batch)
+    holds = list(of_batch[:HOLDS_SHOWN])
+    hold_ids = list(of_batch.values_list("pk", flat=True))
+    open_holds = list(of_batch.filter(status=Hold.Status.OPEN))
     overlay = batch_overlay(batch)
     economics, energy_spreads = batch_figures([batch])[batch.pk]
     return render(
@@ -87,8 +94,9 @@ def batch_detail(request: HttpRequest, code: str) -> HttpResponse:
             "cell_statuses": [*Cell.Status.choices, ("on_hold", _("On hold"))],
             "grades": selectors.grades_of(batch),
             "holds": holds,
-            "open_holds": [h for h in holds if h.status == Hold.Status.OPEN],
-            "timeline": selectors.batch_timeline(batch, holds),
+            "holds_total": len(hold_ids),
+            "open_holds": open_holds,
+            "timeline": selectors.batch_timeline(batch, hold_ids),
             "dispositions": Hold.Disposition.choices,
             "steps": StationKind.choices,
             "economics": economics,

@@ -85,6 +85,21 @@ def test_the_batch_timeline_shows_its_events_and_holds(worked_batch, signed_in, 
     assert "dew point excursion in dry room 2" in page
 
 
+def test_the_batch_page_lists_its_newest_holds_and_every_holds_events(
+    worked_batch, signed_in, operator, monkeypatch
+):
+    from dashboard.views import batches as views
+
+    batch = worked_batch(10)
+    holds = list(selectors.holds_of_batch(batch))
+    assert len(holds) >= 2
+    monkeypatch.setattr(views, "HOLDS_SHOWN", 1)
+    page = signed_in(operator).get(reverse("batch", args=[batch.code])).content.decode()
+    assert "The newest 1." in page
+    timeline = page[page.index('class="timeline"') :]
+    assert timeline.count('class="v-hold_opened"') == len(holds)  # the holds not listed too
+
+
 def test_the_cell_view_marks_out_of_spec_values_and_plots_curves(
     proto_batch, stations, record, signed_in, operator
 ):
