@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import F, OuterRef, Q, Subquery, Value
+from django.db.models import Count, F, OuterRef, Q, Subquery, Value, Window
 from django.db.models.functions import Concat
 
 from batches.models import Hold, Measurement, ProcessRun
@@ -94,20 +94,18 @@ def spc_series(
     selection: Selection, parameter: str, *, with_press_cycle: bool = False
 ) -> SpcSeries:
     """The selected points of `parameter` in time order (the runs' finished_at, then id): the
-    latest MAX_POINTS of them. One query (two when points are left out)."""
+    latest MAX_POINTS of them, and how many earlier ones were left out. One query."""
     rows = selection.measurements(parameter)
     fields = ["value", "unit", "min", "max", "run__cell__serial", "run__finished_at"]
     fields.append("run__cell__batch__code")
     if with_press_cycle:
         rows = rows.annotate(press_cycle=_press_cycle_of_cell())
         fields.append("press_cycle")
-    latest = list(
-        rows.order_by("-run__finished_at", "-run_id").values_list(*fields)[: MAX_POINTS + 1]
-    )
-    omitted = 0
-    if len(latest) > MAX_POINTS:
-        latest = latest[:MAX_POINTS]
-        omitted = rows.count() - MAX_POINTS
+    # How many there are in all, in the same pass: the newest are found by sorting them all.
+    rows = rows.annotate(selected=Window(Count("*")))
+    fields.append("selected")
+    latest = list(rows.order_by("-run__finished_at", "-run_id").values_list(*fields)[:MAX_POINTS])
+    omitted = latest[0][-1] - len(latest) if latest else 0
     latest.reverse()
     points = [
         SpcPoint(

@@ -287,3 +287,14 @@ def test_the_schema_documents_spc(plant, api_as, operator):
 
         paths = yaml.safe_load(schema.content)["paths"]
     assert {"/api/v1/spc", "/api/v1/spc/baselines", "/api/v1/spc/settings"} <= set(paths)
+
+
+def test_beyond_the_most_points_the_latest_are_charted_and_the_rest_counted(
+    pressed, api_as, operator, monkeypatch
+):
+    from quality.spc import selectors
+
+    monkeypatch.setattr(selectors, "MAX_POINTS", 4)
+    reply = api_as(operator).get("/api/v1/spc", QUERY).json()
+    assert reply["omitted"] == len(PEAKS) - 4
+    assert [p["value"] for p in reply["points"]] == PEAKS[-4:]
