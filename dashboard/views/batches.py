@@ -77,9 +77,13 @@ def batch_detail(request: HttpRequest, code: str) -> HttpResponse:
     filters = {name: request.GET.get(name, "") for name in ("status", "step", "grade")}
     cells = selectors.batch_cells(batch, **filters)
     of_batch = selectors.holds_of_batch(batch)
+    statuses = dict(of_batch.values_list("pk", "status"))
     holds = list(of_batch[:HOLDS_SHOWN])
-    hold_ids = list(of_batch.values_list("pk", flat=True))
-    open_holds = list(of_batch.filter(status=Hold.Status.OPEN))
+    open_ids = {pk for pk, status in statuses.items() if status == Hold.Status.OPEN}
+    open_holds = [h for h in holds if h.pk in open_ids]
+    if len(open_holds) < len(open_ids):  # open for longer than the newest shown: all of them
+        open_holds = list(of_batch.filter(pk__in=open_ids))
+    hold_ids = list(statuses)
     overlay = batch_overlay(batch)
     economics, energy_spreads = batch_figures([batch])[batch.pk]
     return render(

@@ -224,7 +224,7 @@ def test_the_batch_page_overlays_its_cells_curves_with_failed_and_held_ones_on_t
     browser = signed_in(operator)
     # The page's fixed reads (tests/dashboard/test_query_counts.py), the overlay's two and the
     # passport exports' one; the batch's figures computed and stored on this first view (nine).
-    with django_assert_max_num_queries(35):
+    with django_assert_max_num_queries(36):
         response = browser.get(f"/batches/{proto_batch.code}/")
     assert response.status_code == 200
     page = response.content.decode()

@@ -27,8 +27,9 @@ PAGES = {
     "batches": (lambda batch, cell: reverse("batches"), 11),
     # With the energy spread (two queries) and the curves overlay (one; two with curves drawn).
     # The first view computes the batch's figures and stores them under its lock (nine more);
-    # the next (filtered) reads them back.
-    "batch": (lambda batch, cell: reverse("batch", args=[batch.code]), 33),
+    # the next (filtered) reads them back. Its holds: every one's id and status (the timeline
+    # shows all their events), then the newest ones in full.
+    "batch": (lambda batch, cell: reverse("batch", args=[batch.code]), 34),
     "batch filtered": (
         lambda batch, cell: reverse("batch", args=[batch.code]) + "?status=on_hold&step=pressing",
         24,

@@ -475,15 +475,19 @@ class Command(BaseCommand):
             if version.pk not in ideals:
                 seconds = IDEAL_CYCLE_S.get(version.recipe.station_kind, 60)
                 set_ideal_cycle_time(version, ideal_cycle_s=seconds, by=engineer)
-        # The states fall in the last shift worked (the line's calendar), so the figures have
-        # planned time to count them in whatever the hour the demo is seeded.
+        # The states fall in the last shift worked (the line's calendar) that began long enough
+        # ago for all of them to have happened, so the figures have planned time to count them
+        # whatever the hour the demo is seeded.
         now = timezone.now()
         for i, station in enumerate(Station.objects.select_related("line").order_by("code")):
             if station.state_changes.filter(occurred_at__gte=now - timedelta(days=7)).exists():
                 continue
+            states = DEMO_STATES[i % len(DEMO_STATES)]
+            span = timedelta(hours=max(hours_in for hours_in, _, _ in states))
             shifts = shift_occurrences(calendar_spec(station.line), now - timedelta(days=6), now)
-            start = shifts[-1].start if shifts else now - timedelta(hours=6)
-            for hours_in, state, reason in DEMO_STATES[i % len(DEMO_STATES)]:
+            begun = [shift.start for shift in shifts if shift.start <= now - span]
+            start = begun[-1] if begun else now - span
+            for hours_in, state, reason in states:
                 at = start + timedelta(hours=hours_in)
                 if at < now:
                     set_station_state(
