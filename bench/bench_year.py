@@ -129,7 +129,7 @@ def _sizes(url: str) -> None:
         rows = conn.execute(
             """
             SELECT COALESCE(parent.relname, c.relname), SUM(pg_total_relation_size(c.oid)),
-                   SUM(c.reltuples) FILTER (WHERE c.reltuples > 0)
+                   SUM(c.reltuples) FILTER (WHERE c.reltuples > 0 AND c.relkind = 'r')
             FROM pg_class c
             JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
             LEFT JOIN pg_inherits i ON i.inhrelid = c.oid
@@ -272,8 +272,9 @@ def _time_read(session, base: str, label: str, path: str, first_byte: bool) -> N
         started = time.perf_counter()
         with session.get(f"{base}{path}", stream=first_byte, timeout=TIMEOUT_S) as reply:
             if first_byte:
-                next(reply.iter_lines(), None)  # the header line
-                next(reply.iter_lines(), None)  # the first row
+                lines = reply.iter_lines()
+                next(lines, None)  # the header line
+                next(lines, None)  # the first row
             else:
                 _ = reply.content
             return (time.perf_counter() - started) * 1000, reply.status_code
