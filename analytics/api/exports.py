@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
+from collections.abc import Iterator
 
 from django import forms
 from django.http import FileResponse, StreamingHttpResponse
@@ -76,9 +76,15 @@ class MeasurementExportView(EngineerAPIView):
         # The query starts with the first chunk: a database error is answered here, in the
         # error format, rather than cutting a download short.
         first = next(chunks, b"")
-        response = StreamingHttpResponse(
-            itertools.chain([first], chunks), content_type=exports.FORMATS["csv"]
-        )
+
+        def content() -> Iterator[bytes]:
+            # A generator, so that the response closes it (itertools.chain has no close()):
+            # a client gone mid-download ends the export's COPY and its transaction there and
+            # then, before Django looks at the connection for the next request.
+            yield first
+            yield from chunks
+
+        response = StreamingHttpResponse(content(), content_type=exports.FORMATS["csv"])
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
 
