@@ -224,13 +224,16 @@ class StationConnector:
                 continue
             if self.config.trigger:
                 if change is None or at is None:
+                    logger.info("OPC UA %s: trigger at rest", self.config.station)
                     continue
                 values = dict(zip(keys, await client.read_values(handles), strict=True))
             else:
                 at = getattr(change, "Time", None)
                 values = {key: getattr(change, names[key], None) for key in keys}
             if not values.get("cell") or at is None:
-                continue  # a trigger at rest: no cell has finished since the server started
+                # A trigger at rest: no cell has finished since the server started.
+                logger.info("OPC UA %s: trigger at rest", self.config.station)
+                continue
             if at.tzinfo is None:
                 at = at.replace(tzinfo=UTC)  # OPC UA times are UTC
             result = result_from(self.config, at, values)

@@ -221,8 +221,9 @@ def test_results_from_opc_ua_nodes_reach_the_intake_once(plant, stacker, connect
     )
     first, second, third = batch.cells.order_by("position").values_list("serial", flat=True)
     connector.start()
-    # A server at rest (no cell yet) is no result.
-    processes.wait_for(lambda: "subscribed" in connector.log(), timeout=60, what="subscription")
+    # A server at rest (no cell yet) is no result. Its trigger's first report is read before a
+    # cell finishes: read after, it would find that cell's nodes already written.
+    processes.wait_for(lambda: "trigger at rest" in connector.log(), timeout=60, what="at rest")
 
     stacker.finish_cell(first, 40.0, 12.5, datetime(2026, 1, 5, 9, 0, 0, 123456, tzinfo=UTC))
     wait_rows(1, connector)
