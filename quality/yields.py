@@ -117,7 +117,7 @@ BY = ("step", *CELL_BUCKETS)
 _RUN, _STEP = ProcessRun._meta.db_table, RouteStep._meta.db_table
 _CELL_STEP = CellStep._meta.db_table
 _CELL, _BATCH, _LINE = Cell._meta.db_table, Batch._meta.db_table, Line._meta.db_table
-_PASS, _SCRAPPED = ProcessRun.Verdict.PASS.value, Cell.Status.SCRAPPED.value
+_SCRAPPED = Cell.Status.SCRAPPED.value
 
 # The (cell, step) pairs whose first result is selected, from the results summed per cell and
 # step (batches.CellStep): the first one's time and verdict, and how many there are.
