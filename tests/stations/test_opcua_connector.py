@@ -249,9 +249,14 @@ def test_results_from_opc_ua_nodes_reach_the_intake_once(plant, stacker, connect
     stacker.finish_cell(third, 40.0, 9.0, datetime(2026, 1, 5, 9, 10, tzinfo=UTC))
     wait_rows(3, connector)
 
-    # The server restarts (a power cycle: every node back at rest); the connector reconnects.
+    # The server restarts (a power cycle: every node back at rest); the connector reconnects,
+    # and reads the trigger at rest again before the next cell finishes (as at the start).
+    at_rest = connector.log().count("trigger at rest")
     stacker.stop()
     stacker.start()
+    processes.wait_for(
+        lambda: connector.log().count("trigger at rest") > at_rest, timeout=90, what="at rest"
+    )
     stacker.finish_cell(first + "-again", 40.0, 7.0, datetime(2026, 1, 5, 9, 15, tzinfo=UTC))
     wait_rows(4, connector, timeout=90)
 
