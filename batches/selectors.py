@@ -261,6 +261,33 @@ def holds_of_batch(batch: Batch) -> QuerySet:
     return holds_with_details(holds).order_by("-opened_at", "-id")
 
 
+# The newest holds a batch's page lists (open ones are all shown, however old).
+HOLDS_SHOWN = 50
+
+
+@dataclass
+class BatchHolds:
+    """What a batch's page shows of its holds: the newest `shown`, every open one (with its
+    forms) and the ids of all of them (for the timeline's events)."""
+
+    shown: list[Hold]
+    open: list[Hold]
+    ids: list[int]
+
+
+def batch_holds(batch: Batch, *, shown: int | None = None) -> BatchHolds:
+    """The batch's holds as its page shows them: two queries, three when an open hold is older
+    than the newest `shown` (HOLDS_SHOWN by default)."""
+    holds = holds_of_batch(batch)
+    statuses = dict(holds.values_list("pk", "status"))
+    newest = list(holds[: HOLDS_SHOWN if shown is None else shown])
+    open_ids = {pk for pk, status in statuses.items() if status == Hold.Status.OPEN}
+    open_holds = [h for h in newest if h.pk in open_ids]
+    if len(open_holds) < len(open_ids):
+        open_holds = list(holds.filter(pk__in=open_ids))
+    return BatchHolds(shown=newest, open=open_holds, ids=list(statuses))
+
+
 def batch_timeline(batch: Batch, hold_ids: Iterable[int], *, limit: int = 200) -> list[Event]:
     """The batch's own events and those of its holds (by id), newest first."""
     hold_ids = list(hold_ids)

@@ -64,10 +64,6 @@ def batch_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-# The newest holds the batch page lists (open ones are all shown above them, with their forms).
-HOLDS_SHOWN = 50
-
-
 @roles.page_permission(roles.VIEW_BATCHES)
 def batch_detail(request: HttpRequest, code: str) -> HttpResponse:
     try:
@@ -76,14 +72,7 @@ def batch_detail(request: HttpRequest, code: str) -> HttpResponse:
         raise Http404(f"No batch {code}") from None
     filters = {name: request.GET.get(name, "") for name in ("status", "step", "grade")}
     cells = selectors.batch_cells(batch, **filters)
-    of_batch = selectors.holds_of_batch(batch)
-    statuses = dict(of_batch.values_list("pk", "status"))
-    holds = list(of_batch[:HOLDS_SHOWN])
-    open_ids = {pk for pk, status in statuses.items() if status == Hold.Status.OPEN}
-    open_holds = [h for h in holds if h.pk in open_ids]
-    if len(open_holds) < len(open_ids):  # open for longer than the newest shown: all of them
-        open_holds = list(of_batch.filter(pk__in=open_ids))
-    hold_ids = list(statuses)
+    holds = selectors.batch_holds(batch)
     overlay = batch_overlay(batch)
     economics, energy_spreads = batch_figures([batch])[batch.pk]
     return render(
@@ -97,10 +86,10 @@ def batch_detail(request: HttpRequest, code: str) -> HttpResponse:
             "filters": filters,
             "cell_statuses": [*Cell.Status.choices, ("on_hold", _("On hold"))],
             "grades": selectors.grades_of(batch),
-            "holds": holds,
-            "holds_total": len(hold_ids),
-            "open_holds": open_holds,
-            "timeline": selectors.batch_timeline(batch, hold_ids),
+            "holds": holds.shown,
+            "holds_total": len(holds.ids),
+            "open_holds": holds.open,
+            "timeline": selectors.batch_timeline(batch, holds.ids),
             "dispositions": Hold.Disposition.choices,
             "steps": StationKind.choices,
             "economics": economics,

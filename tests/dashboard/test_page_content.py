@@ -88,16 +88,26 @@ def test_the_batch_timeline_shows_its_events_and_holds(worked_batch, signed_in, 
 def test_the_batch_page_lists_its_newest_holds_and_every_holds_events(
     worked_batch, signed_in, operator, monkeypatch
 ):
-    from dashboard.views import batches as views
-
     batch = worked_batch(10)
     holds = list(selectors.holds_of_batch(batch))
     assert len(holds) >= 2
-    monkeypatch.setattr(views, "HOLDS_SHOWN", 1)
+    monkeypatch.setattr(selectors, "HOLDS_SHOWN", 1)
     page = signed_in(operator).get(reverse("batch", args=[batch.code])).content.decode()
     assert "The newest 1." in page
     timeline = page[page.index('class="timeline"') :]
     assert timeline.count('class="v-hold_opened"') == len(holds)  # the holds not listed too
+
+
+def test_the_batch_page_shows_every_open_hold_older_than_the_newest_listed(worked_batch):
+    batch = worked_batch(10)
+    newest_first = list(selectors.holds_of_batch(batch))
+    oldest = newest_first[-1]
+    assert len(newest_first) >= 2 and oldest.status == Hold.Status.OPEN
+    holds = selectors.batch_holds(batch, shown=1)
+    assert [h.pk for h in holds.shown] == [newest_first[0].pk]
+    assert oldest.pk in {h.pk for h in holds.open}  # open, though older than the one listed
+    assert {h.pk for h in holds.open} == {h.pk for h in newest_first if h.status == "open"}
+    assert sorted(holds.ids) == sorted(h.pk for h in newest_first)
 
 
 def test_the_cell_view_marks_out_of_spec_values_and_plots_curves(
