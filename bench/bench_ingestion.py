@@ -150,33 +150,43 @@ def measure() -> None:
 
 
 @contextmanager
-def web_and_worker(name: str) -> Iterator[str]:
-    """gunicorn (2 workers x 4 threads) and a Celery worker (2 processes) on this process's
-    database, logging under TMPDIR/<name>-<pid>; yields the server's base URL once both are up."""
+def web_and_worker(
+    name: str, *, worker: bool = True, timeout_s: int = 30, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """gunicorn (2 workers x 4 threads, a request cut after `timeout_s`) and, with `worker`, a
+    Celery worker (2 processes), on the database of `env` (this process's by default), logging
+    under TMPDIR/<name>-<pid>; yields the server's base URL once they are up."""
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     logs = Path(os.environ.get("TMPDIR", "/tmp")) / f"{name}-{os.getpid()}"
     logs.mkdir(parents=True, exist_ok=True)
-    web = _spawn(
-        [str(BIN / "gunicorn"), "mes.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-         "--threads", "4", "--worker-class", "gthread", "--keep-alive", "30"],
-        logs / "gunicorn.log",
-    )  # fmt: skip
-    worker = _spawn(
-        [str(BIN / "celery"), "-A", "mes", "worker", "--concurrency", "2", "--loglevel", "WARNING",
-         "--without-gossip", "--without-mingle"],
-        logs / "worker.log",
-    )  # fmt: skip
+    processes = [
+        _spawn(
+            [str(BIN / "gunicorn"), "mes.wsgi:application", "--bind", f"127.0.0.1:{port}",
+             "--workers", "2", "--threads", "4", "--worker-class", "gthread", "--keep-alive", "30",
+             "--timeout", str(timeout_s)],
+            logs / "gunicorn.log", env,
+        )
+    ]  # fmt: skip
+    if worker:
+        processes.append(
+            _spawn(
+                [str(BIN / "celery"), "-A", "mes", "worker", "--concurrency", "2",
+                 "--loglevel", "WARNING", "--without-gossip", "--without-mingle"],
+                logs / "worker.log", env,
+            )
+        )  # fmt: skip
     try:
         _wait_http(f"{base_url}/api/v1/health")
-        time.sleep(2)  # the worker's pool
+        if worker:
+            time.sleep(2)  # the worker's pool
         yield base_url
     finally:
-        for process in (web, worker):
+        for process in processes:
             process.terminate()
             try:
                 process.wait(timeout=20)
-            except subprocess.TimeoutExpired:  # a worker still busy with the backlog
+            except subprocess.TimeoutExpired:  # still busy with a backlog or a long read
                 process.kill()
                 process.wait()
 
@@ -521,8 +531,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _spawn(args: list[str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen(args, cwd=ROOT, stdout=open(log, "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
+def _spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    output = open(log, "ab")  # noqa: SIM115 (the child writes to it after this returns)
+    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
 
 
 def _wait_http(url: str) -> None:

@@ -152,22 +152,11 @@ def _reads(env: dict[str, str]) -> None:
     import psycopg
     import requests
 
-    from bench.bench_ingestion import _free_port, _wait_http
+    from bench.bench_ingestion import web_and_worker
 
     with psycopg.connect(env["DATABASE_URL"]) as conn:
         targets = _targets(conn)
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    logs = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-year-{os.getpid()}"
-    logs.mkdir(parents=True, exist_ok=True)
-    web = subprocess.Popen(
-        [str(BIN / "gunicorn"), "mes.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", "2", "--threads", "4", "--worker-class", "gthread", "--timeout", "300"],
-        cwd=ROOT, env=env, stdout=open(logs / "gunicorn-reads.log", "ab"),  # noqa: SIM115
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        _wait_http(f"{base}/api/v1/health")
+    with web_and_worker("bench-year-reads", worker=False, timeout_s=300, env=env) as base:
         session = requests.Session()
         _login(session, base)
         say(f"\n{REPEATS} requests per read after one warm-up (gunicorn 2 workers x 4 threads),")
@@ -175,13 +164,6 @@ def _reads(env: dict[str, str]) -> None:
         say(f"{'read':48} {'p50':>8} {'p95':>8} {'max':>8}  n  status")
         for label, path, first_byte in _read_list(targets):
             _time_read(session, base, label, path, first_byte)
-    finally:
-        web.terminate()
-        try:
-            web.wait(timeout=30)
-        except subprocess.TimeoutExpired:  # a worker still busy with a cut-short read
-            web.kill()
-            web.wait()
 
 
 def _targets(conn) -> dict[str, str]:
