@@ -274,6 +274,13 @@ class Cell(models.Model):
                 name="batches_cell_wip_idx",
             ),
             search_index("serial", "batches_cell_serial_srch_idx"),
+            # The cells completed today and this week (home), by time among a year's.
+            models.Index(
+                fields=["completed_at"],
+                include=["batch"],
+                condition=Q(status="completed"),
+                name="batches_cell_completed_idx",
+            ),
         ]
 
     def __str__(self) -> str:
