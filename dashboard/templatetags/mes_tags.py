@@ -10,6 +10,7 @@ import segno
 from django import template
 from django.conf import settings
 from django.utils import formats, timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -34,6 +35,49 @@ def qr_svg(text: str, scale: int = 3) -> SafeString:
     qr = segno.make(text, error="m", micro=False)
     svg = qr.svg_inline(scale=scale, border=2, omitsize=False, title=text)
     return mark_safe(svg)  # segno writes the markup itself; `text` is in a <title> it escapes
+
+
+@register.simple_tag
+def progress_steps(progress) -> SafeString:
+    """A batch's progress per route step (batches.selectors.BatchProgress): passed (green) and
+    failed (red) bars and the counts. In Python, not a template: the line view shows dozens of
+    batches of five steps each, and rendering them as templates took most of its time."""
+    labels = dict(StationKind.choices)
+    steps = []
+    for s in progress.steps:
+        label = str(labels.get(s.step.station_kind, s.step.station_kind))
+        counts = {"passed": s.passed, "failed": s.failed, "waiting": s.waiting, "total": s.total}
+        steps.append(
+            (
+                _(
+                    "%(step)s: %(passed)s passed, %(failed)s failed, %(waiting)s waiting of %(total)s"
+                )
+                % {"step": label, **counts},
+                s.step.position,
+                label,
+                _percent(s.passed_pct),
+                _percent(s.failed_pct),
+                _("%(n)s pass") % {"n": s.passed},
+                _("%(n)s fail") % {"n": s.failed},
+                _("%(n)s waiting") % {"n": s.waiting},
+            )
+        )
+    rows = format_html_join(
+        "\n",
+        '<div class="pstep" title="{}">\n'
+        '<div class="lbl"><span>{}. {}</span></div>\n'
+        '<div class="bar"><span class="pass" style="width:{}%"></span>'
+        '<span class="fail" style="width:{}%"></span></div>\n'
+        '<div class="counts"><span class="p">{}</span> · <span class="f">{}</span> · {}</div>\n'
+        "</div>",
+        steps,
+    )
+    return format_html('<div class="progress-steps">\n{}\n</div>', rows)
+
+
+def _percent(value: float) -> str:
+    """A bar's width: one decimal, a point whatever the language (CSS reads it)."""
+    return str(Decimal(repr(value)).quantize(Decimal("0.1"), ROUND_HALF_UP))
 
 
 @register.filter

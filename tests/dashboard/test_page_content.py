@@ -70,6 +70,22 @@ def test_batch_progress_counts_pass_fail_and_waiting_per_step(worked_batch):
     assert progress.held == 10
 
 
+def test_the_line_view_draws_each_batchs_progress_per_step(worked_batch, signed_in, operator):
+    worked_batch(10)
+    client = signed_in(operator)
+    url = reverse("line-batches", args=["proto"])
+    page = client.get(url).content.decode()
+    # 9 of the 10 cells passed stacking and 1 failed it (then waits to be stacked again).
+    assert 'title="Stacking: 9 passed, 1 failed, 1 waiting of 10"' in page
+    assert "<span>1. Stacking</span>" in page
+    assert '<span class="pass" style="width:90.0%"></span>' in page
+    assert '<span class="fail" style="width:10.0%"></span>' in page
+    assert '<span class="p">9 pass</span> · <span class="f">1 fail</span> · 1 waiting' in page
+    japanese = client.get(url, HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    assert "<span>1. 積層</span>" in japanese
+    assert '<span class="p">合格 9</span> · <span class="f">不合格 1</span> · 待ち 1' in japanese
+
+
 def test_the_batch_table_filters_by_status_step_and_grade(worked_batch):
     batch = worked_batch(10)
     assert selectors.batch_cells(batch, status="on_hold").count() == 10
