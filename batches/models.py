@@ -274,6 +274,8 @@ class Cell(models.Model):
                 name="batches_cell_wip_idx",
             ),
             search_index("serial", "batches_cell_serial_srch_idx"),
+            # A serial typed or scanned in any case (the search's exact match, serial__iexact).
+            models.Index(Upper("serial"), name="batches_cell_serial_upper_idx"),
             # The cells completed today and this week (home), by time among a year's.
             models.Index(
                 fields=["completed_at"],
