@@ -77,6 +77,7 @@ def line_summaries(now: datetime | None = None) -> list[LineSummary]:
     failed = Q(verdict=ProcessRun.Verdict.FAIL)
     runs = (
         ProcessRun.objects.filter(finished_at__gte=since)
+        .order_by()  # the default ordering (by cell) would join cells and batches into the count
         .values("station__line_id")
         .annotate(
             started_day=Count("cell", distinct=True, filter=first_step & in_day),
@@ -162,6 +163,7 @@ def wip_by_station(line: Line, now: datetime | None = None) -> list[StepWip]:
     today = {
         row["station_id"]: row
         for row in ProcessRun.objects.filter(station__line=line, finished_at__gte=day_start(now))
+        .order_by()  # by cell (the default), it would join cells and batches into the count
         .values("station_id")
         .annotate(
             passed=Count("id", filter=Q(verdict=ProcessRun.Verdict.PASS)),

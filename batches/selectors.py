@@ -155,28 +155,24 @@ def progress_of(batches: Sequence[Batch]) -> list[BatchProgress]:
             failed=Count("step", filter=Q(fails__gt=0)),
         )
     }
+    # Not ordered: Cell's default ordering (by batch) would join the batches into each count.
+    cells = Cell.objects.filter(batch_id__in=ids).order_by()
     waiting = {
         (row["batch_id"], row["next_step_id"]): row["n"]
-        for row in Cell.objects.filter(batch_id__in=ids, next_step__isnull=False)
+        for row in cells.filter(next_step__isnull=False)
         .values("batch_id", "next_step_id")
         .annotate(n=Count("id"))
     }
     counts = {
         row["batch_id"]: row
-        for row in Cell.objects.filter(batch_id__in=ids)
-        .values("batch_id")
-        .annotate(
+        for row in cells.values("batch_id").annotate(
             total=Count("id"),
             completed=Count("id", filter=Q(status=Cell.Status.COMPLETED)),
             scrapped=Count("id", filter=Q(status=Cell.Status.SCRAPPED)),
         )
     }
     held = dict(
-        Cell.objects.filter(batch_id__in=ids)
-        .on_hold()
-        .values("batch_id")
-        .annotate(n=Count("id"))
-        .values_list("batch_id", "n")
+        cells.on_hold().values("batch_id").annotate(n=Count("id")).values_list("batch_id", "n")
     )
     progress = []
     for batch in batches:
