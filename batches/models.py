@@ -350,8 +350,11 @@ class CellStep(models.Model):
     reworked).
 
     Written by the database only, by a trigger on each statement that adds results (batches
-    migration 0021), in the same transaction; the runtime role may only read it. Yield and a
-    batch's progress read these rows instead of ranking or counting every result.
+    migrations 0021 and 0023), in the same transaction; the runtime role may only read it. Yield
+    and a batch's progress read these rows instead of ranking or counting every result.
+
+    The first run's columns that a quality selection filters on (quality.selection) are copied
+    here, so yield selects these rows without joining the runs.
     """
 
     cell = models.ForeignKey(Cell, on_delete=models.CASCADE, related_name="+", db_index=False)
@@ -362,6 +365,26 @@ class CellStep(models.Model):
     first_passed = models.BooleanField()
     passes = models.PositiveIntegerField()
     fails = models.PositiveIntegerField()
+    # Copies of the first run's (and its cell's batch's design). No keys of their own: the first
+    # run's keys already protect what they name, and each key is one more lookup per result.
+    station = models.ForeignKey(
+        Station, on_delete=models.DO_NOTHING, related_name="+", db_index=False, db_constraint=False
+    )
+    equipment_ref = models.CharField(max_length=60, blank=True)
+    recipe_version = models.ForeignKey(
+        RecipeVersion,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    design = models.ForeignKey(
+        CellDesign,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
 
     class Meta:
         constraints = [
@@ -374,6 +397,9 @@ class CellStep(models.Model):
                 include=["passes", "fails"],
                 name="batches_cellstep_batch_idx",
             ),
+            # Yield over a line's or a station's stations in a period (quality.yields):
+            # WHERE station_id IN (..) AND first_at >= .. AND first_at < ..
+            models.Index(fields=["station", "first_at"], name="batches_cellstep_station_idx"),
         ]
 
     def __str__(self) -> str:

@@ -41,8 +41,9 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import F
 
-from batches.models import Batch, Cell, CellStep, ProcessRun
+from batches.models import Batch, Cell, ProcessRun
 from lines.models import Line, RouteStep
 from lines.selectors import KIND_ORDER
 from quality.selection import Selection
@@ -115,18 +116,14 @@ CELL_BUCKETS: dict[str, CellBucket] = {
 BY = ("step", *CELL_BUCKETS)
 
 _RUN, _STEP = ProcessRun._meta.db_table, RouteStep._meta.db_table
-_CELL_STEP = CellStep._meta.db_table
 _CELL, _BATCH, _LINE = Cell._meta.db_table, Batch._meta.db_table, Line._meta.db_table
 _SCRAPPED = Cell.Status.SCRAPPED.value
 
 # The (cell, step) pairs whose first result is selected, from the results summed per cell and
-# step (batches.CellStep): the first one's time and verdict, and how many there are.
-_COUNTED = f"""
-WITH counted AS (
-    SELECT cs.cell_id, cs.step, cs.first_at, cs.first_passed, cs.passes + cs.fails AS results
-    FROM {_CELL_STEP} cs
-    WHERE cs.first_run_id IN ({{selected}})
-)
+# step (batches.CellStep): the first one's time and verdict, and how many there are. `counted`
+# is Selection.cell_steps(): the filters read the first run's columns copied onto those rows.
+_COUNTED = """
+WITH counted AS ({selected})
 """
 
 _BY_STEP = f"""{_COUNTED},
@@ -210,7 +207,13 @@ def yield_report(selection: Selection, by: str = "step") -> YieldReport:
 
 
 def _selected(selection: Selection) -> tuple[str, tuple]:
-    """The SQL of the selected runs' ids and its parameters, as the ORM writes it."""
-    query = selection.runs().order_by().values("id").query
+    """The SQL of the counted (cell, step) pairs (columns cell_id, step, first_at,
+    first_passed, results) and its parameters, as the ORM writes it."""
+    query = (
+        selection.cell_steps()
+        .order_by()
+        .values("cell_id", "step", "first_at", "first_passed", results=F("passes") + F("fails"))
+        .query
+    )
     sql, params = query.sql_with_params()
     return sql, tuple(params)
