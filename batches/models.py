@@ -9,8 +9,10 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, Func, IntegerField, OuterRef, Q, Value
+from django.db.models.fields.json import DataContains
 from django.db.models.functions import Now, Upper
+from django.db.models.lookups import GreaterThan
 from django.utils import timezone
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
@@ -280,6 +282,14 @@ class Cell(models.Model):
         return self.serial
 
 
+# A run that reported a defect code, and one that names a violated parameter (an object in its
+# violations array): the Pareto's predicates (quality.pareto) and its partial indexes below.
+REPORTS_DEFECTS = GreaterThan(
+    Func(F("defects"), function="cardinality", output_field=IntegerField()), 0
+)
+REPORTS_VIOLATIONS = DataContains(F("violations"), Value([{}], output_field=models.JSONField()))
+
+
 class ProcessRun(models.Model):
     """One step done on one cell: where, on what, under which recipe version, when, with what verdict."""
 
@@ -337,6 +347,20 @@ class ProcessRun(models.Model):
             # A station's message found by its event id (the search).
             models.Index(
                 fields=["event_id"], name="batches_run_event_id_idx", condition=~Q(event_id="")
+            ),
+            # The defect Pareto over a line's stations or a period (quality.pareto): WHERE
+            # cardinality(defects) > 0 AND station_id IN (..) AND finished_at >= ..; most runs
+            # report no defect, so they are left out.
+            models.Index(
+                fields=["station", "finished_at"],
+                name="batches_run_defects_idx",
+                condition=Q(REPORTS_DEFECTS),
+            ),
+            # The same for violated parameters: WHERE violations @> '[{}]' AND ..
+            models.Index(
+                fields=["station", "finished_at"],
+                name="batches_run_violations_idx",
+                condition=Q(REPORTS_VIOLATIONS),
             ),
         ]
 
