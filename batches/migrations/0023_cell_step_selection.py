@@ -36,14 +36,14 @@ ON CONFLICT (cell_id, step) DO UPDATE SET
     "{earlier}", "(EXCLUDED.first_at, EXCLUDED.first_run_id) < (cs.first_at, cs.first_run_id)"
 )
 
-# The rows so far, from their first results.
-BACKFILL = """
-UPDATE batches_cellstep cs
-SET station_id = r.station_id, equipment_ref = r.equipment_ref,
-    recipe_version_id = r.recipe_version_id, design_id = b.design_id
-FROM batches_processrun r, batches_cell c, batches_batch b
-WHERE r.id = cs.first_run_id AND c.id = cs.cell_id AND b.id = c.batch_id
-"""
+# The rows so far, summed again from the results rather than updated in place: an UPDATE of
+# every row would leave the table twice its size (dead rows) until a VACUUM FULL, and yield
+# reads it whole. The rows' keys are checked at once: the table is altered next, which
+# PostgreSQL refuses while deferred checks are pending.
+RESUM = (
+    "SET CONSTRAINTS ALL IMMEDIATE; TRUNCATE batches_cellstep; "
+    + UPSERT.format(runs="batches_processrun")
+)
 
 
 def _replace(schema_editor, upsert):
@@ -64,7 +64,7 @@ END $$;
 
 def install(apps, schema_editor):
     _replace(schema_editor, UPSERT)
-    schema_editor.execute(BACKFILL)
+    schema_editor.execute(RESUM)
 
 
 def remove(apps, schema_editor):
