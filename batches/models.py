@@ -276,6 +276,11 @@ class Cell(models.Model):
                 name="batches_cell_wip_idx",
             ),
             search_index("serial", "batches_cell_serial_srch_idx"),
+            # Scrapped cells, a few in a hundred: yield's scrap counts (quality.yields) start
+            # from them, WHERE status = 'scrapped'.
+            models.Index(
+                fields=["id"], condition=Q(status="scrapped"), name="batches_cell_scrapped_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -421,9 +426,12 @@ class CellStep(models.Model):
                 include=["passes", "fails"],
                 name="batches_cellstep_batch_idx",
             ),
-            # Yield over a line's or a station's stations in a period (quality.yields):
-            # WHERE station_id IN (..) AND first_at >= .. AND first_at < ..
+            # Yield of a station, or of a line's few stations, whole or over a period
+            # (quality.yields): WHERE station_id IN (..) AND first_at >= .. AND first_at < ..
             models.Index(fields=["station", "first_at"], name="batches_cellstep_station_idx"),
+            # Yield over a period, of a line with most of the stations or of all:
+            # WHERE first_at >= .. AND first_at < .. (the station's line joined after).
+            models.Index(fields=["first_at"], name="batches_cellstep_first_at_idx"),
         ]
 
     def __str__(self) -> str:
