@@ -113,16 +113,26 @@ class Selection:
     def cell_steps(self) -> QuerySet[CellStep]:
         """The cells at a step whose first result there is selected (batches.CellStep, one row
         per cell and kind of step, carrying its first run's columns), not ordered."""
-        return CellStep.objects.filter(**self._filters(CELL_STEP_PATHS))
+        return CellStep.objects.filter(**self._filters(CELL_STEP_PATHS, line_as_stations=True))
 
     def _run_filters(self, prefix: str) -> dict:
         return self._filters({name: prefix + path for name, path in RUN_PATHS.items()})
 
-    def _filters(self, paths: Mapping[str, str]) -> dict:
+    def _filters(self, paths: Mapping[str, str], *, line_as_stations: bool = False) -> dict:
+        """The lookups of the selection on the relation `paths` maps the filters into. With
+        `line_as_stations`, the line is its stations' ids, read now: a relation as big as
+        CellStep is then estimated from its per-station statistics (a line of a few hundred
+        rows read through an index, a big one scanned), where a join to the stations leaves
+        PostgreSQL guessing. The same rows either way: the stations on the line now."""
         filters: dict = {}
         for name in ("line", "step", "station", "equipment", "batch", "design", "recipe_version"):
             if value := getattr(self, name):
                 filters[paths[name]] = value
+        if self.line and line_as_stations:
+            del filters[paths["line"]]
+            filters[paths["station"] + "__in"] = list(
+                Station.objects.filter(line=self.line).values_list("id", flat=True)
+            )
         if self.lot:
             filters[paths["lot"] + "__in"] = Consumption.objects.filter(
                 lot__in=lot_and_descendant_ids([self.lot.pk])
