@@ -129,10 +129,10 @@ class Selection:
             if value := getattr(self, name):
                 filters[paths[name]] = value
         if self.line and line_as_stations:
-            del filters[paths["line"]]
-            filters[paths["station"] + "__in"] = list(
-                Station.objects.filter(line=self.line).values_list("id", flat=True)
-            )
+            stations = list(Station.objects.filter(line=self.line).values_list("id", flat=True))
+            if stations:  # a line with none keeps the join, which finds nothing
+                del filters[paths["line"]]
+                filters[paths["station"] + "__in"] = stations
         if self.lot:
             filters[paths["lot"] + "__in"] = Consumption.objects.filter(
                 lot__in=lot_and_descendant_ids([self.lot.pk])

@@ -313,6 +313,16 @@ def test_the_filters_select_something_and_not_everything(mixed):
     assert scrapped == 3
 
 
+def test_a_line_without_stations_has_no_figures(mixed):
+    Line.objects.create(code="empty", name="A line still being built", site="Yokohama")
+    selection, errors = Selection.from_query({"line": "empty"})
+    assert errors == {}
+    for by in ("step", "batch"):
+        report = yield_report(selection, by=by)
+        assert report.rows == [] and _figures(report.total) == ("total", 0, 0, 0, 0, 0)
+    assert pareto(selection, "defect") == []
+
+
 @pytest.mark.parametrize("by", ["defect", "parameter"])
 def test_every_filter_gives_the_pareto_counted_from_the_results(mixed, by):
     _, start = mixed
