@@ -9,8 +9,10 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, Func, IntegerField, OuterRef, Q, Value
+from django.db.models.fields.json import DataContains
 from django.db.models.functions import Now, Upper
+from django.db.models.lookups import GreaterThan
 from django.utils import timezone
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
@@ -283,10 +285,23 @@ class Cell(models.Model):
                 condition=Q(status="completed"),
                 name="batches_cell_completed_idx",
             ),
+            # Scrapped cells, a few in a hundred: yield's scrap counts (quality.yields) start
+            # from them, WHERE status = 'scrapped'.
+            models.Index(
+                fields=["id"], condition=Q(status="scrapped"), name="batches_cell_scrapped_idx"
+            ),
         ]
 
     def __str__(self) -> str:
         return self.serial
+
+
+# A run that reported a defect code, and one that names a violated parameter (an object in its
+# violations array): the Pareto's predicates (quality.pareto) and its partial indexes below.
+REPORTS_DEFECTS = GreaterThan(
+    Func(F("defects"), function="cardinality", output_field=IntegerField()), 0
+)
+REPORTS_VIOLATIONS = DataContains(F("violations"), Value([{}], output_field=models.JSONField()))
 
 
 class ProcessRun(models.Model):
@@ -355,6 +370,24 @@ class ProcessRun(models.Model):
             models.Index(
                 fields=["event_id"], name="batches_run_event_id_idx", condition=~Q(event_id="")
             ),
+            # The defect Pareto over a line's stations or a period (quality.pareto): WHERE
+            # cardinality(defects) > 0 AND station_id IN (..) AND finished_at >= ..; most runs
+            # report no defect, so they are left out. With the step and the defects, a line's,
+            # a step's or a period's Pareto reads the index alone (runs are only inserted, so
+            # their pages are all visible once vacuumed).
+            models.Index(
+                fields=["station", "finished_at"],
+                include=["step", "defects"],
+                name="batches_run_defects_idx",
+                condition=Q(REPORTS_DEFECTS),
+            ),
+            # The same for violated parameters: WHERE violations @> '[{}]' AND ..
+            models.Index(
+                fields=["station", "finished_at"],
+                include=["step", "violations"],
+                name="batches_run_violations_idx",
+                condition=Q(REPORTS_VIOLATIONS),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -367,8 +400,11 @@ class CellStep(models.Model):
     reworked).
 
     Written by the database only, by a trigger on each statement that adds results (batches
-    migration 0021), in the same transaction; the runtime role may only read it. Yield and a
-    batch's progress read these rows instead of ranking or counting every result.
+    migrations 0021 and 0023), in the same transaction; the runtime role may only read it. Yield
+    and a batch's progress read these rows instead of ranking or counting every result.
+
+    The first run's columns that a quality selection filters on (quality.selection) are copied
+    here, so yield selects these rows without joining the runs.
     """
 
     cell = models.ForeignKey(Cell, on_delete=models.CASCADE, related_name="+", db_index=False)
@@ -379,6 +415,26 @@ class CellStep(models.Model):
     first_passed = models.BooleanField()
     passes = models.PositiveIntegerField()
     fails = models.PositiveIntegerField()
+    # Copies of the first run's (and its cell's batch's design). No keys of their own: the first
+    # run's keys already protect what they name, and each key is one more lookup per result.
+    station = models.ForeignKey(
+        Station, on_delete=models.DO_NOTHING, related_name="+", db_index=False, db_constraint=False
+    )
+    equipment_ref = models.CharField(max_length=60, blank=True)
+    recipe_version = models.ForeignKey(
+        RecipeVersion,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    design = models.ForeignKey(
+        CellDesign,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
 
     class Meta:
         constraints = [
@@ -391,6 +447,12 @@ class CellStep(models.Model):
                 include=["passes", "fails"],
                 name="batches_cellstep_batch_idx",
             ),
+            # Yield of a station, or of a line's few stations, whole or over a period
+            # (quality.yields): WHERE station_id IN (..) AND first_at >= .. AND first_at < ..
+            models.Index(fields=["station", "first_at"], name="batches_cellstep_station_idx"),
+            # Yield over a period, of a line with most of the stations or of all:
+            # WHERE first_at >= .. AND first_at < .. (the station's line joined after).
+            models.Index(fields=["first_at"], name="batches_cellstep_first_at_idx"),
         ]
 
     def __str__(self) -> str:

@@ -12,26 +12,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import connection
+from django.db.models import Q, QuerySet
 
-from batches.models import ProcessRun
+from batches.models import REPORTS_DEFECTS, REPORTS_VIOLATIONS, ProcessRun
 from quality.selection import Selection
 
-_RUN = ProcessRun._meta.db_table
-
-# What a Pareto counts: the SQL that lists one key per occurrence among the selected runs.
-KINDS: dict[str, str] = {
-    "defect": f"""
-        SELECT unnest(r.defects) AS key
-        FROM {_RUN} r WHERE r.id IN ({{selected}})
-    """,
-    "parameter": f"""
+# What a Pareto counts: the runs that can have an occurrence (most runs report no defect and no
+# violation; the predicate is a partial index's, so only those are read, the selection's
+# filters on the same scan), the column read, and the SQL that lists one key per occurrence
+# from a relation `r` of those runs.
+KINDS: dict[str, tuple[Q, str, str]] = {
+    "defect": (Q(REPORTS_DEFECTS), "defects", "SELECT unnest(r.defects) AS key FROM ({runs}) r"),
+    "parameter": (
+        Q(REPORTS_VIOLATIONS),
+        "violations",
+        """
         SELECT v ->> 'parameter' AS key
-        FROM {_RUN} r,
+        FROM ({runs}) r,
              jsonb_array_elements(
                  CASE jsonb_typeof(r.violations) WHEN 'array' THEN r.violations ELSE '[]' END
              ) AS v
-        WHERE r.id IN ({{selected}})
-    """,
+        """,
+    ),
 }
 
 
@@ -45,10 +47,12 @@ class ParetoRow:
 
 def pareto(selection: Selection, by: str) -> list[ParetoRow]:
     """The Pareto rows by `by` (a key of KINDS), sorted by count descending, then key."""
-    sql, params = selection.runs().order_by().values("id").query.sql_with_params()
+    predicate, column, occurrences = KINDS[by]
+    runs: QuerySet[ProcessRun] = selection.runs().filter(predicate).order_by().values(column)
+    sql, params = runs.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT key, count(*) FROM ({KINDS[by].format(selected=sql)}) occurrences "
+            f"SELECT key, count(*) FROM ({occurrences.format(runs=sql)}) occurrences "
             "WHERE key IS NOT NULL GROUP BY key ORDER BY count(*) DESC, key",
             params,
         )

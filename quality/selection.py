@@ -16,7 +16,14 @@ from datetime import UTC, datetime
 from django import forms
 from django.db.models import QuerySet
 
-from batches.models import Batch, Consumption, MaterialLot, Measurement, ProcessRun
+from batches.models import (
+    Batch,
+    CellStep,
+    Consumption,
+    MaterialLot,
+    Measurement,
+    ProcessRun,
+)
 from batches.selectors import lot_and_descendant_ids
 from core.validation import AHEAD_ALLOWED
 from lines.models import CellDesign, Line, Station, StationKind
@@ -103,28 +110,63 @@ class Selection:
         }
         return {k: v for k, v in query.items() if v}
 
+    def cell_steps(self) -> QuerySet[CellStep]:
+        """The cells at a step whose first result there is selected (batches.CellStep, one row
+        per cell and kind of step, carrying its first run's columns), not ordered."""
+        return CellStep.objects.filter(**self._filters(CELL_STEP_PATHS, line_as_stations=True))
+
     def _run_filters(self, prefix: str) -> dict:
+        return self._filters({name: prefix + path for name, path in RUN_PATHS.items()})
+
+    def _filters(self, paths: Mapping[str, str], *, line_as_stations: bool = False) -> dict:
+        """The lookups of the selection on the relation `paths` maps the filters into. With
+        `line_as_stations`, the line is its stations' ids, read now: a relation as big as
+        CellStep is then estimated from its per-station statistics (a line of a few hundred
+        rows read through an index, a big one scanned), where a join to the stations leaves
+        PostgreSQL guessing. The same rows either way: the stations on the line now."""
         filters: dict = {}
-        if self.line:
-            filters["station__line"] = self.line
-        if self.step:
-            filters["step__station_kind"] = self.step
-        if self.station:
-            filters["station"] = self.station
-        if self.equipment:
-            filters["equipment_ref"] = self.equipment
-        if self.batch:
-            filters["cell__batch"] = self.batch
-        if self.design:
-            filters["cell__batch__design"] = self.design
-        if self.recipe_version:
-            filters["recipe_version__version"] = self.recipe_version
+        for name in ("line", "step", "station", "equipment", "batch", "design", "recipe_version"):
+            if value := getattr(self, name):
+                filters[paths[name]] = value
+        if self.line and line_as_stations:
+            stations = list(Station.objects.filter(line=self.line).values_list("id", flat=True))
+            if stations:  # a line with none keeps the join, which finds nothing
+                del filters[paths["line"]]
+                filters[paths["station"] + "__in"] = stations
         if self.lot:
-            filters["cell__in"] = Consumption.objects.filter(
+            filters[paths["lot"] + "__in"] = Consumption.objects.filter(
                 lot__in=lot_and_descendant_ids([self.lot.pk])
             ).values("cell")
         if self.since:
-            filters["finished_at__gte"] = self.since
+            filters[paths["at"] + "__gte"] = self.since
         if self.until:
-            filters["finished_at__lt"] = self.until
-        return {prefix + key: value for key, value in filters.items()}
+            filters[paths["at"] + "__lt"] = self.until
+        return filters
+
+
+# Where each filter looks on a run, and on a cell's first run at a step as batches.CellStep
+# copies it: one list each, the same keys (a test holds them to it), so the two cannot drift.
+# The line goes through the station on both: a station moved to another line takes its past
+# results with it, as it always has.
+RUN_PATHS: dict[str, str] = {
+    "line": "station__line",
+    "step": "step__station_kind",
+    "station": "station",
+    "equipment": "equipment_ref",
+    "batch": "cell__batch",
+    "design": "cell__batch__design",
+    "recipe_version": "recipe_version__version",
+    "lot": "cell",
+    "at": "finished_at",
+}
+CELL_STEP_PATHS: dict[str, str] = {
+    "line": "station__line",
+    "step": "step",
+    "station": "station",
+    "equipment": "equipment_ref",
+    "batch": "batch",
+    "design": "design",
+    "recipe_version": "recipe_version__version",
+    "lot": "cell",
+    "at": "first_at",
+}

@@ -41,8 +41,9 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import F
 
-from batches.models import Batch, Cell, CellStep, ProcessRun
+from batches.models import Batch, Cell, ProcessRun
 from lines.models import Line, RouteStep
 from lines.selectors import KIND_ORDER
 from quality.selection import Selection
@@ -115,23 +116,29 @@ CELL_BUCKETS: dict[str, CellBucket] = {
 BY = ("step", *CELL_BUCKETS)
 
 _RUN, _STEP = ProcessRun._meta.db_table, RouteStep._meta.db_table
-_CELL_STEP = CellStep._meta.db_table
 _CELL, _BATCH, _LINE = Cell._meta.db_table, Batch._meta.db_table, Line._meta.db_table
 _SCRAPPED = Cell.Status.SCRAPPED.value
 
 # The (cell, step) pairs whose first result is selected, from the results summed per cell and
-# step (batches.CellStep): the first one's time and verdict, and how many there are.
-_COUNTED = f"""
-WITH counted AS (
-    SELECT cs.cell_id, cs.step, cs.first_at, cs.first_passed, cs.passes + cs.fails AS results
-    FROM {_CELL_STEP} cs
-    WHERE cs.first_run_id IN ({{selected}})
-)
+# step (batches.CellStep): the first one's time and verdict, and how many there are. `counted`
+# is Selection.cell_steps(): the filters read the first run's columns copied onto those rows.
+_COUNTED = """
+WITH counted AS ({selected})
 """
 
 _BY_STEP = f"""{_COUNTED},
--- Every scrapped cell's last step (a few in a hundred cells: cheaper than asking which of the
--- counted cells were scrapped); the join below keeps the counted ones.
+steps AS (
+    SELECT step,
+           count(*) AS started,
+           count(*) FILTER (WHERE first_passed) AS first_pass,
+           count(*) FILTER (WHERE NOT first_passed) AS failed,
+           count(*) FILTER (WHERE results > 1) AS reworked
+    FROM counted GROUP BY step
+),
+-- Scrapped cells are a few in a hundred: their counted rows, found from the cells (the partial
+-- index of scrapped cells, then one row per cell and step), and each one's last step, from its
+-- results. Kept apart from the count of every row above, which then needs no join.
+scrapped_counted AS ({{scrapped}}),
 scrapped_after AS (
     SELECT DISTINCT ON (r.cell_id) r.cell_id, st.station_kind AS step
     FROM {_CELL} c
@@ -139,16 +146,26 @@ scrapped_after AS (
     JOIN {_STEP} st ON st.id = r.step_id
     WHERE c.status = '{_SCRAPPED}'
     ORDER BY r.cell_id, r.finished_at DESC, r.id DESC
+),
+scrapped AS (
+    SELECT a.step, count(*) AS scrapped
+    FROM scrapped_counted a
+    JOIN scrapped_after s ON s.cell_id = a.cell_id AND s.step = a.step
+    GROUP BY a.step
 )
-SELECT a.step,
-       count(*),
-       count(*) FILTER (WHERE a.first_passed),
-       count(*) FILTER (WHERE NOT a.first_passed),
-       count(*) FILTER (WHERE a.results > 1),
-       count(s.cell_id)
-FROM counted a
-LEFT JOIN scrapped_after s ON s.cell_id = a.cell_id AND s.step = a.step
-GROUP BY a.step
+SELECT step, started, first_pass, failed, reworked, coalesce(scrapped, 0)
+FROM steps LEFT JOIN scrapped USING (step)
+"""
+
+# The whole selection's figures alone (`by=step`): per cell as below, but counted as distinct
+# cells (a cell fails when one of its counted first results failed, is reworked when one of its
+# counted steps has more than one result), which needs no per-cell rows and no join.
+_TOTAL = f"""{_COUNTED}
+SELECT count(DISTINCT cell_id),
+       count(DISTINCT cell_id) FILTER (WHERE NOT first_passed),
+       count(DISTINCT cell_id) FILTER (WHERE results > 1),
+       (SELECT count(DISTINCT cell_id) FROM ({{scrapped}}) scrapped_counted)
+FROM counted
 """
 
 _BY_CELL = f"""{_COUNTED},
@@ -181,17 +198,31 @@ def yield_report(selection: Selection, by: str = "step") -> YieldReport:
     """The yield figures of the selected results, a row per step, batch, day or line (see the
     module's docstring for what each count means), with RTY and the whole selection's total.
 
-    Two queries: the steps' figures (RTY needs them whatever `by` is) and the per-cell figures
-    grouped by `by` with the total; `by=step` reuses the first for its rows.
+    Two queries: the steps' figures (RTY needs them whatever `by` is), then the per-cell
+    figures grouped by `by` with the total, or for `by=step`, which reuses the first for its
+    rows, the total alone.
     """
     if by not in BY:
         raise ValueError(f"unknown grouping {by!r}")
     selected_sql, selected_params = _selected(selection)
+    scrapped_sql, scrapped_params = _selected(selection, scrapped=True)
     with connection.cursor() as cursor:
-        cursor.execute(_BY_STEP.format(selected=selected_sql), selected_params)
+        cursor.execute(
+            _BY_STEP.format(selected=selected_sql, scrapped=scrapped_sql),
+            [*selected_params, *scrapped_params],
+        )
         steps = [YieldRow(*row) for row in cursor.fetchall()]
     steps.sort(key=lambda row: (KIND_ORDER.get(row.key, len(KIND_ORDER)), row.key))
-    bucket = CELL_BUCKETS["batch" if by == "step" else by]
+    if by == "step":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _TOTAL.format(selected=selected_sql, scrapped=scrapped_sql),
+                [*selected_params, *scrapped_params],
+            )
+            started, failed, reworked, scrapped = cursor.fetchone()
+        total = YieldRow("total", started, started - failed, failed, reworked, scrapped)
+        return YieldReport(by, steps, steps, total)
+    bucket = CELL_BUCKETS[by]
     with connection.cursor() as cursor:
         cursor.execute(
             _BY_CELL.format(selected=selected_sql, key=bucket.sql),
@@ -206,11 +237,20 @@ def yield_report(selection: Selection, by: str = "step") -> YieldReport:
             continue
         key = bucket.key(value)
         rows.setdefault(key, YieldRow(key)).add(YieldRow(key, *counts))
-    return YieldReport(by, steps if by == "step" else list(rows.values()), steps, total)
+    return YieldReport(by, list(rows.values()), steps, total)
 
 
-def _selected(selection: Selection) -> tuple[str, tuple]:
-    """The SQL of the selected runs' ids and its parameters, as the ORM writes it."""
-    query = selection.runs().order_by().values("id").query
+def _selected(selection: Selection, *, scrapped: bool = False) -> tuple[str, tuple]:
+    """The SQL of the counted (cell, step) pairs (columns cell_id, step, first_at,
+    first_passed, results), of scrapped cells only if asked, and its parameters, as the ORM
+    writes it."""
+    rows = selection.cell_steps()
+    if scrapped:
+        rows = rows.filter(cell__status=Cell.Status.SCRAPPED)
+    query = (
+        rows.order_by()
+        .values("cell_id", "step", "first_at", "first_passed", results=F("passes") + F("fails"))
+        .query
+    )
     sql, params = query.sql_with_params()
     return sql, tuple(params)
