@@ -353,11 +353,11 @@ class ProcessRun(models.Model):
             # Today's results per station (line view): WHERE station_id=.. AND finished_at>=..
             models.Index(fields=["station", "finished_at"], name="batches_run_station_time_idx"),
             # The first and last result of a selection in time (an export's windows), and the
-            # results of a window across stations (the home page's week, read from the index
-            # alone: hence what it includes).
+            # results of a window across stations, read from the index alone (hence what it
+            # includes): the home page's week, an SPC chart's runs.
             models.Index(
                 fields=["finished_at"],
-                include=["cell", "station", "step", "verdict"],
+                include=["id", "cell", "station", "step", "verdict"],
                 name="batches_run_finished_idx",
             ),
             # Press cycles in the search; most runs name none, so they are left out.

@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddIndex(
             model_name='processrun',
-            index=models.Index(fields=['finished_at'], include=('cell', 'station', 'step', 'verdict'), name='batches_run_finished_idx'),
+            index=models.Index(fields=['finished_at'], include=('id', 'cell', 'station', 'step', 'verdict'), name='batches_run_finished_idx'),
         ),
     ]
