@@ -22,6 +22,7 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Sum,
     prefetch_related_objects,
 )
 from django.db.models.expressions import RawSQL
@@ -36,6 +37,7 @@ from batches.models import (
     Consumption,
     Curve,
     Hold,
+    LotConsumerCount,
     MaterialLot,
     Measurement,
     ProcessRun,
@@ -81,9 +83,8 @@ def holds_with_details(queryset: QuerySet | None = None) -> QuerySet:
 def _cells_of(model: type[models.Model], outer: str) -> Coalesce:
     """How many cells `model`'s rows of the outer row name, as a subquery: PostgreSQL then counts
     for the rows a page shows, where a join and GROUP BY counts for every row before the page is
-    cut (every lot's consumers, every hold's cells). Rows, not distinct cells: a hold holds a cell
-    once, and a cell consumes a lot once (in the lot's one role; Consumption is once per cell,
-    role and lot), so the count reads the index alone."""
+    cut (every batch's cells, every hold's cells). Rows, not distinct cells: a hold holds a cell
+    once, so the count reads the index alone. (A lot's consumers are summed in LotConsumerCount.)"""
     counted = (
         model.objects.filter(**{outer: OuterRef("pk")})
         .order_by()
@@ -407,23 +408,43 @@ def lot_consumers(tree: LotTree) -> QuerySet:
 
 
 def lot_consumer_counts(tree: LotTree) -> dict[str, int]:
-    """How many of the cells below the lot are where, in two queries."""
+    """How many of the cells below the lot are where, and how many consumptions the forward
+    genealogy lists (`consumptions`), in two queries.
+
+    All but `on_hold` are sums of the lots' LotConsumerCount rows, which the database keeps in
+    the transaction of every change: a few rows whatever the number of consumers. Holds open and
+    close without touching them, so the cells on hold are counted from the open holds' cells."""
+    counted = LotConsumerCount.objects.filter(lot_id__in=tree.ids_below).aggregate(
+        consumptions=Coalesce(Sum("consumptions"), 0),
+        **{
+            key: Coalesce(Sum(column, filter=Q(lot_id=tree.lot.pk)), 0)
+            for key, column in (
+                ("total", "cells"),
+                ("in_process", "in_process"),
+                ("completed", "completed"),
+                ("scrapped", "scrapped"),
+            )
+        },
+    )
     consumed = Consumption.objects.filter(cell=OuterRef("pk"), lot_id__in=tree.ids_below)
-    cells = Cell.objects.filter(Exists(consumed))  # each cell once, however many lots it took
-    counts = cells.aggregate(
-        total=Count("id"),
-        in_process=Count("id", filter=Q(status=Cell.Status.IN_PROCESS)),
-        completed=Count("id", filter=Q(status=Cell.Status.COMPLETED)),
-        scrapped=Count("id", filter=Q(status=Cell.Status.SCRAPPED)),
-    )
-    counts["on_hold"] = cells.on_hold().count()
-    return counts
+    # Each cell once, however many lots it took; from the held cells, few beside a lot's.
+    counted["on_hold"] = Cell.objects.filter(Exists(consumed)).on_hold().count()
+    return counted
 
 
-def lot_list(*, role: str = "", status: str = "") -> QuerySet:
-    lots = MaterialLot.objects.select_related("parent").annotate(
-        cell_count=_cells_of(Consumption, "lot")
-    )
+def lot_list(*, role: str = "", status: str = "", with_cell_count: bool = False) -> QuerySet:
+    """Lots, newest first; `with_cell_count` annotates `cell_count`, how many cells consumed
+    each (from LotConsumerCount: a few rows per lot, however many consumers)."""
+    lots = MaterialLot.objects.select_related("parent")
+    if with_cell_count:
+        consumptions = (
+            LotConsumerCount.objects.filter(lot=OuterRef("pk"))
+            .order_by()
+            .values("lot")
+            .annotate(n=Sum("consumptions"))
+            .values("n")
+        )
+        lots = lots.annotate(cell_count=Coalesce(Subquery(consumptions), 0))
     if role:
         lots = lots.filter(role=role)
     if status:

@@ -1,7 +1,7 @@
 """A lot's consumer counts (batches.LotConsumerCount): changes written by the database in the
 transaction of every statement that adds or removes consumptions, moves cells between statuses
 or moves a lot to another roll, and folded by beat's compaction, always sum to what counting the
-record gives."""
+record gives; the lots list, the lot page and the API read them."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from django.db import connection
 from django.db.models import Sum
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 
 from batches.models import Cell, Consumption, LotConsumerCount, MaterialLot
 from batches.selectors import lot_and_descendant_ids
@@ -167,3 +168,31 @@ def test_the_migrations_backfill_counts_as_the_triggers_do(stacked, quality_engi
         LotConsumerCount.objects.count()
         == LotConsumerCount.objects.values("lot").distinct().count()
     )
+
+
+# ---------------------------------------------------------------- what reads them
+
+
+def test_the_lots_list_shows_each_lots_own_consumers(stacked, signed_in, operator):
+    response = signed_in(operator).get(reverse("lots"))
+    shown = {lot.code: lot.cell_count for lot in response.context["page"]}
+    assert shown[SHEET] == 4 and shown[ROLL] == 0 and shown[OTHER_SHEET] == 0
+
+
+def test_the_lot_page_counts_the_cells_below_the_lot_and_pages_its_consumptions(
+    stacked, signed_in, operator, quality_engineer
+):
+    _consume(stacked[0], OTHER_SHEET)
+    scrap_cell(stacked[1], by=quality_engineer, reason="dropped")
+    response = signed_in(operator).get(reverse("lot", args=[ROLL]))
+    counts = response.context["counts"]
+    assert counts["total"] == 4 and counts["in_process"] == 3 and counts["scrapped"] == 1
+    assert counts["completed"] == 0
+    # Five consumptions below the roll: the first cell's two sheets, one row each.
+    assert response.context["page"].paginator.count == 5
+    assert len(response.context["page"]) == 5
+
+
+def test_the_api_lists_lots_without_counting_their_consumers(plant, api_as, operator):
+    listed = api_as(operator).get("/api/v1/lots").json()["results"]
+    assert listed and all("cell_count" not in lot for lot in listed)
