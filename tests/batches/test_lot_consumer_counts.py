@@ -196,3 +196,19 @@ def test_the_lot_page_counts_the_cells_below_the_lot_and_pages_its_consumptions(
 def test_the_api_lists_lots_without_counting_their_consumers(plant, api_as, operator):
     listed = api_as(operator).get("/api/v1/lots").json()["results"]
     assert listed and all("cell_count" not in lot for lot in listed)
+
+
+def test_the_api_lists_a_lots_cells_in_the_order_they_were_made(stacked, api_as, operator):
+    _consume(stacked[0], OTHER_SHEET)
+    made = [cell.serial for cell in sorted(stacked, key=lambda cell: cell.pk)]
+    client = api_as(operator)
+    assert client.get(f"/api/v1/lots/{ROLL}").json()["cells"] == made
+    assert client.get(f"/api/v1/lots/{SHEET}").json()["cells"] == made
+    assert client.get(f"/api/v1/lots/{OTHER_SHEET}").json()["cells"] == made[:1]
+    assert client.get("/api/v1/lots/SE-2611-02").json()["cells"] == []
+
+
+def test_the_browsable_api_shows_a_lots_cells_too(stacked, signed_in, operator):
+    response = signed_in(operator).get(f"/api/v1/lots/{SHEET}", HTTP_ACCEPT="text/html")
+    assert response.status_code == 200
+    assert stacked[0].serial in response.content.decode()
