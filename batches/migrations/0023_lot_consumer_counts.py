@@ -46,8 +46,20 @@ before AS (
     SELECT cell_id, lot_id FROM {{old}}
 ),
 {UP.format(lots="SELECT lot_id FROM after UNION SELECT lot_id FROM before")},
-under_after AS (SELECT DISTINCT a.cell_id, up.above_id FROM after a JOIN up USING (lot_id)),
-under_before AS (SELECT DISTINCT b.cell_id, up.above_id FROM before b JOIN up USING (lot_id)),
+-- Only the lots above (or at) a consumption added or removed can change: a cell's consumptions
+-- of other trees (its other materials) are left out at once.
+tops AS (
+    SELECT DISTINCT above_id FROM up
+    WHERE lot_id IN (SELECT lot_id FROM {{old}} UNION SELECT lot_id FROM {{new}})
+),
+under_after AS (
+    SELECT DISTINCT a.cell_id, up.above_id FROM after a JOIN up USING (lot_id)
+    WHERE up.above_id IN (SELECT above_id FROM tops)
+),
+under_before AS (
+    SELECT DISTINCT b.cell_id, up.above_id FROM before b JOIN up USING (lot_id)
+    WHERE up.above_id IN (SELECT above_id FROM tops)
+),
 changed(cell_id, lot_id, n) AS (
     SELECT cell_id, above_id, 1
     FROM (SELECT * FROM under_after EXCEPT SELECT * FROM under_before) came
