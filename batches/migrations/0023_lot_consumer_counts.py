@@ -211,6 +211,16 @@ SELECT (SELECT count(*) FROM gone) - (SELECT count(*) FROM folded) INTO removed
 """
 COMPACT_FUNCTION = "batches_compact_lot_consumer_counts()"
 
+# Consumptions are only ever added, and by default PostgreSQL vacuums such a table for its inserts
+# only once they reach a fifth of it: a year's 5,000,000 rows take another 1,000,000 first, and
+# until then the newest pages are not all-visible, so reading a lot's consumers from the (lot,
+# cell) index visits the table too. As the record's monthly partitions (core/partitions.py):
+# vacuumed every 100,000 inserts, statistics every 50,000 (a new lot's consumers are then known).
+APPEND_ONLY = (
+    "autovacuum_vacuum_insert_threshold = 100000, autovacuum_vacuum_insert_scale_factor = 0, "
+    "autovacuum_analyze_threshold = 50000, autovacuum_analyze_scale_factor = 0"
+)
+
 
 def install(apps, schema_editor):
     with schema_editor.connection.cursor() as cursor:
@@ -281,9 +291,15 @@ REVOKE ALL ON FUNCTION {COMPACT_FUNCTION} FROM PUBLIC;
         )
         # The triggers' locks keep every writer out until this commits: nothing is missed.
         cursor.execute(BACKFILL)
+        cursor.execute(f"ALTER TABLE batches_consumption SET ({APPEND_ONLY})")
 
 
 def remove(apps, schema_editor):
+    schema_editor.execute(
+        "ALTER TABLE batches_consumption RESET (autovacuum_vacuum_insert_threshold,"
+        " autovacuum_vacuum_insert_scale_factor, autovacuum_analyze_threshold,"
+        " autovacuum_analyze_scale_factor)"
+    )
     schema_editor.execute(
         "DROP TRIGGER IF EXISTS batches_count_added_consumers ON batches_consumption;"
         " DROP TRIGGER IF EXISTS batches_count_removed_consumers ON batches_consumption;"

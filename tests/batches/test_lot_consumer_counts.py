@@ -212,3 +212,12 @@ def test_the_browsable_api_shows_a_lots_cells_too(stacked, signed_in, operator):
     response = signed_in(operator).get(f"/api/v1/lots/{SHEET}", HTTP_ACCEPT="text/html")
     assert response.status_code == 200
     assert stacked[0].serial in response.content.decode()
+
+
+def test_consumptions_are_vacuumed_for_their_inserts_early():
+    """So a lot's consumers are read from the (lot, cell) index alone."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'batches_consumption'")
+        (options,) = cursor.fetchone()
+    assert "autovacuum_vacuum_insert_threshold=100000" in options
+    assert "autovacuum_vacuum_insert_scale_factor=0" in options
