@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 
+import psycopg
 import pytest
 from django.db import connection
 from django.db.models import Sum
@@ -17,6 +18,7 @@ from batches.models import Cell, Consumption, LotConsumerCount, MaterialLot
 from batches.selectors import lot_and_descendant_ids
 from batches.services import compact_lot_consumer_counts, scrap_cell
 from batches.tasks import compact_lot_consumer_counts as compact_task
+from tests import processes
 from tests.factories import MaterialLotFactory
 
 pytestmark = pytest.mark.django_db
@@ -221,3 +223,33 @@ def test_consumptions_are_vacuumed_for_their_inserts_early():
         (options,) = cursor.fetchone()
     assert "autovacuum_vacuum_insert_threshold=100000" in options
     assert "autovacuum_vacuum_insert_scale_factor=0" in options
+
+
+@pytest.mark.django_db(transaction=True)
+def test_compaction_leaves_the_rows_of_a_transaction_still_open_and_counts_them_after(
+    proto_batch, stations, record
+):
+    """Beat folds while results are being applied: what it cannot see yet it leaves alone, and
+    waits for no one."""
+    first, second = proto_batch.cells.order_by("position")[:2]
+    record(first, stations["PR-STK-1"], material_lots=LOTS)
+    sheet = _lot(SHEET)
+    with psycopg.connect(processes.test_database_url(), autocommit=False) as applying:
+        applying.execute("SET lock_timeout = '5s'")
+        applying.execute(
+            "INSERT INTO batches_consumption (cell_id, lot_id, role, quantity, recorded_at)"
+            " VALUES (%s, %s, 'cathode', 1, now())",
+            [second.pk, sheet.pk],
+        )
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '5s'")  # waiting for the open one would fail
+            try:
+                compact_lot_consumer_counts()
+            finally:
+                cursor.execute("RESET lock_timeout")
+        assert _summed(sheet)["cells"] == 1
+        applying.commit()
+    assert _summed(sheet)["cells"] == 2
+    assert_every_lot_summed_as_counted()
+    compact_lot_consumer_counts()
+    assert_every_lot_summed_as_counted()
