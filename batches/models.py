@@ -560,6 +560,41 @@ class Consumption(models.Model):
         return f"{self.lot.code} -> {self.cell.serial} ({self.role})"
 
 
+class LotConsumerCount(models.Model):
+    """A change to a lot's consumer counts; a lot's counts are the sums of its rows.
+
+    `consumptions`: the lot's own consumptions (the lots list's cells). `cells`: the cells that
+    consumed the lot or a lot cut from it, each once however many of those lots it took, and
+    `in_process`, `completed`, `scrapped`: how many of them are in that status now.
+
+    Written by the database only (batches migration 0023), in the transaction of the change: a
+    statement adding or removing consumptions, one changing cells' statuses, one moving a lot to
+    another parent. Rows are only inserted there, so concurrent results never wait for one
+    another on a lot's counter; beat's compaction (batches.tasks.compact_lot_consumer_counts)
+    folds a lot's rows into one. The runtime role may only read the table.
+    """
+
+    lot = models.ForeignKey(MaterialLot, on_delete=models.CASCADE, related_name="+", db_index=False)
+    consumptions = models.IntegerField()
+    cells = models.IntegerField()
+    in_process = models.IntegerField()
+    completed = models.IntegerField()
+    scrapped = models.IntegerField()
+
+    class Meta:
+        indexes = [
+            # A lot's sums, from the index alone once vacuumed.
+            models.Index(
+                fields=["lot"],
+                include=["consumptions", "cells", "in_process", "completed", "scrapped"],
+                name="batches_lotconsumercount_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lot_id}: {self.consumptions:+d} consumptions, {self.cells:+d} cells"
+
+
 class HoldRule(models.Model):
     """A version of a hold rule's thresholds: its code names the logic (quality.rules), its
     parameters the thresholds. A version is put in force once and retired, never changed."""

@@ -22,6 +22,7 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Sum,
     prefetch_related_objects,
 )
 from django.db.models.expressions import RawSQL
@@ -36,10 +37,12 @@ from batches.models import (
     Consumption,
     Curve,
     Hold,
+    LotConsumerCount,
     MaterialLot,
     Measurement,
     ProcessRun,
 )
+from core.renderers import JSONText
 from lines.models import CellDesign, Line, RouteStep, Station, StationKind
 from lines.selectors import zones_with_station_codes
 
@@ -81,9 +84,8 @@ def holds_with_details(queryset: QuerySet | None = None) -> QuerySet:
 def _cells_of(model: type[models.Model], outer: str) -> Coalesce:
     """How many cells `model`'s rows of the outer row name, as a subquery: PostgreSQL then counts
     for the rows a page shows, where a join and GROUP BY counts for every row before the page is
-    cut (every lot's consumers, every hold's cells). Rows, not distinct cells: a hold holds a cell
-    once, and a cell consumes a lot once (in the lot's one role; Consumption is once per cell,
-    role and lot), so the count reads the index alone."""
+    cut (every batch's cells, every hold's cells). Rows, not distinct cells: a hold holds a cell
+    once, so the count reads the index alone. (A lot's consumers are summed in LotConsumerCount.)"""
     counted = (
         model.objects.filter(**{outer: OuterRef("pk")})
         .order_by()
@@ -434,23 +436,43 @@ def lot_consumers(tree: LotTree) -> QuerySet:
 
 
 def lot_consumer_counts(tree: LotTree) -> dict[str, int]:
-    """How many of the cells below the lot are where, in two queries."""
+    """How many of the cells below the lot are where, and how many consumptions the forward
+    genealogy lists (`consumptions`), in two queries.
+
+    All but `on_hold` are sums of the lots' LotConsumerCount rows, which the database keeps in
+    the transaction of every change: a few rows whatever the number of consumers. Holds open and
+    close without touching them, so the cells on hold are counted from the open holds' cells."""
+    counted = LotConsumerCount.objects.filter(lot_id__in=tree.ids_below).aggregate(
+        consumptions=Coalesce(Sum("consumptions"), 0),
+        **{
+            key: Coalesce(Sum(column, filter=Q(lot_id=tree.lot.pk)), 0)
+            for key, column in (
+                ("total", "cells"),
+                ("in_process", "in_process"),
+                ("completed", "completed"),
+                ("scrapped", "scrapped"),
+            )
+        },
+    )
     consumed = Consumption.objects.filter(cell=OuterRef("pk"), lot_id__in=tree.ids_below)
-    cells = Cell.objects.filter(Exists(consumed))  # each cell once, however many lots it took
-    counts = cells.aggregate(
-        total=Count("id"),
-        in_process=Count("id", filter=Q(status=Cell.Status.IN_PROCESS)),
-        completed=Count("id", filter=Q(status=Cell.Status.COMPLETED)),
-        scrapped=Count("id", filter=Q(status=Cell.Status.SCRAPPED)),
-    )
-    counts["on_hold"] = cells.on_hold().count()
-    return counts
+    # Each cell once, however many lots it took; from the held cells, few beside a lot's.
+    counted["on_hold"] = Cell.objects.filter(Exists(consumed)).on_hold().count()
+    return counted
 
 
-def lot_list(*, role: str = "", status: str = "") -> QuerySet:
-    lots = MaterialLot.objects.select_related("parent").annotate(
-        cell_count=_cells_of(Consumption, "lot")
-    )
+def lot_list(*, role: str = "", status: str = "", with_cell_count: bool = False) -> QuerySet:
+    """Lots, newest first; `with_cell_count` annotates `cell_count`, how many cells consumed
+    each (from LotConsumerCount: a few rows per lot, however many consumers)."""
+    lots = MaterialLot.objects.select_related("parent")
+    if with_cell_count:
+        consumptions = (
+            LotConsumerCount.objects.filter(lot=OuterRef("pk"))
+            .order_by()
+            .values("lot")
+            .annotate(n=Sum("consumptions"))
+            .values("n")
+        )
+        lots = lots.annotate(cell_count=Coalesce(Subquery(consumptions), 0))
     if role:
         lots = lots.filter(role=role)
     if status:
@@ -633,15 +655,38 @@ def batch_cells_for_api(batch: Batch) -> list[dict[str, str | None]]:
     ]
 
 
-def lot_cell_serials(lot: MaterialLot) -> list[str]:
-    """Every cell that consumed the lot or a lot cut from it, at any depth (one query)."""
-    below = RawSQL(_LOT_TREE.format(join="lot.parent_id = tree.id"), [[lot.pk]])
-    # A semi-join (each cell once, however many of the lots it consumed), not a DISTINCT over
-    # every consumption.
-    consumed = Consumption.objects.filter(cell=OuterRef("pk"), lot_id__in=below)
-    return list(
-        Cell.objects.filter(Exists(consumed)).order_by("serial").values_list("serial", flat=True)
-    )
+# The consumers' serials as one JSON array, encoded by PostgreSQL: the API writes it as it is,
+# where 100,000 rows read into Python and encoded one by one cost more than the query. In the
+# order the cells were made (their ids), as the lot page lists them: the (lot, cell) index gives
+# one lot's consumers in that order, so nothing is sorted (a lot's 100,000 serials sorted as text
+# would cost more than reading them). The aggregate takes its rows in the subquery's order: a
+# subquery with ORDER BY is read as one sorted stream, never split among parallel workers.
+_SERIALS_JSON = f"""
+    SELECT coalesce('[' || string_agg(to_json(serial)::text, ',') || ']', '[]') FROM (
+        SELECT c.serial
+        FROM (
+            SELECT DISTINCT k.cell_id FROM {Consumption._meta.db_table} k WHERE {{lots}}
+        ) consumer
+        JOIN {Cell._meta.db_table} c ON c.id = consumer.cell_id
+        ORDER BY consumer.cell_id
+    ) consumers
+"""
+
+
+def lot_cell_serials(lot_ids: Sequence[int]) -> JSONText:
+    """Every cell that consumed one of the lots (a lot and those cut from it: lots_below), each
+    once, in the order they were made: a JSON array of their serials (one query)."""
+    # The lots by their ids, not a recursive query PostgreSQL cannot estimate: it then knows a
+    # lot's 100,000 consumers from its statistics and reads them from the (lot, cell) index,
+    # instead of probing every cell in the plant for whether it consumed the lot. One lot by `=`:
+    # an index scan for a list of values does not come out in index order.
+    if len(lot_ids) == 1:
+        query, params = _SERIALS_JSON.format(lots="k.lot_id = %s"), [lot_ids[0]]
+    else:
+        query, params = _SERIALS_JSON.format(lots="k.lot_id = ANY(%s)"), [list(lot_ids)]
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        return JSONText(cursor.fetchone()[0])
 
 
 def lots_consumed(genealogy: list[Consumption]) -> list[MaterialLot]:
@@ -745,11 +790,16 @@ _LOTS_ABOVE = """
 """
 
 
+def lots_below(lot: MaterialLot) -> list[MaterialLot]:
+    """Every lot cut from the lot, at any depth, each with its `depth` (one query)."""
+    return list(MaterialLot.objects.raw(_LOTS_BELOW, [lot.pk]))
+
+
 def lot_tree(lot: MaterialLot) -> LotTree:
     """The lot's place in its tree, in two queries."""
     above = sorted(MaterialLot.objects.raw(_LOTS_ABOVE, [lot.pk]), key=lambda x: -x.depth)
     children: dict[int, list[MaterialLot]] = defaultdict(list)
-    for child in sorted(MaterialLot.objects.raw(_LOTS_BELOW, [lot.pk]), key=lambda x: x.code):
+    for child in sorted(lots_below(lot), key=lambda x: x.code):
         children[child.parent_id].append(child)
     below: list[tuple[MaterialLot, int]] = []
 

@@ -18,7 +18,7 @@ from typing import Any
 from celery import current_app
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -1231,3 +1231,15 @@ def _last_steps(cells: Sequence[Cell]) -> dict[int, RouteStep]:
     for run in runs:
         last[run.cell_id] = run.step
     return last
+
+
+# ---------------------------------------------------------------- lot consumer counts
+
+
+def compact_lot_consumer_counts() -> int:
+    """Fold each lot's consumer-count rows (LotConsumerCount) into one, as the database's own
+    function (batches migration 0023), which the runtime role may call but whose table it may
+    only read. Returns how many rows went; the sums stay as they were."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT batches_compact_lot_consumer_counts()")
+        return cursor.fetchone()[0]

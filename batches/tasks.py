@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError, close_old_connections
 
+from batches import services
 from batches.services import close_requested_hold
 
 
@@ -18,3 +19,10 @@ def close_hold(hold_id: int) -> bool:
     """Close a hold as request_release asked; True if it closed it now."""
     close_old_connections()
     return close_requested_hold(hold_id) is not None
+
+
+@shared_task(ignore_result=True)
+def compact_lot_consumer_counts() -> int:
+    """Beat's: fold each lot's consumer-count rows into one, so a lot's counts stay a sum of a
+    row or a few. A missed or repeated run changes no count."""
+    return services.compact_lot_consumer_counts()

@@ -30,6 +30,11 @@ SELECT, INSERT, UPDATE, DELETE = "SELECT", "INSERT", "UPDATE", "DELETE"
 # What the runtime role may do to what happened: read it and add to it.
 RECORD = (SELECT, INSERT)
 
+# Functions the runtime role may call, each running as its owner and doing only what it says:
+# beat's partition maintenance (core/partitions.py) and its folding of each lot's consumer counts
+# (batches migration 0023; granted once that migration has made it).
+RUNTIME_FUNCTIONS = (*partitions.FUNCTIONS, "batches_compact_lot_consumer_counts()")
+
 # Table -> the privileges of the runtime role, from what the code run by gunicorn and the workers
 # (services, intake, worker, sweep, admin, Django's auth and sessions) really does to it. Nothing
 # gets TRUNCATE, REFERENCES or TRIGGER. A table missing here can only be read (and a test fails).
@@ -60,6 +65,9 @@ RUNTIME_PRIVILEGES: dict[str, tuple[str, ...]] = {
     "stations_inboxkey": RECORD,
     # The results summed per cell and step, by the database's trigger (batches migration 0021).
     "batches_cellstep": (SELECT,),
+    # Each lot's consumer counts, as changes summed when read, by the database's triggers, and
+    # folded by its compaction function, which beat calls (batches migration 0023).
+    "batches_lotconsumercount": (SELECT,),
     # Processed rows moved out of the inbox, by core.partitions' function (which runs as the
     # owner), never by the role itself.
     "stations_inboxarchive": (SELECT,),
@@ -213,9 +221,10 @@ def sync_runtime_role(using: str = DEFAULT_DB_ALIAS, **_signal_kwargs: Any) -> N
             cursor.execute(f"GRANT {', '.join(privileges)} ON {tables} TO {name}")
         # nextval for the tables' ids (identity columns and core.bulk's _assign_ids).
         cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema_name} TO {name}")
-        # Beat's partition maintenance, which runs as the owner (core/partitions.py).
-        for function in partitions.FUNCTIONS:
-            cursor.execute(f"GRANT EXECUTE ON FUNCTION {function} TO {name}")
+        for function in RUNTIME_FUNCTIONS:
+            cursor.execute("SELECT to_regprocedure(%s) IS NOT NULL", [function])
+            if cursor.fetchone()[0]:  # not made yet while migrating from the start
+                cursor.execute(f"GRANT EXECUTE ON FUNCTION {function} TO {name}")
         _check_privileges(cursor, role, schema, wanted)
 
 

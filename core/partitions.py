@@ -9,7 +9,7 @@ The partitions are made by SQL functions installed here (core migration 0001): g
 workers connect as a role that owns nothing and may create nothing (core/db_roles.py), so beat's
 task calls them and they run as their owner (SECURITY DEFINER), doing only what they say: create
 the partitions of a known table, and move processed inbox rows to the archive. The runtime role
-gets EXECUTE on them and nothing else (db_roles.RUNTIME_FUNCTIONS).
+gets EXECUTE on them and nothing else (core.db_roles.RUNTIME_FUNCTIONS).
 
 A row of a month that arrived in DEFAULT before the month's partition was made is moved into it
 when it is made: PostgreSQL refuses to create a partition whose rows DEFAULT already holds.

@@ -367,6 +367,8 @@ PARTITION_MONTHS_AHEAD = env_int("PARTITION_MONTHS_AHEAD", 3)
 # Processed inbox rows older than this move to the archive (stations_inboxarchive); their
 # idempotency keys stay (stations_inboxkey). Rejected and pending rows stay in the inbox.
 INBOX_RETENTION_DAYS = env_int("INBOX_RETENTION_DAYS", 90)
+# How often beat folds each lot's consumer-count rows into one (batches.LotConsumerCount).
+LOT_COUNTS_COMPACT_SECONDS = env_int("LOT_COUNTS_COMPACT_SECONDS", 300)
 CELERY_BEAT_SCHEDULE = {
     "sweep-station-inbox": {
         "task": "stations.tasks.sweep_inbox",
@@ -374,6 +376,12 @@ CELERY_BEAT_SCHEDULE = {
     },
     "make-partitions-ahead": {"task": "core.tasks.make_partitions", "schedule": 3600.0},
     "archive-processed-inbox-rows": {"task": "core.tasks.archive_inbox", "schedule": 3600.0},
+    # Each statement that adds consumptions or moves cells adds a row to its lots' counts: folded
+    # every few minutes, a lot's counts stay a sum of a few rows.
+    "compact-lot-consumer-counts": {
+        "task": "batches.tasks.compact_lot_consumer_counts",
+        "schedule": float(LOT_COUNTS_COMPACT_SECONDS),
+    },
 }
 # Celery's Django fixup closes the DB connection around every task unless told otherwise.
 # Measured here (2-core VM, loaded): a task's query costs 1.7 ms on a reused connection and

@@ -11,6 +11,7 @@ from rest_framework import serializers
 from batches import energy
 from batches.models import Batch, Cell, Consumption, Hold, MaterialLot, MaterialRole, ProcessRun
 from batches.selectors import cell_state
+from core.renderers import JSONText
 from lines.models import Line, Station, StationKind
 
 CELL_STATES = [*Cell.Status.values, "on_hold"]
@@ -278,12 +279,13 @@ class LotSerializer(serializers.Serializer):
 
 
 class SerialsField(serializers.ListField):
-    """A list of serials read from the database as strings already: passed through as it is, since
-    a lot's 100,000 consumers through a field each would take most of a second."""
+    """A list of serials read from the database as a JSON array already (core.renderers.JSONText):
+    passed through as it is, since a lot's 100,000 consumers through a field each would take most
+    of a second."""
 
     child = serializers.CharField()
 
-    def to_representation(self, data: list[str]) -> list[str]:
+    def to_representation(self, data: JSONText) -> JSONText:
         return data
 
 
@@ -293,5 +295,6 @@ class LotDetailSerializer(LotSerializer):
     )
     cells = SerialsField(
         source="api_cells",
-        help_text="Serials of every cell that consumed the lot or a lot cut from it, at any depth",
+        help_text="Serials of every cell that consumed the lot or a lot cut from it, at any "
+        "depth, in the order the cells were made",
     )

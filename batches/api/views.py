@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -22,6 +23,7 @@ from batches.services import create_batch, hold_batch, hold_lot, release_hold
 from core import roles
 from core.api import EngineerAPIView, EngineerListView, engineer_errors
 from core.errors import DomainError, NotFound
+from core.renderers import JSONTextRenderer
 from lines.models import CellDesign, Line, Route
 
 # ---------------------------------------------------------------- lines
@@ -197,12 +199,15 @@ class LotListView(EngineerListView):
 
 class LotDetailView(EngineerAPIView):
     permissions = {"GET": roles.VIEW_LOTS}
+    # `cells` comes from the database as JSON text (selectors.lot_cell_serials).
+    renderer_classes = [JSONTextRenderer, BrowsableAPIRenderer]
 
     @extend_schema(responses={200: s.LotDetailSerializer, **engineer_errors(401, 403, 404)})
     def get(self, request: Request, code: str) -> Response:
         lot = _or_404(selectors.lot_detail, MaterialLot, code)
-        lot.api_children = list(lot.children.order_by("code").values_list("code", flat=True))
-        lot.api_cells = selectors.lot_cell_serials(lot)
+        below = selectors.lots_below(lot)
+        lot.api_children = sorted(child.code for child in below if child.parent_id == lot.pk)
+        lot.api_cells = selectors.lot_cell_serials([lot.pk, *(child.pk for child in below)])
         return Response(s.LotDetailSerializer(lot).data)
 
 

@@ -267,7 +267,9 @@ def lot_list(request: HttpRequest) -> HttpResponse:
         request,
         "batches/lot_list.html",
         {
-            "page": page_of(request, selectors.lot_list(role=role, status=status)),
+            "page": page_of(
+                request, selectors.lot_list(role=role, status=status, with_cell_count=True)
+            ),
             "query": query_without_page(request),
             "roles": MaterialRole.choices,
             "statuses": MaterialLot.Status.choices,
@@ -284,6 +286,7 @@ def lot_detail(request: HttpRequest, code: str) -> HttpResponse:
     except MaterialLot.DoesNotExist:
         raise Http404(f"No lot {code}") from None
     tree = selectors.lot_tree(lot)
+    counts = selectors.lot_consumer_counts(tree)
     return render(
         request,
         "batches/lot_detail.html",
@@ -291,8 +294,13 @@ def lot_detail(request: HttpRequest, code: str) -> HttpResponse:
             "lot": lot,
             "ancestry": tree.above,
             "below": tree.below,
-            "counts": selectors.lot_consumer_counts(tree),
-            "page": page_of(request, selectors.lot_consumers(tree), CELLS_PER_PAGE),
+            "counts": counts,
+            "page": page_of(
+                request,
+                selectors.lot_consumers(tree),
+                CELLS_PER_PAGE,
+                count=counts["consumptions"],
+            ),
             "query": query_without_page(request),
             "holds": selectors.holds_over_lot(tree),
             "statuses": [

@@ -18,8 +18,16 @@ from django.utils import timezone
 from psycopg import sql
 
 from audit.models import Event
-from batches.models import Cell, CellStep, Hold, Measurement, ProcessRun
-from batches.services import hold_cell, release_hold, scrap_cell
+from batches.models import (
+    Cell,
+    CellStep,
+    Hold,
+    LotConsumerCount,
+    MaterialLot,
+    Measurement,
+    ProcessRun,
+)
+from batches.services import compact_lot_consumer_counts, hold_cell, release_hold, scrap_cell
 from core.db_roles import RUNTIME_PRIVILEGES, runtime_role, sync_runtime_role, url_as_role
 from demo.demo_data import nominal_stacking_readings
 from stations import intake, worker
@@ -228,6 +236,10 @@ def test_the_runtime_url_is_the_owners_with_the_user_replaced():
         "DELETE FROM audit_event",
         "UPDATE batches_measurement SET value = 0",
         "DELETE FROM batches_inboxentry",
+        "DELETE FROM batches_lotconsumercount",
+        "INSERT INTO batches_lotconsumercount (lot_id, consumptions, cells, in_process, completed,"
+        " scrapped) SELECT id, 1, 1, 1, 0, 0 FROM batches_materiallot LIMIT 1",
+        "ALTER TABLE batches_consumption DISABLE TRIGGER batches_count_added_consumers",
     ],
 )
 def test_logged_in_as_the_runtime_role_nothing_guarding_the_record_can_be_undone(app_db, statement):
@@ -256,6 +268,9 @@ def stacked(proto_batch, stations, record) -> ProcessRun:
         pytest.param(lambda run: Event.objects.filter(subject=run.cell.serial).delete(), id="delete events"),
         pytest.param(lambda run: InboxEntry.objects.all().delete(), id="delete inbox rows"),
         pytest.param(lambda run: CellStep.objects.filter(cell=run.cell).update(first_passed=False), id="change a cell's step summary"),
+        pytest.param(lambda run: LotConsumerCount.objects.update(cells=0), id="change a lot's consumer counts"),
+        pytest.param(lambda run: LotConsumerCount.objects.all().delete(), id="delete a lot's consumer counts"),
+        pytest.param(lambda run: LotConsumerCount.objects.create(lot=MaterialLot.objects.first(), consumptions=1, cells=1, in_process=1, completed=0, scrapped=0), id="add to a lot's consumer counts"),
     ],
 )  # fmt: skip
 def test_the_runtime_role_cannot_change_or_delete_a_run_its_measurements_or_events(
@@ -340,6 +355,42 @@ def test_engineers_hold_release_and_scrap_cells_as_the_runtime_role(
         "hold_closed",
         "cell_scrapped",
     }
+
+
+def test_consumer_counts_follow_results_and_scrapping_and_are_folded_as_the_runtime_role(
+    proto_batch, stations, quality_engineer, role
+):
+    """The database's triggers and its compaction function write the counts the role may only
+    read."""
+    first, second = proto_batch.cells.order_by("position")[:2]
+    readings = nominal_stacking_readings(proto_batch.design)
+    lots = {"cathode": "CAT-2611-A-01", "electrolyte": "SE-2611-01"}
+    with as_runtime_role(role):
+        accepted = intake.accept_results(
+            stations["PR-STK-1"],
+            [
+                msgspec.structs.replace(
+                    _result(f"stk-{cell.pk}", cell.serial, readings), material_lots=lots
+                )
+                for cell in (first, second)
+            ],
+        )
+        assert worker.process_entries(accepted.entry_ids)["applied"] == 2
+        scrap_cell(second, by=quality_engineer, reason="Dropped on the floor")
+        assert compact_lot_consumer_counts() > 0
+    roll = LotConsumerCount.objects.get(lot__code="CAT-ROLL-2611-A")
+    assert (roll.consumptions, roll.cells, roll.in_process, roll.scrapped) == (0, 2, 1, 1)
+    sheet = LotConsumerCount.objects.get(lot__code="CAT-2611-A-01")
+    assert (sheet.consumptions, sheet.cells) == (2, 2)
+
+
+def test_the_runtime_role_may_fold_the_consumer_counts_and_no_one_else(app_db, role):
+    assert app_db.execute("SELECT batches_compact_lot_consumer_counts()").fetchone() == (0,)
+    public = _rows(
+        "SELECT has_function_privilege('public', 'batches_compact_lot_consumer_counts()', "
+        "'EXECUTE')"
+    )
+    assert public == [(False,)]
 
 
 @pytest.mark.processes

@@ -2,11 +2,21 @@ from __future__ import annotations
 
 from django.contrib.auth.models import User
 from django.core.management import call_command
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Q, Sum
 from django.test import Client
 
 from audit.models import Event
-from batches.models import Batch, Cell, Consumption, Curve, Hold, Measurement, ProcessRun
+from batches.models import (
+    Batch,
+    Cell,
+    Consumption,
+    Curve,
+    Hold,
+    LotConsumerCount,
+    MaterialLot,
+    Measurement,
+    ProcessRun,
+)
 from stations.models import InboxEntry
 
 CELLS = 2000
@@ -20,6 +30,7 @@ def test_a_generated_history_hangs_together(db, settings, tmp_path):
     history = Cell.objects.filter(serial__regex=r"^YOK-\d{6}-")
     _every_cell_is_traceable_to_its_lots_runs_and_recipe_versions(history)
     _holds_agree_with_the_cells_they_stopped(history)
+    _lots_consumer_counts_agree_with_the_consumptions()
     _the_dashboard_answers_on_the_history(history)
     _the_history_lands_in_its_months_partitions_with_its_keys(history)
 
@@ -52,6 +63,28 @@ def _every_cell_is_traceable_to_its_lots_runs_and_recipe_versions(history):
     out = Measurement.objects.filter(run__in=runs, in_spec=False)
     assert out.exists()
     assert not out.filter(run__verdict="pass").exists()
+
+
+def _lots_consumer_counts_agree_with_the_consumptions():
+    """Written by COPY, the history's consumptions are counted by the same triggers."""
+    counted = dict(Consumption.objects.order_by().values_list("lot__code").annotate(n=Count("*")))
+    summed = dict(
+        LotConsumerCount.objects.order_by().values_list("lot__code").annotate(n=Sum("consumptions"))
+    )
+    assert {code: n for code, n in summed.items() if n} == counted
+    for code, n in counted.items():
+        lot = MaterialLot.objects.get(code=code)
+        if lot.children.exists():
+            continue
+        cells = Cell.objects.filter(consumptions__lot=lot)
+        kept = LotConsumerCount.objects.filter(lot=lot).aggregate(
+            cells=Sum("cells"), scrapped=Sum("scrapped"), completed=Sum("completed")
+        )
+        assert kept == {
+            "cells": n,
+            "scrapped": cells.filter(status="scrapped").count(),
+            "completed": cells.filter(status="completed").count(),
+        }
 
 
 def _holds_agree_with_the_cells_they_stopped(history):
