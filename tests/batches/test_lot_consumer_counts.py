@@ -161,7 +161,7 @@ def test_compaction_folds_each_lots_rows_into_one_with_the_same_sums(
 def test_the_migrations_backfill_counts_as_the_triggers_do(stacked, quality_engineer):
     scrap_cell(stacked[0], by=quality_engineer, reason="dropped")
     _consume(stacked[1], OTHER_SHEET)
-    migration = importlib.import_module("batches.migrations.0023_lot_consumer_counts")
+    migration = importlib.import_module("batches.migrations.0029_lot_consumer_counts")
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM batches_lotconsumercount")
         cursor.execute(migration.BACKFILL)

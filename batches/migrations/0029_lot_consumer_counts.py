@@ -318,7 +318,7 @@ def remove(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('batches', '0022_holds_newest_first'),
+        ('batches', '0028_yield_indexes'),
     ]
 
     operations = [
