@@ -315,7 +315,15 @@ def ingest() -> None:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mes.settings")
     django.setup()
-    from bench.bench_ingestion import _cells, _post_all, _result, _wait_processed, web_and_worker
+    from bench.bench_ingestion import (
+        _cells,
+        _check_stored,
+        _now,
+        _post_all,
+        _result,
+        _wait_processed,
+        web_and_worker,
+    )
     from demo.management.commands.seed_demo import Command as SeedDemo
     from lines.models import Station
     from stations.services import issue_station_token
@@ -332,10 +340,11 @@ def ingest() -> None:
                 results[i : i + INGEST_PER_REQUEST]
                 for i in range(0, INGEST_RESULTS, INGEST_PER_REQUEST)
             ]
-            started = time.perf_counter()
+            since, started = _now(), time.perf_counter()
             _post_all(base, token, requests_)
-            _wait_processed(prefix, INGEST_RESULTS)
+            _wait_processed(prefix, since)
             rates.append(INGEST_RESULTS / (time.perf_counter() - started))
+            _check_stored(prefix, INGEST_RESULTS, since)
         print(
             f"{INGEST_PER_REQUEST} results/request, {INGEST_RESULTS} results x 3: best"
             f" {max(rates):.0f}, median {statistics.median(rates):.0f} results/s"
