@@ -75,19 +75,33 @@ def update_rows(
         convert = _to_db(field, db)
         params.append(values if convert is None else [convert(value) for value in values])
     names = [db.ops.quote_name(field.column) for field in columns]
-    arrays = ", ".join(f"%b::{field.db_type(db)}[]" for field in columns)
-    assignments = ", ".join(f"{name} = v.{name}" for name in names[1:])
     table = db.ops.quote_name(meta.db_table)
-    within = ""
-    if partition_key:
-        key = meta.get_field(partition_key)
-        values = [getattr(obj, key.attname) for obj in objs]
-        within = f" AND {table}.{db.ops.quote_name(key.column)} BETWEEN %b AND %b"
-        params += [min(values), max(values)]
+    if not partition_key:
+        arrays = ", ".join(f"%b::{field.db_type(db)}[]" for field in columns)
+        assignments = ", ".join(f"{name} = v.{name}" for name in names[1:])
+        execute_bound(
+            f"UPDATE {table} SET {assignments} FROM unnest({arrays}) AS v({', '.join(names)}) "
+            f"WHERE {table}.{names[0]} = v.{names[0]}",
+            params,
+        )
+        return
+    # Partitioned: each row found by its id among the arrays' (an index probe each) and its
+    # values read at its id's place. Joined with unnest() instead, the key's range (newer than
+    # the partition's statistics, so estimated at one row) made PostgreSQL read every row of
+    # the month in that range and compare each with every row of the chunk.
+    key = meta.get_field(partition_key)
+    keys = [getattr(obj, key.attname) for obj in objs]
+    arrays = ", ".join(
+        f"%b::{field.db_type(db)}[] AS {name}" for field, name in zip(columns, names, strict=True)
+    )
+    pk = f"{table}.{names[0]}"
+    assignments = ", ".join(
+        f"{name} = v.{name}[array_position(v.{names[0]}, {pk})]" for name in names[1:]
+    )
     execute_bound(
-        f"UPDATE {table} SET {assignments} FROM unnest({arrays}) AS v({', '.join(names)}) "
-        f"WHERE {table}.{names[0]} = v.{names[0]}{within}",
-        params,
+        f"UPDATE {table} SET {assignments} FROM (SELECT {arrays}) AS v WHERE {pk} = ANY(v.{names[0]})"
+        f" AND {table}.{db.ops.quote_name(key.column)} BETWEEN %b AND %b",
+        [*params, min(keys), max(keys)],
     )
 
 

@@ -68,6 +68,36 @@ def test_update_rows_writes_the_named_fields_only(stacked):
         assert run.violations == [{"run": run.pk}] and run.event_id.startswith("E-")
 
 
+def test_update_rows_on_a_partitioned_table_gives_each_row_its_own_values(stacked):
+    from core import partitions
+    from stations.models import InboxEntry
+
+    station = stacked[2]
+    now = timezone.now()
+    months = [now - dt.timedelta(days=40), now]  # rows in two months' partitions
+    partitions.ensure_months(months[0].date(), now.date())
+    entries = [
+        InboxEntry.objects.create(
+            station=station,
+            event_id=f"E-{n}",
+            cell_serial="C",
+            content_hash="h",
+            payload={},
+            received_at=months[n % 2],
+            enqueued_at=now,
+        )  # fmt: skip
+        for n in range(6)
+    ]
+    for n, entry in enumerate(entries):
+        entry.attempts, entry.reason = n + 1, f"reason {n}"
+        entry.cell_serial = "not written"
+    update_rows(entries[::-1], ["attempts", "reason"], partition_key="received_at")
+    stored = InboxEntry.objects.order_by("event_id").values_list(
+        "event_id", "attempts", "reason", "cell_serial"
+    )
+    assert list(stored) == [(f"E-{n}", n + 1, f"reason {n}", "C") for n in range(6)]
+
+
 def test_record_events_appends_rows_with_actor_time_and_data(stacked, line_engineer):
     before = timezone.now()
     record_events(
