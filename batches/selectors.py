@@ -279,14 +279,14 @@ class BatchHolds:
 def batch_holds(batch: Batch, *, shown: int | None = None) -> BatchHolds:
     """The batch's holds as its page shows them: two queries, three when an open hold is older
     than the newest `shown` (HOLDS_SHOWN by default)."""
-    statuses = dict(holds_of_batch(batch).values_list("pk", "status"))
-    # By their ids: a batch has hundreds of holds among the year's tens of thousands.
-    holds = holds_with_details(Hold.objects.filter(pk__in=statuses)).order_by("-opened_at", "-id")
-    newest = list(holds[: HOLDS_SHOWN if shown is None else shown])
+    statuses = dict(holds_of_batch(batch).values_list("pk", "status"))  # newest first
+    # The holds listed by their ids: a batch has hundreds among the year's tens of thousands.
+    detailed = holds_with_details().order_by("-opened_at", "-id")
+    newest = list(detailed.filter(pk__in=list(statuses)[: HOLDS_SHOWN if shown is None else shown]))
     open_ids = {pk for pk, status in statuses.items() if status == Hold.Status.OPEN}
     open_holds = [h for h in newest if h.pk in open_ids]
     if len(open_holds) < len(open_ids):
-        open_holds = list(holds.filter(pk__in=open_ids))
+        open_holds = list(detailed.filter(pk__in=open_ids))
     return BatchHolds(shown=newest, open=open_holds, ids=list(statuses))
 
 
