@@ -29,6 +29,11 @@ Rows per cell (batch, day, line) add up, so a grouping whose key PostgreSQL cann
 (a shift from the line's calendar, say) is one more `CellBucket`: an SQL key fine enough to be
 regrouped (the local hour of the first result) and a `key` function mapping it to the row's key;
 rows that map to the same key are summed.
+
+The same rows add up per batch (a cell belongs to one batch): a selection of lines, batches and
+designs only, whose batches' results count whole, sums each batch's figures as the database
+computed and stored them (quality.BatchYield, migration 0006), forgotten in the transaction that
+changes any of their inputs; any other selection counts from the cell steps.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from django.db.models import F
 from batches.models import Batch, Cell, ProcessRun
 from lines.models import Line, RouteStep
 from lines.selectors import KIND_ORDER
+from quality.models import BatchYield, YieldEpoch
 from quality.selection import Selection
 
 
@@ -198,10 +204,21 @@ def yield_report(selection: Selection, by: str = "step") -> YieldReport:
     """The yield figures of the selected results, a row per step, batch, day or line (see the
     module's docstring for what each count means), with RTY and the whole selection's total.
 
-    Two queries: the steps' figures (RTY needs them whatever `by` is), then the per-cell
-    figures grouped by `by` with the total, or for `by=step`, which reuses the first for its
-    rows, the total alone.
+    A selection of lines, batches and designs only (each batch's results whole) sums each
+    batch's figures as stored (BatchYield, see _from_batch_yields). Any other, two queries: the
+    steps' figures (RTY needs them whatever `by` is), then the per-cell figures grouped by `by`
+    with the total, or for `by=step`, which reuses the first for its rows, the total alone.
     """
+    if by not in BY:
+        raise ValueError(f"unknown grouping {by!r}")
+    if _by_batch_only(selection) and (report := _from_batch_yields(selection, by)) is not None:
+        return report
+    return yield_from_results(selection, by)
+
+
+def yield_from_results(selection: Selection, by: str = "step") -> YieldReport:
+    """yield_report's figures always counted from the selected cell steps, never stored ones
+    (which must equal these: the tests hold them to it)."""
     if by not in BY:
         raise ValueError(f"unknown grouping {by!r}")
     selected_sql, selected_params = _selected(selection)
@@ -254,3 +271,128 @@ def _selected(selection: Selection, *, scrapped: bool = False) -> tuple[str, tup
     )
     sql, params = query.sql_with_params()
     return sql, tuple(params)
+
+
+# The filters that keep each batch's results whole (the line: the batch's results at the line's
+# stations, which BatchYield keeps per line); any other reads the results themselves.
+_WHOLE_BATCH_FILTERS = ("line", "batch", "design")
+
+
+def _by_batch_only(selection: Selection) -> bool:
+    return all(
+        getattr(selection, name) in (None, "")
+        for name in Selection.__dataclass_fields__
+        if name not in _WHOLE_BATCH_FILTERS
+    )
+
+
+# Each batch (or the one selected) with its figures stored and current, in the database's order
+# of codes: the rows of the selection's line (or of any line) of the kinds asked for, and its
+# cells' row of any line, which every batch with figures has.
+_BATCH_YIELDS = f"""
+SELECT b.id, b.code, b.design_id, l.code, y.line_id, y.kind, y.key, y.exact,
+       y.started, y.first_pass, y.failed, y.reworked, y.scrapped, y.first_at
+FROM {_BATCH} b
+JOIN {_LINE} l ON l.id = b.line_id
+LEFT JOIN {BatchYield._meta.db_table} y
+  ON y.batch_id = b.id
+ AND y.zone = %s
+ AND y.epoch = (SELECT coalesce(max(value), 0) FROM {YieldEpoch._meta.db_table})
+ AND ((y.line_id IS NOT DISTINCT FROM %s AND y.kind = ANY(%s))
+      OR (y.line_id IS NULL AND y.kind = 'cells'))
+WHERE b.id = %s OR %s IS NULL
+ORDER BY b.code, b.id
+"""
+
+# The same rows of batches without, computed now by the database (quality migration 0006).
+_COMPUTED_BATCH_YIELDS = """
+SELECT y.batch_id, y.line_id, y.kind, y.key, y.exact,
+       y.started, y.first_pass, y.failed, y.reworked, y.scrapped, y.first_at
+FROM quality_batch_yield(%s::bigint[], %s) y
+WHERE (y.line_id IS NOT DISTINCT FROM %s AND y.kind = ANY(%s))
+   OR (y.line_id IS NULL AND y.kind = 'cells')
+"""
+
+
+def _from_batch_yields(selection: Selection, by: str) -> YieldReport | None:
+    """The report summed from each selected batch's figures (BatchYield): those stored and
+    current, read in one query, and the others computed by the database's function
+    quality_batch_yield, which stores them unless a writer holds the batch (the locking rule is
+    the function's, quality migration 0006). None when a batch's cell steps no longer name its
+    cells' batch or its design (the filters would then differ from its rows).
+
+    Rows per batch add up (a cell belongs to one batch): the steps and the total sum the rows of
+    the selection's line (or of any line); a batch's row, its line's or a day's sums its
+    batches' rows, ordered as the query orders them: by their earliest counted first result,
+    then key (codes in the database's order).
+    """
+    zone = settings.TIME_ZONE
+    line_id = selection.line.pk if selection.line else None
+    kinds = ["step", "cells", *(["day"] if by == "day" else [])]
+    batch_id = selection.batch.pk if selection.batch else None
+    with connection.cursor() as cursor:
+        cursor.execute(_BATCH_YIELDS, [zone, line_id, kinds, batch_id, batch_id])
+        stored = cursor.fetchall()
+    batches: dict[int, tuple[str, str, int]] = {}  # id -> code, line's code, rank of the code
+    designs: dict[int, int] = {}
+    figures = []
+    for batch, code, design_id, line_code, *row in stored:
+        batches.setdefault(batch, (code, line_code, len(batches)))
+        designs[batch] = design_id
+        if row[1] is not None:
+            figures.append((batch, *row))
+    known = {row[0] for row in figures if row[1] is None and row[2] == "cells"}
+    figures = [row for row in figures if row[0] in known]
+    missing = sorted(set(batches) - known)
+    if missing:
+        with connection.cursor() as cursor:
+            cursor.execute(_COMPUTED_BATCH_YIELDS, [missing, zone, line_id, kinds])
+            figures += cursor.fetchall()
+    if not all(row[4] for row in figures):
+        return None
+
+    steps: dict[str, YieldRow] = {}
+    total = YieldRow("total")
+    grouped: dict[Any, list] = {}  # key -> [earliest first result, rank of the key, row]
+    rank = _key_rank(by, batches)
+    design = selection.design.pk if selection.design else None
+    for batch, row_line, kind, key, _, *counts, first_at in figures:
+        if design is not None and designs[batch] != design:
+            continue  # the filter on the cell steps' design: their batch's (all exact)
+        if row_line != line_id or not counts[0]:
+            continue  # its row of any line under a line's selection, or one without cells
+        if kind == "step":
+            steps.setdefault(key, YieldRow(key)).add(YieldRow(key, *counts))
+            continue
+        if kind == "cells":
+            total.add(YieldRow("total", *counts))
+        if by == "step" or (kind == "cells") == (by == "day"):
+            continue
+        value = date.fromisoformat(key) if by == "day" else batches[batch][by == "line"]
+        entry = grouped.setdefault(value, [first_at, rank(value), YieldRow("")])
+        entry[0] = min(entry[0], first_at)
+        entry[2].add(YieldRow("", *counts))
+    step_rows = sorted(
+        steps.values(), key=lambda row: (KIND_ORDER.get(row.key, len(KIND_ORDER)), row.key)
+    )
+    if by == "step":
+        return YieldReport(by, step_rows, step_rows, total)
+    bucket = CELL_BUCKETS[by]
+    rows: dict[str, YieldRow] = {}
+    for value, (_, _, counts) in sorted(grouped.items(), key=lambda item: item[1][:2]):
+        key = bucket.key(value)
+        counts.key = key
+        rows.setdefault(key, YieldRow(key)).add(counts)
+    return YieldReport(by, list(rows.values()), step_rows, total)
+
+
+def _key_rank(by: str, batches: dict[int, tuple[str, str, int]]) -> Callable[[Any], int]:
+    """The place of a row's key in the database's order of keys (its collation, for codes)."""
+    if by == "batch":
+        order = {code: rank for code, _, rank in batches.values()}
+    elif by == "line":
+        codes = Line.objects.order_by("code").values_list("code", flat=True)
+        order = {code: rank for rank, code in enumerate(codes)}
+    else:
+        return lambda value: 0  # days: their earliest results alone order them
+    return order.__getitem__
