@@ -11,12 +11,18 @@ from django.db import migrations, models
 # a batch moved since would make the selection's filters differ from the batch's rows); yield
 # reads the whole query when it is false.
 FIGURES = """
-WITH cs AS MATERIALIZED (
+-- The batches' cells from the index on their batch, not every cell: a cell step whose cell is
+-- not among them is of a cell moved to another batch (inexact).
+WITH batch_cells AS MATERIALIZED (
+    SELECT id, batch_id, status FROM batches_cell WHERE batch_id = ANY(batch_ids)
+),
+cs AS MATERIALIZED (
     SELECT cs.cell_id, cs.batch_id, cs.step, cs.first_at, cs.first_passed,
-           cs.passes + cs.fails AS results, s.line_id, c.status = 'scrapped' AS scrapped,
-           cs.design_id = b.design_id AND c.batch_id = cs.batch_id AS exact
+           cs.passes + cs.fails AS results, s.line_id,
+           coalesce(c.status = 'scrapped', false) AS scrapped,
+           cs.design_id = b.design_id AND c.batch_id IS NOT DISTINCT FROM cs.batch_id AS exact
     FROM batches_cellstep cs
-    JOIN batches_cell c ON c.id = cs.cell_id
+    LEFT JOIN batch_cells c ON c.id = cs.cell_id
     JOIN batches_batch b ON b.id = cs.batch_id
     LEFT JOIN lines_station s ON s.id = cs.station_id
     WHERE cs.batch_id = ANY(batch_ids)
