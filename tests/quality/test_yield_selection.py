@@ -437,19 +437,23 @@ def test_days_stored_in_another_time_zone_are_not_read(mixed, settings):
     assert yield_report(Selection(), "day") == by_day
 
 
-def test_figures_are_not_stored_while_a_writer_holds_the_batch(mixed):
-    """A writer changing a batch holds its lock (shared) until it commits: a read computing
-    meanwhile answers with what it computed and stores nothing the writer may have made
-    stale."""
-    batches, _ = mixed
+def _connection_of_its_own() -> psycopg.Connection:
     settings = connection.settings_dict
-    writer = psycopg.connect(
+    return psycopg.connect(
         dbname=settings["NAME"],
         user=settings["USER"],
         host=settings["HOST"] or None,
         port=settings["PORT"] or None,
         password=settings["PASSWORD"] or None,
     )
+
+
+def test_figures_are_not_stored_while_a_writer_holds_the_batch(mixed):
+    """A writer changing a batch holds its lock (shared) until it commits: a read computing
+    meanwhile answers with what it computed and stores nothing the writer may have made
+    stale."""
+    batches, _ = mixed
+    writer = _connection_of_its_own()
     try:
         writer.execute(
             "SELECT pg_advisory_xact_lock_shared(hashtextextended('batch-yield:' || %s, 0))",
@@ -463,6 +467,30 @@ def test_figures_are_not_stored_while_a_writer_holds_the_batch(mixed):
         assert BatchYield.objects.filter(batch=batches[0]).exists()
     finally:
         writer.close()
+
+
+@pytest.mark.parametrize(
+    ("transaction_kind", "stored"),
+    [
+        ("ISOLATION LEVEL READ COMMITTED", 1),
+        ("ISOLATION LEVEL REPEATABLE READ", 0),  # its snapshot may be older than the locks
+        ("ISOLATION LEVEL SERIALIZABLE", 0),
+        ("READ ONLY", 0),
+    ],
+)
+def test_figures_are_stored_only_from_a_snapshot_taken_after_the_locks(
+    db, transaction_kind, stored
+):
+    """Outside the test's transaction: a batch unknown there (figures of no cell)."""
+    with _connection_of_its_own() as other:
+        other.execute(f"BEGIN {transaction_kind}")
+        computed = other.execute("SELECT * FROM quality_batch_yield(ARRAY[-1], 'UTC')").fetchall()
+        assert [row[:4] for row in computed] == [(-1, None, "cells", "")]
+        (count,) = other.execute(
+            "SELECT count(*) FROM quality_batchyield WHERE batch_id = -1"
+        ).fetchone()
+        assert count == stored
+        other.rollback()
 
 
 def test_the_runtime_role_reads_stored_figures_and_cannot_write_them(mixed):
