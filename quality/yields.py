@@ -304,7 +304,12 @@ WHERE b.id = %s OR %s IS NULL
 ORDER BY b.code, b.id
 """
 
-# The same rows of batches without, computed now by the database (quality migration 0006).
+# The same rows of batches without, computed now by the database (quality migration 0006), at
+# most COMPUTED_AT_ONCE batches a statement: each holds its batches' locks until it commits (in
+# autocommit, when it ends), and a writer adding a result to one of them waits that long. A
+# year's batches, after a migration or a station moved, are then a few hundred milliseconds
+# each, not one statement of several seconds.
+COMPUTED_AT_ONCE = 50
 _COMPUTED_BATCH_YIELDS = """
 SELECT y.batch_id, y.line_id, y.kind, y.key, y.exact,
        y.started, y.first_pass, y.failed, y.reworked, y.scrapped, y.first_at
@@ -344,9 +349,10 @@ def _from_batch_yields(selection: Selection, by: str) -> YieldReport | None:
     known = {row[0] for row in figures if row[1] is None and row[2] == "cells"}
     figures = [row for row in figures if row[0] in known]
     missing = sorted(set(batches) - known)
-    if missing:
-        with connection.cursor() as cursor:
-            cursor.execute(_COMPUTED_BATCH_YIELDS, [missing, zone, line_id, kinds])
+    with connection.cursor() as cursor:
+        for start in range(0, len(missing), COMPUTED_AT_ONCE):
+            chunk = missing[start : start + COMPUTED_AT_ONCE]
+            cursor.execute(_COMPUTED_BATCH_YIELDS, [chunk, zone, line_id, kinds])
             figures += cursor.fetchall()
     if not all(row[4] for row in figures):
         return None

@@ -21,6 +21,7 @@ from batches.services import create_batch, scrap_cell
 from core.db_roles import runtime_role
 from lines.models import CellDesign, Line, RecipeVersion, Route, RouteStep, Station
 from lines.selectors import KIND_ORDER
+from quality import yields
 from quality.models import BatchYield, YieldEpoch
 from quality.pareto import pareto
 from quality.selection import CELL_STEP_PATHS, RUN_PATHS, Selection
@@ -389,7 +390,10 @@ def _run(cell, kind, station_code, at, verdict="pass") -> ProcessRun:
     )
 
 
-def test_stored_figures_are_forgotten_by_whatever_changes_them(mixed, quality_engineer):
+def test_stored_figures_are_forgotten_by_whatever_changes_them(
+    mixed, quality_engineer, monkeypatch
+):
+    monkeypatch.setattr(yields, "COMPUTED_AT_ONCE", 2)  # three batches: two statements
     batches, start = mixed
     mix_a = batches[0]
     _assert_stored_equal_counted()
