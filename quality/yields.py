@@ -286,12 +286,16 @@ def _by_batch_only(selection: Selection) -> bool:
     )
 
 
+# The earliest counted first result orders rows only: as microseconds since 1970, exact, and read
+# several times faster than a datetime in the plant's time zone (thousands of rows at a year).
+_MICROSECONDS = "(extract(epoch FROM y.first_at) * 1000000)::bigint"
+
 # Each batch (or the one selected) with its figures stored and current, in the database's order
 # of codes: the rows of the selection's line (or of any line) of the kinds asked for, and its
 # cells' row of any line, which every batch with figures has.
 _BATCH_YIELDS = f"""
 SELECT b.id, b.code, b.design_id, l.code, y.line_id, y.kind, y.key, y.exact,
-       y.started, y.first_pass, y.failed, y.reworked, y.scrapped, y.first_at
+       y.started, y.first_pass, y.failed, y.reworked, y.scrapped, {_MICROSECONDS}
 FROM {_BATCH} b
 JOIN {_LINE} l ON l.id = b.line_id
 LEFT JOIN {BatchYield._meta.db_table} y
@@ -310,9 +314,9 @@ ORDER BY b.code, b.id
 # year's batches, after a migration or a station moved, are then a few hundred milliseconds
 # each, not one statement of several seconds.
 COMPUTED_AT_ONCE = 50
-_COMPUTED_BATCH_YIELDS = """
+_COMPUTED_BATCH_YIELDS = f"""
 SELECT y.batch_id, y.line_id, y.kind, y.key, y.exact,
-       y.started, y.first_pass, y.failed, y.reworked, y.scrapped, y.first_at
+       y.started, y.first_pass, y.failed, y.reworked, y.scrapped, {_MICROSECONDS}
 FROM quality_batch_yield(%s::bigint[], %s) y
 WHERE (y.line_id IS NOT DISTINCT FROM %s AND y.kind = ANY(%s))
    OR (y.line_id IS NULL AND y.kind = 'cells')
