@@ -287,29 +287,50 @@ def _by_batch_only(selection: Selection) -> bool:
 
 
 # The earliest counted first result orders rows only: as microseconds since 1970, exact, and read
-# several times faster than a datetime in the plant's time zone (thousands of rows at a year).
+# several times faster than a datetime in the plant's time zone.
 _MICROSECONDS = "(extract(epoch FROM y.first_at) * 1000000)::bigint"
 
-# Each batch (or the one selected) with its figures stored and current, in the database's order
-# of codes: the rows of the selection's line (or of any line) of the kinds asked for, and its
-# cells' row of any line, which every batch with figures has.
-_BATCH_YIELDS = f"""
-SELECT b.id, b.code, b.design_id, l.code, y.line_id, y.kind, y.key, y.exact,
-       y.started, y.first_pass, y.failed, y.reworked, y.scrapped, {_MICROSECONDS}
+# One statement, so one snapshot: each selected batch (`batch`: its design, line, the places of
+# its code and its line's code in the database's order, whether its figures are stored and
+# current, and exact), then the figures of those batches summed per kind of row and key (the
+# steps; the days with by=day; the cells' rows per batch or per the batch's line with
+# by=batch|line, else one sum, the total), each with its earliest counted first result. Joined
+# to the batches by their key, so the plan stays sound while the table's statistics are stale
+# (just filled).
+_SUMMED_BATCH_YIELDS = f"""
+WITH epoch AS MATERIALIZED (
+    SELECT coalesce(max(value), 0) AS value FROM {YieldEpoch._meta.db_table}
+)
+SELECT 'batch', NULL, b.id, b.design_id, b.line_id,
+       rank() OVER (ORDER BY b.code), dense_rank() OVER (ORDER BY l.code),
+       (m.exact IS NOT NULL)::integer, coalesce(m.exact, true)::integer, NULL, b.code, l.code
 FROM {_BATCH} b
 JOIN {_LINE} l ON l.id = b.line_id
-LEFT JOIN {BatchYield._meta.db_table} y
-  ON y.batch_id = b.id
- AND y.zone = %s
- AND y.epoch = (SELECT coalesce(max(value), 0) FROM {YieldEpoch._meta.db_table})
- AND ((y.line_id IS NOT DISTINCT FROM %s AND y.kind = ANY(%s))
-      OR (y.line_id IS NULL AND y.kind = 'cells'))
-WHERE b.id = %s OR %s IS NULL
-ORDER BY b.code, b.id
+-- Each batch's row of its cells, looked up on the unique index: a join would rest on the
+-- table's statistics, which say it is empty until PostgreSQL analyzes it after its first fill.
+CROSS JOIN LATERAL (
+    SELECT (SELECT m.exact FROM {BatchYield._meta.db_table} m
+            WHERE m.batch_id = b.id AND m.line_id IS NULL AND m.kind = 'cells' AND m.key = ''
+              AND m.zone = %(zone)s AND m.epoch = (SELECT value FROM epoch)) AS exact
+) m
+WHERE b.id = %(batch)s OR %(batch)s IS NULL
+UNION ALL
+SELECT y.kind, y.key,
+       CASE WHEN y.kind <> 'cells' THEN NULL
+            WHEN %(by)s = 'batch' THEN b.id WHEN %(by)s = 'line' THEN b.line_id END,
+       sum(y.started), sum(y.first_pass), sum(y.failed), sum(y.reworked), sum(y.scrapped),
+       NULL, min({_MICROSECONDS}), NULL, NULL
+FROM {BatchYield._meta.db_table} y
+JOIN {_BATCH} b ON b.id = y.batch_id
+WHERE y.zone = %(zone)s AND y.epoch = (SELECT value FROM epoch)
+  AND y.line_id IS NOT DISTINCT FROM %(line)s AND y.kind = ANY(%(kinds)s) AND y.started > 0
+  AND (b.id = %(batch)s OR %(batch)s IS NULL)
+  AND (b.design_id = %(design)s OR %(design)s IS NULL)
+GROUP BY 1, 2, 3
 """
 
-# The same rows of batches without, computed now by the database (quality migration 0006), at
-# most COMPUTED_AT_ONCE batches a statement: each holds its batches' locks until it commits (in
+# The rows of batches without, computed now by the database (quality migration 0006), at most
+# COMPUTED_AT_ONCE batches a statement: each holds its batches' locks until it commits (in
 # autocommit, when it ends), and a writer adding a result to one of them waits that long. A
 # year's batches, after a migration or a station moved, are then a few hundred milliseconds
 # each, not one statement of several seconds.
@@ -325,7 +346,7 @@ WHERE (y.line_id IS NOT DISTINCT FROM %s AND y.kind = ANY(%s))
 
 def _from_batch_yields(selection: Selection, by: str) -> YieldReport | None:
     """The report summed from each selected batch's figures (BatchYield): those stored and
-    current, read in one query, and the others computed by the database's function
+    current, summed by PostgreSQL, and the others computed by the database's function
     quality_batch_yield, which stores them unless a writer holds the batch (the locking rule is
     the function's, quality migration 0006). None when a batch's cell steps no longer name its
     cells' batch or its design (the filters would then differ from its rows).
@@ -337,72 +358,79 @@ def _from_batch_yields(selection: Selection, by: str) -> YieldReport | None:
     """
     zone = settings.TIME_ZONE
     line_id = selection.line.pk if selection.line else None
+    design_id = selection.design.pk if selection.design else None
     kinds = ["step", "cells", *(["day"] if by == "day" else [])]
-    batch_id = selection.batch.pk if selection.batch else None
     with connection.cursor() as cursor:
-        cursor.execute(_BATCH_YIELDS, [zone, line_id, kinds, batch_id, batch_id])
-        stored = cursor.fetchall()
-    batches: dict[int, tuple[str, str, int]] = {}  # id -> code, line's code, rank of the code
-    designs: dict[int, int] = {}
-    figures = []
-    for batch, code, design_id, line_code, *row in stored:
-        batches.setdefault(batch, (code, line_code, len(batches)))
-        designs[batch] = design_id
-        if row[1] is not None:
-            figures.append((batch, *row))
-    known = {row[0] for row in figures if row[1] is None and row[2] == "cells"}
-    figures = [row for row in figures if row[0] in known]
-    missing = sorted(set(batches) - known)
+        cursor.execute(
+            _SUMMED_BATCH_YIELDS,
+            {
+                "by": by,
+                "batch": selection.batch.pk if selection.batch else None,
+                "zone": zone,
+                "line": line_id,
+                "kinds": kinds,
+                "design": design_id,
+            },
+        )
+        summed = cursor.fetchall()
+    # A cells' row's group (by=batch: the batch, by=line: its line) -> its place and its key.
+    groups: dict[int, tuple[int, str]] = {}
+    batches: dict[int, tuple[int, int]] = {}  # batch -> its design, its group
+    missing = []
+    for kind, _, batch, design, line, place, line_place, known, exact, _, code, line_code in summed:
+        if kind != "batch":
+            continue
+        if not exact:
+            return None
+        group = batch if by == "batch" else line
+        groups[group] = (place, code) if by == "batch" else (line_place, line_code)
+        batches[batch] = (design, group)
+        if not known:
+            missing.append(batch)
+
+    # (kind, key or group) -> [earliest first result, the figures]
+    figures: dict[tuple[str, Any], list] = {}
+
+    def add(kind: str, key: Any, counts: list[int], first_at: int) -> None:
+        entry = figures.setdefault((kind, key), [first_at, YieldRow("")])
+        entry[0] = min(entry[0], first_at)
+        entry[1].add(YieldRow("", *counts))
+
+    for kind, key, group, *counts, _, first_at, _, _ in summed:
+        if kind != "batch":
+            add(kind, key if group is None else group, counts, first_at)
     with connection.cursor() as cursor:
         for start in range(0, len(missing), COMPUTED_AT_ONCE):
             chunk = missing[start : start + COMPUTED_AT_ONCE]
             cursor.execute(_COMPUTED_BATCH_YIELDS, [chunk, zone, line_id, kinds])
-            figures += cursor.fetchall()
-    if not all(row[4] for row in figures):
-        return None
+            for batch, row_line, kind, key, exact, *counts, first_at in cursor.fetchall():
+                if not exact:
+                    return None
+                design, group = batches[batch]
+                if row_line != line_id or not counts[0] or design_id not in (None, design):
+                    continue  # its row of any line under a line's selection, or empty
+                grouped = kind == "cells" and by in ("batch", "line")
+                add(kind, group if grouped else key, counts, first_at)
 
-    steps: dict[str, YieldRow] = {}
+    steps = []
     total = YieldRow("total")
-    grouped: dict[Any, list] = {}  # key -> [earliest first result, rank of the key, row]
-    rank = _key_rank(by, batches)
-    design = selection.design.pk if selection.design else None
-    for batch, row_line, kind, key, _, *counts, first_at in figures:
-        if design is not None and designs[batch] != design:
-            continue  # the filter on the cell steps' design: their batch's (all exact)
-        if row_line != line_id or not counts[0]:
-            continue  # its row of any line under a line's selection, or one without cells
+    ordered = []  # (earliest first result, place of the key, key, figures)
+    for (kind, key), (first_at, counts) in figures.items():
         if kind == "step":
-            steps.setdefault(key, YieldRow(key)).add(YieldRow(key, *counts))
-            continue
-        if kind == "cells":
-            total.add(YieldRow("total", *counts))
-        if by == "step" or (kind == "cells") == (by == "day"):
-            continue
-        value = date.fromisoformat(key) if by == "day" else batches[batch][by == "line"]
-        entry = grouped.setdefault(value, [first_at, rank(value), YieldRow("")])
-        entry[0] = min(entry[0], first_at)
-        entry[2].add(YieldRow("", *counts))
-    step_rows = sorted(
-        steps.values(), key=lambda row: (KIND_ORDER.get(row.key, len(KIND_ORDER)), row.key)
-    )
+            counts.key = key
+            steps.append(counts)
+        elif kind == "cells":
+            total.add(counts)
+            if by in ("batch", "line"):
+                ordered.append((first_at, *groups[key], counts))
+        elif by == "day":
+            ordered.append((first_at, 0, key, counts))  # days apart: their times alone order them
+    steps.sort(key=lambda row: (KIND_ORDER.get(row.key, len(KIND_ORDER)), row.key))
     if by == "step":
-        return YieldReport(by, step_rows, step_rows, total)
+        return YieldReport(by, steps, steps, total)
     bucket = CELL_BUCKETS[by]
     rows: dict[str, YieldRow] = {}
-    for value, (_, _, counts) in sorted(grouped.items(), key=lambda item: item[1][:2]):
-        key = bucket.key(value)
-        counts.key = key
+    for _, _, value, counts in sorted(ordered, key=lambda entry: entry[:2]):
+        key = bucket.key(date.fromisoformat(value) if by == "day" else value)
         rows.setdefault(key, YieldRow(key)).add(counts)
-    return YieldReport(by, list(rows.values()), step_rows, total)
-
-
-def _key_rank(by: str, batches: dict[int, tuple[str, str, int]]) -> Callable[[Any], int]:
-    """The place of a row's key in the database's order of keys (its collation, for codes)."""
-    if by == "batch":
-        order = {code: rank for code, _, rank in batches.values()}
-    elif by == "line":
-        codes = Line.objects.order_by("code").values_list("code", flat=True)
-        order = {code: rank for rank, code in enumerate(codes)}
-    else:
-        return lambda value: 0  # days: their earliest results alone order them
-    return order.__getitem__
+    return YieldReport(by, list(rows.values()), steps, total)
