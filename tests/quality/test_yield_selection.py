@@ -422,6 +422,22 @@ def test_stored_figures_are_forgotten_by_whatever_changes_them(
     assert YieldEpoch.objects.get(pk=1).value == epoch + 1
     _assert_stored_equal_counted()
 
+    # A route step of another kind (the step a scrapped cell was scrapped after, read from its
+    # runs): every batch's rows fall behind.
+    RouteStep.objects.filter(route=mix_a.route, station_kind="formation").update(
+        station_kind="grading"
+    )
+    assert YieldEpoch.objects.get(pk=1).value == epoch + 2
+    _assert_stored_equal_counted()
+
+    # The owner removing a scrapped cell's last run (the runtime role may not): the step it was
+    # scrapped after is now its run before.
+    scrapped = Cell.objects.filter(batch=mix_a, status=Cell.Status.SCRAPPED).first()
+    last = ProcessRun.objects.filter(cell=scrapped).order_by("-finished_at", "-id").first()
+    ProcessRun.objects.filter(pk=last.pk).delete()
+    assert not BatchYield.objects.filter(batch=mix_a).exists()
+    _assert_stored_equal_counted()
+
 
 def test_a_batch_whose_cell_steps_name_another_design_is_counted_from_them(mixed):
     """Never done by the app (a batch's design is read-only), but should it happen the cell
