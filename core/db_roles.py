@@ -31,9 +31,14 @@ SELECT, INSERT, UPDATE, DELETE = "SELECT", "INSERT", "UPDATE", "DELETE"
 RECORD = (SELECT, INSERT)
 
 # Functions the runtime role may call, each running as its owner and doing only what it says:
-# beat's partition maintenance (core/partitions.py) and its folding of each lot's consumer counts
-# (batches migration 0023; granted once that migration has made it).
-RUNTIME_FUNCTIONS = (*partitions.FUNCTIONS, "batches_compact_lot_consumer_counts()")
+# beat's partition maintenance (core/partitions.py), its folding of each lot's consumer counts
+# (batches migration 0023) and a batch's yield figures, computed and stored by the database
+# (quality migration 0006); each granted once its migration has made it.
+RUNTIME_FUNCTIONS = (
+    *partitions.FUNCTIONS,
+    "batches_compact_lot_consumer_counts()",
+    "quality_batch_yield(bigint[], text)",
+)
 
 # Table -> the privileges of the runtime role, from what the code run by gunicorn and the workers
 # (services, intake, worker, sweep, admin, Django's auth and sessions) really does to it. Nothing
@@ -68,6 +73,10 @@ RUNTIME_PRIVILEGES: dict[str, tuple[str, ...]] = {
     # Each lot's consumer counts, as changes summed when read, by the database's triggers, and
     # folded by its compaction function, which beat calls (batches migration 0023).
     "batches_lotconsumercount": (SELECT,),
+    # Each batch's yield figures, computed and stored by the database's function, forgotten by
+    # its triggers (quality migration 0006).
+    "quality_batchyield": (SELECT,),
+    "quality_yieldepoch": (SELECT,),
     # Processed rows moved out of the inbox, by core.partitions' function (which runs as the
     # owner), never by the role itself.
     "stations_inboxarchive": (SELECT,),

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import F, Q
 
-from batches.models import Cell
-from lines.models import CellDesign, RecipeVersion
+from batches.models import Batch, Cell
+from lines.models import CellDesign, Line, RecipeVersion
 
 
 class GradingRuleSet(models.Model):
@@ -96,6 +96,71 @@ class CellGrade(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cell_id} {self.grade} ({self.rule_set})"
+
+
+class BatchYield(models.Model):
+    """One figure of a batch's yield (quality.yields) as last computed: a step's, a local day's
+    or its cells' in all, over its results at the stations of one line or of any line (NULL).
+
+    Written only by the database's function quality_batch_yield (migration 0006), which computes
+    the figures itself; the runtime role may only read the table. Every row of a batch goes in
+    the transaction that changes what they were computed from (its cell steps, its runs, a
+    cell's status, its design; triggers of the same migration), and a change that may move any
+    batch's figures (a station to another line, a route step's kind) moves YieldEpoch on, which
+    every older row falls behind. Each batch with figures stored has its cells' row of any line,
+    even with no cell: rows missing for a line mean no cell of the batch was counted there.
+    """
+
+    class Kind(models.TextChoices):
+        STEP = "step", "Step"
+        DAY = "day", "Day"
+        CELLS = "cells", "Cells"
+
+    # No keys: the runtime role, which may not delete these rows, may delete a batch or a line
+    # (one with none); rows of a batch gone are never read (yield reads its batches' rows).
+    batch = models.ForeignKey(
+        Batch, on_delete=models.DO_NOTHING, related_name="+", db_index=False, db_constraint=False
+    )
+    line = models.ForeignKey(
+        Line,
+        on_delete=models.DO_NOTHING,
+        null=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    kind = models.CharField(max_length=5, choices=Kind.choices)
+    key = models.CharField(max_length=20, blank=True)  # the step's kind or the ISO day
+    zone = models.CharField(max_length=64)  # the time zone the days are local to
+    epoch = models.BigIntegerField()
+    exact = models.BooleanField()  # its cell steps name its cells' batch and its design
+    started = models.PositiveIntegerField()
+    first_pass = models.PositiveIntegerField()
+    failed = models.PositiveIntegerField()
+    reworked = models.PositiveIntegerField()
+    scrapped = models.PositiveIntegerField()
+    first_at = models.DateTimeField(null=True)  # the earliest counted first result: row order
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["batch", "line", "kind", "key"],
+                nulls_distinct=False,
+                name="quality_batchyield_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"yield of batch {self.batch_id} at line {self.line_id}: {self.kind} {self.key}"
+
+
+class YieldEpoch(models.Model):
+    """One row: moved on by a change that may move any batch's yield figures."""
+
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"yield epoch {self.value}"
 
 
 # Non-conformance reports live in their own module; imported here so that Django finds them.

@@ -29,6 +29,11 @@ Rows per cell (batch, day, line) add up, so a grouping whose key PostgreSQL cann
 (a shift from the line's calendar, say) is one more `CellBucket`: an SQL key fine enough to be
 regrouped (the local hour of the first result) and a `key` function mapping it to the row's key;
 rows that map to the same key are summed.
+
+The same rows add up per batch (a cell belongs to one batch): a selection of lines, batches and
+designs only, whose batches' results count whole, sums each batch's figures as the database
+computed and stored them (quality.BatchYield, migration 0006), forgotten in the transaction that
+changes any of their inputs; any other selection counts from the cell steps.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from django.db.models import F
 from batches.models import Batch, Cell, ProcessRun
 from lines.models import Line, RouteStep
 from lines.selectors import KIND_ORDER
+from quality.models import BatchYield, YieldEpoch
 from quality.selection import Selection
 
 
@@ -198,10 +204,21 @@ def yield_report(selection: Selection, by: str = "step") -> YieldReport:
     """The yield figures of the selected results, a row per step, batch, day or line (see the
     module's docstring for what each count means), with RTY and the whole selection's total.
 
-    Two queries: the steps' figures (RTY needs them whatever `by` is), then the per-cell
-    figures grouped by `by` with the total, or for `by=step`, which reuses the first for its
-    rows, the total alone.
+    A selection of lines, batches and designs only (each batch's results whole) sums each
+    batch's figures as stored (BatchYield, see _from_batch_yields). Any other, two queries: the
+    steps' figures (RTY needs them whatever `by` is), then the per-cell figures grouped by `by`
+    with the total, or for `by=step`, which reuses the first for its rows, the total alone.
     """
+    if by not in BY:
+        raise ValueError(f"unknown grouping {by!r}")
+    if _by_batch_only(selection) and (report := _from_batch_yields(selection, by)) is not None:
+        return report
+    return yield_from_results(selection, by)
+
+
+def yield_from_results(selection: Selection, by: str = "step") -> YieldReport:
+    """yield_report's figures always counted from the selected cell steps, never stored ones
+    (which must equal these: the tests hold them to it)."""
     if by not in BY:
         raise ValueError(f"unknown grouping {by!r}")
     selected_sql, selected_params = _selected(selection)
@@ -254,3 +271,166 @@ def _selected(selection: Selection, *, scrapped: bool = False) -> tuple[str, tup
     )
     sql, params = query.sql_with_params()
     return sql, tuple(params)
+
+
+# The filters that keep each batch's results whole (the line: the batch's results at the line's
+# stations, which BatchYield keeps per line); any other reads the results themselves.
+_WHOLE_BATCH_FILTERS = ("line", "batch", "design")
+
+
+def _by_batch_only(selection: Selection) -> bool:
+    return all(
+        getattr(selection, name) in (None, "")
+        for name in Selection.__dataclass_fields__
+        if name not in _WHOLE_BATCH_FILTERS
+    )
+
+
+# The earliest counted first result orders rows only: as microseconds since 1970, exact, and read
+# several times faster than a datetime in the plant's time zone.
+_MICROSECONDS = "(extract(epoch FROM y.first_at) * 1000000)::bigint"
+
+# One statement, so one snapshot: each selected batch (`batch`: its design, line, the places of
+# its code and its line's code in the database's order, whether its figures are stored and
+# current, and exact), then the figures of those batches summed per kind of row and key (the
+# steps; the days with by=day; the cells' rows per batch or per the batch's line with
+# by=batch|line, else one sum, the total), each with its earliest counted first result. Joined
+# to the batches by their key, so the plan stays sound while the table's statistics are stale
+# (just filled).
+_SUMMED_BATCH_YIELDS = f"""
+WITH epoch AS MATERIALIZED (
+    SELECT coalesce(max(value), 0) AS value FROM {YieldEpoch._meta.db_table}
+)
+SELECT 'batch', NULL, b.id, b.design_id, b.line_id,
+       rank() OVER (ORDER BY b.code), dense_rank() OVER (ORDER BY l.code),
+       (m.exact IS NOT NULL)::integer, coalesce(m.exact, true)::integer, NULL, b.code, l.code
+FROM {_BATCH} b
+JOIN {_LINE} l ON l.id = b.line_id
+-- Each batch's row of its cells, looked up on the unique index: a join would rest on the
+-- table's statistics, which say it is empty until PostgreSQL analyzes it after its first fill.
+CROSS JOIN LATERAL (
+    SELECT (SELECT m.exact FROM {BatchYield._meta.db_table} m
+            WHERE m.batch_id = b.id AND m.line_id IS NULL AND m.kind = 'cells' AND m.key = ''
+              AND m.zone = %(zone)s AND m.epoch = (SELECT value FROM epoch)) AS exact
+) m
+WHERE b.id = %(batch)s OR %(batch)s IS NULL
+UNION ALL
+SELECT y.kind, y.key,
+       CASE WHEN y.kind <> 'cells' THEN NULL
+            WHEN %(by)s = 'batch' THEN b.id WHEN %(by)s = 'line' THEN b.line_id END,
+       sum(y.started), sum(y.first_pass), sum(y.failed), sum(y.reworked), sum(y.scrapped),
+       NULL, min({_MICROSECONDS}), NULL, NULL
+FROM {BatchYield._meta.db_table} y
+JOIN {_BATCH} b ON b.id = y.batch_id
+WHERE y.zone = %(zone)s AND y.epoch = (SELECT value FROM epoch)
+  AND y.line_id IS NOT DISTINCT FROM %(line)s AND y.kind = ANY(%(kinds)s) AND y.started > 0
+  AND (b.id = %(batch)s OR %(batch)s IS NULL)
+  AND (b.design_id = %(design)s OR %(design)s IS NULL)
+GROUP BY 1, 2, 3
+"""
+
+# The rows of batches without, computed now by the database (quality migration 0006), at most
+# COMPUTED_AT_ONCE batches a statement: each holds its batches' locks until it commits (in
+# autocommit, when it ends), and a writer adding a result to one of them waits that long. A
+# year's batches, after a migration or a station moved, are then a few hundred milliseconds
+# each, not one statement of several seconds.
+COMPUTED_AT_ONCE = 50
+_COMPUTED_BATCH_YIELDS = f"""
+SELECT y.batch_id, y.line_id, y.kind, y.key, y.exact,
+       y.started, y.first_pass, y.failed, y.reworked, y.scrapped, {_MICROSECONDS}
+FROM quality_batch_yield(%s::bigint[], %s) y
+WHERE (y.line_id IS NOT DISTINCT FROM %s AND y.kind = ANY(%s))
+   OR (y.line_id IS NULL AND y.kind = 'cells')
+"""
+
+
+def _from_batch_yields(selection: Selection, by: str) -> YieldReport | None:
+    """The report summed from each selected batch's figures (BatchYield): those stored and
+    current, summed by PostgreSQL, and the others computed by the database's function
+    quality_batch_yield, which stores them unless a writer holds the batch (the locking rule is
+    the function's, quality migration 0006). None when a batch's cell steps no longer name its
+    cells' batch or its design (the filters would then differ from its rows).
+
+    Rows per batch add up (a cell belongs to one batch): the steps and the total sum the rows of
+    the selection's line (or of any line); a batch's row, its line's or a day's sums its
+    batches' rows, ordered as the query orders them: by their earliest counted first result,
+    then key (codes in the database's order).
+    """
+    zone = settings.TIME_ZONE
+    line_id = selection.line.pk if selection.line else None
+    design_id = selection.design.pk if selection.design else None
+    kinds = ["step", "cells", *(["day"] if by == "day" else [])]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _SUMMED_BATCH_YIELDS,
+            {
+                "by": by,
+                "batch": selection.batch.pk if selection.batch else None,
+                "zone": zone,
+                "line": line_id,
+                "kinds": kinds,
+                "design": design_id,
+            },
+        )
+        summed = cursor.fetchall()
+    # A cells' row's group (by=batch: the batch, by=line: its line) -> its place and its key.
+    groups: dict[int, tuple[int, str]] = {}
+    batches: dict[int, tuple[int, int]] = {}  # batch -> its design, its group
+    missing = []
+    for kind, _, batch, design, line, place, line_place, known, exact, _, code, line_code in summed:
+        if kind != "batch":
+            continue
+        if not exact:
+            return None
+        group = batch if by == "batch" else line
+        groups[group] = (place, code) if by == "batch" else (line_place, line_code)
+        batches[batch] = (design, group)
+        if not known:
+            missing.append(batch)
+
+    # (kind, key or group) -> [earliest first result, the figures]
+    figures: dict[tuple[str, Any], list] = {}
+
+    def add(kind: str, key: Any, counts: list[int], first_at: int) -> None:
+        entry = figures.setdefault((kind, key), [first_at, YieldRow("")])
+        entry[0] = min(entry[0], first_at)
+        entry[1].add(YieldRow("", *counts))
+
+    for kind, key, group, *counts, _, first_at, _, _ in summed:
+        if kind != "batch":
+            add(kind, key if group is None else group, counts, first_at)
+    with connection.cursor() as cursor:
+        for start in range(0, len(missing), COMPUTED_AT_ONCE):
+            chunk = missing[start : start + COMPUTED_AT_ONCE]
+            cursor.execute(_COMPUTED_BATCH_YIELDS, [chunk, zone, line_id, kinds])
+            for batch, row_line, kind, key, exact, *counts, first_at in cursor.fetchall():
+                if not exact:
+                    return None
+                design, group = batches[batch]
+                if row_line != line_id or not counts[0] or design_id not in (None, design):
+                    continue  # its row of any line under a line's selection, or empty
+                grouped = kind == "cells" and by in ("batch", "line")
+                add(kind, group if grouped else key, counts, first_at)
+
+    steps = []
+    total = YieldRow("total")
+    ordered = []  # (earliest first result, place of the key, key, figures)
+    for (kind, key), (first_at, counts) in figures.items():
+        if kind == "step":
+            counts.key = key
+            steps.append(counts)
+        elif kind == "cells":
+            total.add(counts)
+            if by in ("batch", "line"):
+                ordered.append((first_at, *groups[key], counts))
+        elif by == "day":
+            ordered.append((first_at, 0, key, counts))  # days apart: their times alone order them
+    steps.sort(key=lambda row: (KIND_ORDER.get(row.key, len(KIND_ORDER)), row.key))
+    if by == "step":
+        return YieldReport(by, steps, steps, total)
+    bucket = CELL_BUCKETS[by]
+    rows: dict[str, YieldRow] = {}
+    for _, _, value, counts in sorted(ordered, key=lambda entry: entry[:2]):
+        key = bucket.key(date.fromisoformat(value) if by == "day" else value)
+        rows.setdefault(key, YieldRow(key)).add(counts)
+    return YieldReport(by, list(rows.values()), steps, total)

@@ -10,16 +10,22 @@ from collections import Counter, defaultdict
 from dataclasses import fields
 from datetime import timedelta
 
+import psycopg
 import pytest
+from django.db import ProgrammingError, connection, transaction
 from django.utils import timezone
+from psycopg import sql
 
-from batches.models import Cell, CellStep, Consumption, MaterialLot, ProcessRun
-from batches.services import create_batch
+from batches.models import Batch, Cell, CellStep, Consumption, MaterialLot, ProcessRun
+from batches.services import create_batch, scrap_cell
+from core.db_roles import runtime_role
 from lines.models import CellDesign, Line, RecipeVersion, Route, RouteStep, Station
 from lines.selectors import KIND_ORDER
+from quality import yields
+from quality.models import BatchYield, YieldEpoch
 from quality.pareto import pareto
 from quality.selection import CELL_STEP_PATHS, RUN_PATHS, Selection
-from quality.yields import yield_report
+from quality.yields import yield_from_results, yield_report
 
 # What stations send as violations, odd shapes included: only an object naming a parameter
 # counts in the Pareto.
@@ -300,6 +306,8 @@ def test_every_filter_gives_the_yield_worked_out_from_the_results(mixed, by):
         rows, total = _expected_yield(selection, by)
         assert [_figures(row) for row in report.rows] == rows, query
         assert _figures(report.total) == total, query
+        # Read again: a selection of lines, batches and designs now sums the stored figures.
+        assert yield_report(selection, by=by) == report, query
 
 
 def test_the_filters_select_something_and_not_everything(mixed):
@@ -341,3 +349,192 @@ def test_every_filter_gives_the_pareto_counted_from_the_results(mixed, by):
         assert [row.count for row in rows] == sorted((row.count for row in rows), reverse=True)
         if rows:
             assert rows[-1].cumulative_share == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------ figures stored per batch
+
+
+def _whole_batch_queries():
+    return [
+        {},
+        {"line": "proto"},
+        {"line": "yokohama"},
+        {"batch": "MIX-A"},
+        {"batch": "MIX-C", "line": "proto"},
+        {"design": "SSB-20AH-Y1"},
+        {"design": "SSB-5AH-P1", "line": "yokohama"},
+    ]
+
+
+def _assert_stored_equal_counted():
+    """Every selection of whole batches, every grouping: the figures summed from the stored rows
+    equal those counted from the cell steps, read twice (computed, then stored)."""
+    for query in _whole_batch_queries():
+        selection, errors = Selection.from_query(query)
+        assert errors == {}, query
+        for by in ("step", "batch", "day", "line"):
+            counted = yield_from_results(selection, by)
+            assert yield_report(selection, by) == counted, (query, by)
+            assert yield_report(selection, by) == counted, (query, by)
+    assert BatchYield.objects.filter(batch__code="MIX-A", line=None, kind="cells").exists()
+
+
+def _run(cell, kind, station_code, at, verdict="pass") -> ProcessRun:
+    return ProcessRun.objects.create(
+        cell=cell,
+        step=RouteStep.objects.get(route=cell.batch.route, station_kind=kind),
+        station=Station.objects.get(code=station_code),
+        recipe_version=RecipeVersion.objects.first(),
+        finished_at=at,
+        verdict=verdict,
+    )
+
+
+def test_stored_figures_are_forgotten_by_whatever_changes_them(
+    mixed, quality_engineer, monkeypatch
+):
+    monkeypatch.setattr(yields, "COMPUTED_AT_ONCE", 2)  # three batches: two statements
+    batches, start = mixed
+    mix_a = batches[0]
+    _assert_stored_equal_counted()
+    cell = mix_a.cells.exclude(status=Cell.Status.SCRAPPED).order_by("position").first()
+
+    # A new result: a rework of a step, at the other line's station.
+    _run(cell, "stacking", "YK-STK-2", start + timedelta(days=6), verdict="fail")
+    assert not BatchYield.objects.filter(batch=mix_a).exists()
+    _assert_stored_equal_counted()
+
+    # A late result dated before the cell's first one there, failed, at the other line.
+    first = CellStep.objects.get(cell=cell, step="pressing")
+    _run(cell, "pressing", "YK-PRS-1", first.first_at - timedelta(hours=1), verdict="fail")
+    assert not BatchYield.objects.filter(batch=mix_a).exists()
+    _assert_stored_equal_counted()
+
+    # A cell scrapped after its last step.
+    scrap_cell(cell, by=quality_engineer, reason="Swollen pouch")
+    assert not BatchYield.objects.filter(batch=mix_a).exists()
+    _assert_stored_equal_counted()
+
+    # A station moved to the other line takes its past results with it: every batch's rows
+    # fall behind.
+    epoch = YieldEpoch.objects.get(pk=1).value
+    Station.objects.filter(code="PR-STK-1").update(line=Line.objects.get(code="yokohama"))
+    assert YieldEpoch.objects.get(pk=1).value == epoch + 1
+    _assert_stored_equal_counted()
+
+    # A route step of another kind (the step a scrapped cell was scrapped after, read from its
+    # runs): every batch's rows fall behind.
+    RouteStep.objects.filter(route=mix_a.route, station_kind="formation").update(
+        station_kind="grading"
+    )
+    assert YieldEpoch.objects.get(pk=1).value == epoch + 2
+    _assert_stored_equal_counted()
+
+    # The owner removing a scrapped cell's last run (the runtime role may not): the step it was
+    # scrapped after is now its run before.
+    scrapped = Cell.objects.filter(batch=mix_a, status=Cell.Status.SCRAPPED).first()
+    last = ProcessRun.objects.filter(cell=scrapped).order_by("-finished_at", "-id").first()
+    ProcessRun.objects.filter(pk=last.pk).delete()
+    assert not BatchYield.objects.filter(batch=mix_a).exists()
+    _assert_stored_equal_counted()
+
+
+def test_a_batch_whose_cell_steps_name_another_design_is_counted_from_them(mixed):
+    """Never done by the app (a batch's design is read-only), but should it happen the cell
+    steps keep the design they were written with, which the selection filters on."""
+    batches, _ = mixed
+    _assert_stored_equal_counted()
+    Batch.objects.filter(pk=batches[0].pk).update(design=CellDesign.objects.get(code="SSB-20AH-Y1"))
+    assert not BatchYield.objects.filter(batch=batches[0]).exists()
+    _assert_stored_equal_counted()
+
+
+def test_days_stored_in_another_time_zone_are_not_read(mixed, settings):
+    _assert_stored_equal_counted()
+    settings.TIME_ZONE = "America/Los_Angeles"
+    by_day = yield_from_results(Selection(), "day")
+    assert yield_report(Selection(), "day") == by_day
+    assert yield_report(Selection(), "day") == by_day
+
+
+def _connection_of_its_own() -> psycopg.Connection:
+    settings = connection.settings_dict
+    return psycopg.connect(
+        dbname=settings["NAME"],
+        user=settings["USER"],
+        host=settings["HOST"] or None,
+        port=settings["PORT"] or None,
+        password=settings["PASSWORD"] or None,
+    )
+
+
+def test_figures_are_not_stored_while_a_writer_holds_the_batch(mixed):
+    """A writer changing a batch holds its lock (shared) until it commits: a read computing
+    meanwhile answers with what it computed and stores nothing the writer may have made
+    stale."""
+    batches, _ = mixed
+    writer = _connection_of_its_own()
+    try:
+        writer.execute(
+            "SELECT pg_advisory_xact_lock_shared(hashtextextended('batch-yield:' || %s, 0))",
+            [batches[0].pk],
+        )
+        assert yield_report(Selection(), "batch") == yield_from_results(Selection(), "batch")
+        assert not BatchYield.objects.filter(batch=batches[0]).exists()
+        assert BatchYield.objects.filter(batch=batches[1]).exists()
+        writer.rollback()
+        assert yield_report(Selection(), "batch") == yield_from_results(Selection(), "batch")
+        assert BatchYield.objects.filter(batch=batches[0]).exists()
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize(
+    ("transaction_kind", "stored"),
+    [
+        ("ISOLATION LEVEL READ COMMITTED", 1),
+        ("ISOLATION LEVEL REPEATABLE READ", 0),  # its snapshot may be older than the locks
+        ("ISOLATION LEVEL SERIALIZABLE", 0),
+        ("READ ONLY", 0),
+    ],
+)
+def test_figures_are_stored_only_from_a_snapshot_taken_after_the_locks(
+    db, transaction_kind, stored
+):
+    """Outside the test's transaction: a batch unknown there (figures of no cell)."""
+    with _connection_of_its_own() as other:
+        other.execute(f"BEGIN {transaction_kind}")
+        computed = other.execute("SELECT * FROM quality_batch_yield(ARRAY[-1], 'UTC')").fetchall()
+        assert [row[:4] for row in computed] == [(-1, None, "cells", "")]
+        (count,) = other.execute(
+            "SELECT count(*) FROM quality_batchyield WHERE batch_id = -1"
+        ).fetchone()
+        assert count == stored
+        other.rollback()
+
+
+def test_the_runtime_role_reads_stored_figures_and_cannot_write_them(mixed):
+    role = runtime_role()[0]
+    with connection.cursor() as cursor:
+        cursor.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)).as_string())
+    try:
+        counted = yield_from_results(Selection(), "day")
+        assert yield_report(Selection(), "day") == counted  # computed and stored
+        assert yield_report(Selection(), "day") == counted  # read
+        for statement in (
+            "DELETE FROM quality_batchyield",
+            "UPDATE quality_batchyield SET started = 0",
+            "INSERT INTO quality_batchyield (batch_id, kind, key, zone, epoch, exact, started,"
+            " first_pass, failed, reworked, scrapped) SELECT id, 'cells', '', 'UTC', 0, true,"
+            " 1, 1, 0, 0, 0 FROM batches_batch LIMIT 1",
+            "UPDATE quality_yieldepoch SET value = value - 1",
+            "SELECT quality_forget_every_batch_yield()",
+        ):
+            with pytest.raises(ProgrammingError) as caught, transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute(statement)
+            assert isinstance(caught.value.__cause__, psycopg.errors.InsufficientPrivilege)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET ROLE")
+    assert BatchYield.objects.filter(line=None, kind="cells").count() == 3
