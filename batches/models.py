@@ -400,7 +400,7 @@ class CellStep(models.Model):
     reworked).
 
     Written by the database only, by a trigger on each statement that adds results (batches
-    migrations 0021 and 0023), in the same transaction; the runtime role may only read it. Yield
+    migrations 0021 and 0026), in the same transaction; the runtime role may only read it. Yield
     and a batch's progress read these rows instead of ranking or counting every result.
 
     The first run's columns that a quality selection filters on (quality.selection) are copied
@@ -567,7 +567,7 @@ class LotConsumerCount(models.Model):
     consumed the lot or a lot cut from it, each once however many of those lots it took, and
     `in_process`, `completed`, `scrapped`: how many of them are in that status now.
 
-    Written by the database only (batches migration 0023), in the transaction of the change: a
+    Written by the database only (batches migration 0029), in the transaction of the change: a
     statement adding or removing consumptions, one changing cells' statuses, one moving a lot to
     another parent. Rows are only inserted there, so concurrent results never wait for one
     another on a lot's counter; beat's compaction (batches.tasks.compact_lot_consumer_counts)

@@ -1238,7 +1238,7 @@ def _last_steps(cells: Sequence[Cell]) -> dict[int, RouteStep]:
 
 def compact_lot_consumer_counts() -> int:
     """Fold each lot's consumer-count rows (LotConsumerCount) into one, as the database's own
-    function (batches migration 0023), which the runtime role may call but whose table it may
+    function (batches migration 0029), which the runtime role may call but whose table it may
     only read. Returns how many rows went; the sums stay as they were."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT batches_compact_lot_consumer_counts()")

@@ -32,7 +32,7 @@ RECORD = (SELECT, INSERT)
 
 # Functions the runtime role may call, each running as its owner and doing only what it says:
 # beat's partition maintenance (core/partitions.py), its folding of each lot's consumer counts
-# (batches migration 0023) and a batch's yield figures, computed and stored by the database
+# (batches migration 0029) and a batch's yield figures, computed and stored by the database
 # (quality migration 0006); each granted once its migration has made it.
 RUNTIME_FUNCTIONS = (
     *partitions.FUNCTIONS,
@@ -71,7 +71,7 @@ RUNTIME_PRIVILEGES: dict[str, tuple[str, ...]] = {
     # The results summed per cell and step, by the database's trigger (batches migration 0021).
     "batches_cellstep": (SELECT,),
     # Each lot's consumer counts, as changes summed when read, by the database's triggers, and
-    # folded by its compaction function, which beat calls (batches migration 0023).
+    # folded by its compaction function, which beat calls (batches migration 0029).
     "batches_lotconsumercount": (SELECT,),
     # Each batch's yield figures, computed and stored by the database's function, forgotten by
     # its triggers (quality migration 0006).
