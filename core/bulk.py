@@ -56,11 +56,11 @@ def _value_of(field: models.Field) -> Callable[[models.Model], Any]:
 def update_rows(
     objs: Sequence[models.Model], fields: Sequence[str], *, partition_key: str = ""
 ) -> None:
-    """Write `fields` of `objs` (one model) as one UPDATE ... FROM unnest(...).
+    """Write `fields` of `objs` (one model) as one UPDATE, the values as one array per column.
 
     Django's bulk_update builds a CASE WHEN per field and row: for a chunk of a few hundred inbox
-    rows it spends about a second of Python compiling it. Here the values travel as one array per
-    column. On a table partitioned by month (core/partitions.py), `partition_key` names its key:
+    rows it spends about a second of Python compiling it; here the arrays travel bound, in binary.
+    On a table partitioned by month (core/partitions.py), `partition_key` names its key:
     the rows' earliest and latest values bound the statement, so only their partitions are
     planned and searched, not every month's.
     """
