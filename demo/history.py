@@ -256,6 +256,12 @@ class HistoryGenerator:
         return dict(self.counts)
 
     def _prepare(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT 'lz4' = ANY(enumvals) FROM pg_settings"
+                " WHERE name = 'default_toast_compression'"
+            )
+            self.lz4 = bool(cursor.fetchone()[0])
         self.line = Line.objects.get(code=LINE)
         self.route = Route.objects.get(line=self.line, code=ROUTE)
         self.steps = {s.station_kind: s for s in self.route.steps.order_by("position")}
@@ -862,9 +868,11 @@ class HistoryGenerator:
         batch_of_cell = {cell[0]: cell[7] for cell in chunk.cells}
         with transaction.atomic(), raw.cursor() as cursor:
             # A lost chunk on a crash is regenerated, not recovered: no wait for the WAL flush;
-            # lz4 compresses the curves' arrays several times faster than the default pglz.
+            # lz4 compresses the curves' arrays several times faster than the default pglz (a
+            # server built without it, as the embedded one is, keeps pglz).
             cursor.execute("SET LOCAL synchronous_commit = off")
-            cursor.execute("SET LOCAL default_toast_compression = 'lz4'")
+            if self.lz4:
+                cursor.execute("SET LOCAL default_toast_compression = 'lz4'")
             self._copy_rows(
                 cursor,
                 "batches_batch",
