@@ -200,6 +200,11 @@ ORDER BY min(first_at), key
 """
 
 
+def _route_order(row: YieldRow) -> tuple[int, str]:
+    """A step's row's place: in route order (lines.selectors.KIND_ORDER), unknown kinds last."""
+    return KIND_ORDER.get(row.key, len(KIND_ORDER)), row.key
+
+
 def yield_report(selection: Selection, by: str = "step") -> YieldReport:
     """The yield figures of the selected results, a row per step, batch, day or line (see the
     module's docstring for what each count means), with RTY and the whole selection's total.
@@ -229,7 +234,7 @@ def yield_from_results(selection: Selection, by: str = "step") -> YieldReport:
             [*selected_params, *scrapped_params],
         )
         steps = [YieldRow(*row) for row in cursor.fetchall()]
-    steps.sort(key=lambda row: (KIND_ORDER.get(row.key, len(KIND_ORDER)), row.key))
+    steps.sort(key=_route_order)
     if by == "step":
         with connection.cursor() as cursor:
             cursor.execute(
@@ -425,7 +430,7 @@ def _from_batch_yields(selection: Selection, by: str) -> YieldReport | None:
                 ordered.append((first_at, *groups[key], counts))
         elif by == "day":
             ordered.append((first_at, 0, key, counts))  # days apart: their times alone order them
-    steps.sort(key=lambda row: (KIND_ORDER.get(row.key, len(KIND_ORDER)), row.key))
+    steps.sort(key=_route_order)
     if by == "step":
         return YieldReport(by, steps, steps, total)
     bucket = CELL_BUCKETS[by]
