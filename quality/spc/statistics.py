@@ -333,6 +333,9 @@ def nelson_signals(
     length flags each of its later points too. Beyond means strictly beyond (|z| > k); within
     1 sigma is the rest (|z| <= 1). A point on the center line is on neither side. With a zero
     sigma only the rules that need no zones (2, 3, 4) are judged.
+
+    Each rule is a whole-array expression (runs and windows counted with cumulative sums), not a
+    loop over the points: a chart of 20,000 points is judged in a few milliseconds.
     """
     rules = set(rules)
     x = np.asarray(values, dtype=float)
@@ -341,60 +344,55 @@ def nelson_signals(
     signals: list[list[int]] = [[] for _ in range(count)]
     if count == 0:
         return signals
-    zoned = bool(np.all(s > 0))
-    # Plain lists: the loop below reads one element at a time, which numpy makes slow.
-    z = ((x - center) / np.where(s > 0, s, 1.0) if zoned else np.zeros(count)).tolist()
-    side = np.sign(x - center).tolist()
-    steps = np.sign(np.diff(x)).tolist()
-    same_side = rising = alternating = within = beyond = 0
-    for i in range(count):
-        fired = signals[i]
-        zi = z[i]
-        # 2: nine in a row on one side.
-        same_side = (
-            same_side + 1 if i and side[i] != 0 and side[i] == side[i - 1] else int(side[i] != 0)
-        )
-        if 2 in rules and same_side >= 9:
-            fired.append(2)
-        # 3: six in a row rising or falling (five steps the same way).
-        if i:
-            step = steps[i - 1]
-            rising = rising + 1 if i >= 2 and step != 0 and step == steps[i - 2] else int(step != 0)
-            # 4: fourteen in a row alternating (thirteen steps, each turning the other way).
-            alternating = (
-                alternating + 1
-                if i >= 2 and step != 0 and steps[i - 2] != 0 and step != steps[i - 2]
-                else int(step != 0)
-            )
-            if 3 in rules and rising >= 5:
-                fired.append(3)
-            if 4 in rules and alternating >= 13:
-                fired.append(4)
-        if zoned:
-            if 1 in rules and abs(zi) > 3:
-                fired.append(1)
-            if 5 in rules and _k_of_last(z, i, 3, 2, 2.0):
-                fired.append(5)
-            if 6 in rules and _k_of_last(z, i, 5, 4, 1.0):
-                fired.append(6)
-            within = within + 1 if abs(zi) <= 1 else 0
-            beyond = beyond + 1 if abs(zi) > 1 else 0
-            if 7 in rules and within >= 15:
-                fired.append(7)
-            if 8 in rules and beyond >= 8:
-                fired.append(8)
-        fired.sort()
+    fired: dict[int, np.ndarray] = {}
+    side = np.sign(x - center)
+    # 2: nine in a row on one side.
+    fired[2] = _same_run(side) >= 9
+    # 3: six in a row rising or falling (five steps the same way); 4: fourteen in a row
+    # alternating (thirteen steps, each turning the other way). Step j is point j + 1's.
+    steps = np.sign(np.diff(x))
+    nonzero = steps != 0
+    turned = np.zeros(len(steps), dtype=bool)
+    turned[1:] = nonzero[1:] & nonzero[:-1] & (steps[1:] != steps[:-1])
+    fired[3] = np.concatenate(([False], _same_run(steps) >= 5))
+    fired[4] = np.concatenate(([False], np.where(nonzero, 1 + _run(turned), 0) >= 13))
+    if np.all(s > 0):
+        z = (x - center) / s
+        fired[1] = np.abs(z) > 3
+        fired[5] = _k_of_last(z, 3, 2, 2.0)
+        fired[6] = _k_of_last(z, 5, 4, 1.0)
+        fired[7] = _run(np.abs(z) <= 1) >= 15
+        fired[8] = _run(np.abs(z) > 1) >= 8
+    for rule in sorted(rules & fired.keys()):
+        for i in np.flatnonzero(fired[rule]).tolist():
+            signals[i].append(rule)
     return signals
 
 
-def _k_of_last(z: list[float], i: int, window: int, k: int, limit: float) -> bool:
-    """At least `k` of the last `window` points (ending at i) beyond `limit` sigma on the side of
-    point i, which is itself beyond: the point that completes the pattern."""
-    if i + 1 < window:
-        return False
-    last = z[i + 1 - window : i + 1]
-    if z[i] > limit:
-        return sum(v > limit for v in last) >= k
-    if z[i] < -limit:
-        return sum(v < -limit for v in last) >= k
-    return False
+def _run(condition: np.ndarray) -> np.ndarray:
+    """At each point, how many points in a row up to it meet the condition (0 where it fails)."""
+    at = np.arange(len(condition))
+    last_failed = np.maximum.accumulate(np.where(condition, -1, at))
+    return at - last_failed
+
+
+def _same_run(signs: np.ndarray) -> np.ndarray:
+    """At each point, how many points in a row up to it have its sign (0 for a zero sign)."""
+    same = np.zeros(len(signs), dtype=bool)
+    same[1:] = (signs[1:] != 0) & (signs[1:] == signs[:-1])
+    return np.where(signs != 0, 1 + _run(same), 0)
+
+
+def _k_of_last(z: np.ndarray, window: int, k: int, limit: float) -> np.ndarray:
+    """At least `k` of the last `window` points beyond `limit` sigma on the side of the point
+    they end at, which is itself beyond: the points that complete the pattern."""
+
+    def in_window(beyond: np.ndarray) -> np.ndarray:
+        total = np.concatenate(([0], np.cumsum(beyond)))
+        counts = np.zeros(len(beyond), dtype=int)
+        if len(beyond) >= window:
+            counts[window - 1 :] = total[window:] - total[: len(beyond) - window + 1]
+        return counts >= k
+
+    above, below = z > limit, z < -limit
+    return (above & in_window(above)) | (below & in_window(below))

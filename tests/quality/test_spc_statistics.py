@@ -260,3 +260,72 @@ def test_rules_judge_each_point_against_its_own_sigma():
     assert nelson_signals([1.2, 1.2], 0.0, [0.3, 0.5], [1]) == [[1], []]
     # without a sigma only the rules without zones are judged
     assert nelson_signals([5.0] * 9, 0.0, [0.0] * 9)[8] == [2]
+
+
+def _by_definition(values, center, sigmas):
+    """Nelson's rules read off the definitions, one point and one window at a time."""
+    x, n = list(values), len(values)
+    zoned = all(s > 0 for s in sigmas)
+    z = [(v - center) / s for v, s in zip(x, sigmas, strict=True)] if zoned else []
+    side = [(v > center) - (v < center) for v in x]
+    steps = [(b > a) - (b < a) for a, b in zip(x, x[1:], strict=False)]  # step j ends at j + 1
+
+    def last(seq, i, k):
+        return seq[i + 1 - k : i + 1] if i + 1 >= k else None
+
+    signals = []
+    for i in range(n):
+        fired = []
+        run = last(side, i, 9)
+        if run and run[0] != 0 and len(set(run)) == 1:
+            fired.append(2)
+        rise = last(steps, i - 1, 5) if i >= 1 else None
+        if rise and rise[0] != 0 and len(set(rise)) == 1:
+            fired.append(3)
+        zig = last(steps, i - 1, 13) if i >= 1 else None
+        if (
+            zig
+            and all(s != 0 for s in zig)
+            and all(a != b for a, b in zip(zig, zig[1:], strict=False))
+        ):
+            fired.append(4)
+        if zoned:
+            if abs(z[i]) > 3:
+                fired.append(1)
+            for rule, window, k, limit in ((5, 3, 2, 2.0), (6, 5, 4, 1.0)):
+                seen = last(z, i, window)
+                if seen and z[i] > limit and sum(v > limit for v in seen) >= k:
+                    fired.append(rule)
+                if seen and z[i] < -limit and sum(v < -limit for v in seen) >= k:
+                    fired.append(rule)
+            hugging = last(z, i, 15)
+            if hugging and all(abs(v) <= 1 for v in hugging):
+                fired.append(7)
+            away = last(z, i, 8)
+            if away and all(abs(v) > 1 for v in away):
+                fired.append(8)
+        signals.append(sorted(fired))
+    return signals
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_rules_agree_with_their_definitions_on_random_series(seed):
+    """Whole-array arithmetic against the rules read point by point: drifting, tied, zigzag
+    series and zero sigmas, where the rules' runs and windows start, end and overlap."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    for trial in range(300):
+        n = int(rng.integers(0, 80))
+        shape = trial % 4
+        if shape == 0:
+            x = rng.normal(0, 1, n)
+        elif shape == 1:
+            x = rng.integers(-3, 4, n).astype(float)  # ties and points on the center line
+        elif shape == 2:
+            x = np.cumsum(rng.normal(0, 0.7, n))
+        else:
+            x = np.where(rng.random(n) < 0.5, 1.5, -1.5) * (1 + rng.random(n))
+        sigmas = rng.choice([0.0, 1.0], n) if trial % 9 == 0 else rng.uniform(0.3, 1.5, n)
+        expected = _by_definition(x.tolist(), 0.0, sigmas.tolist())
+        assert nelson_signals(x, 0.0, sigmas) == expected, (x.tolist(), sigmas.tolist())
