@@ -10,11 +10,13 @@ from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils.html import json_script
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from core import roles
 from core.errors import DomainError
+from core.renderers import FastJSONEncoder
 from dashboard.views.common import act, back_to
 from lines import display
 from lines.models import Line, Station, StationKind
@@ -72,6 +74,7 @@ def spc_chart_page(request: HttpRequest) -> HttpResponse:
             context.update(
                 spc=spc,
                 reply=reply,
+                reply_script=json_script(reply, "spc-data", encoder=FastJSONEncoder),
                 holds=spc_holds(spc.selection, spc.parameter),
                 signalled=sum(1 for p in reply["points"] if p["signals"]),
                 judged=rules_of(spc.setting),

@@ -15,12 +15,14 @@ from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core import roles
 from core.api import EngineerAPIView, engineer_errors
 from core.errors import DomainError, NotFound
+from core.renderers import FastJSONRenderer
 from lines.models import Line, StationKind
 from quality.selection import Selection
 from quality.spc import statistics
@@ -76,7 +78,7 @@ def chart_reply(spc: SpcChart) -> dict[str, Any]:
     }
     if spc.kind == statistics.IMR:
         reply["points"] = [
-            {"value": p.value, "cell": p.serial, "at": p.at.isoformat(), "signals": signals}
+            {"value": p.value, "cell": p.serial, "at": p.at, "signals": signals}
             for p, signals in zip(series.points, chart.signals, strict=True)
         ]
     else:
@@ -89,7 +91,7 @@ def chart_reply(spc: SpcChart) -> dict[str, Any]:
                 "subgroup": group.label,
                 "cells": [p.serial for p in group.points],
                 "n": len(group.points),
-                "at": group.at.isoformat(),
+                "at": group.at,
                 "signals": signals,
             }
             if chart.point_ucls is not None:
@@ -317,6 +319,7 @@ class SpcChartView(EngineerAPIView):
     """A control chart of one parameter at one step, over the quality filters."""
 
     permissions = {"GET": roles.VIEW_BATCHES}
+    renderer_classes = [FastJSONRenderer, BrowsableAPIRenderer]
 
     @extend_schema(
         parameters=CHART_PARAMETERS,

@@ -196,7 +196,7 @@ def imr_chart(
         chart=IMR,
         n=len(x),
         values=x.tolist(),
-        signals=[[] for _ in x],
+        signals=[[] for _ in range(len(x))],
         range=RangeChart(points=moving_ranges.tolist()),
         lsl=lsl,
         usl=usl,
