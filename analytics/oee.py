@@ -29,7 +29,7 @@ from datetime import UTC, datetime, time
 from functools import cached_property
 from typing import Any
 
-from django.db.models import Count, DateTimeField, Q, Value
+from django.db.models import BigIntegerField, Count, DateTimeField, Func, Q, Value
 from django.db.models.functions import Greatest, Trunc
 from django.utils import timezone
 
@@ -279,6 +279,11 @@ class Window:
         ]
 
 
+class EpochSeconds(Func):
+    template = "EXTRACT(EPOCH FROM %(expressions)s)::bigint"
+    output_field = BigIntegerField()
+
+
 def read_window(
     stations: Sequence[Station],
     since: datetime,
@@ -316,9 +321,13 @@ def read_window(
     rows = (
         ProcessRun.objects.filter(station_id__in=ids, finished_at__gte=since, finished_at__lt=until)
         .annotate(
-            minute=Greatest(
-                Trunc("finished_at", "minute", tzinfo=UTC),
-                Value(since, output_field=DateTimeField()),
+            # As seconds since the epoch: a day's thousands of minutes are read as integers,
+            # not parsed from timestamp text one by one.
+            minute=EpochSeconds(
+                Greatest(
+                    Trunc("finished_at", "minute", tzinfo=UTC),
+                    Value(since, output_field=DateTimeField()),
+                )
             )
         )
         .values_list("station_id", "minute", "recipe_version_id")
@@ -326,7 +335,8 @@ def read_window(
         .order_by()
     )
     for station_id, minute, version_id, total, good in rows if ids else []:
-        results[station_id].append(Result(minute, version_id, total, good))
+        at = datetime.fromtimestamp(minute, UTC)
+        results[station_id].append(Result(at, version_id, total, good))
         version_ids.add(version_id)
     histories = {}
     for station in stations:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
@@ -12,8 +13,8 @@ from django.conf import settings
 from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
 
 from batches.models import Hold, ProcessRun
 from lines import display
@@ -42,26 +43,27 @@ def progress_steps(progress) -> SafeString:
     """A batch's progress per route step (batches.selectors.BatchProgress): passed (green) and
     failed (red) bars and the counts. In Python, not a template: the line view shows dozens of
     batches of five steps each, and rendering them as templates took most of its time."""
-    labels = dict(StationKind.choices)
-    steps = []
-    for s in progress.steps:
-        label = str(labels.get(s.step.station_kind, s.step.station_kind))
-        counts = {"passed": s.passed, "failed": s.failed, "waiting": s.waiting, "total": s.total}
-        steps.append(
-            (
-                _(
-                    "%(step)s: %(passed)s passed, %(failed)s failed, %(waiting)s waiting of %(total)s"
-                )
-                % {"step": label, **counts},
-                s.step.position,
-                label,
-                _percent(s.passed_pct),
-                _percent(s.failed_pct),
-                _("%(n)s pass") % {"n": s.passed},
-                _("%(n)s fail") % {"n": s.failed},
-                _("%(n)s waiting") % {"n": s.waiting},
-            )
+    labels, titled, passed, failed, waiting = _progress_words(get_language())
+    steps = [
+        (
+            titled
+            % {
+                "step": labels.get(s.step.station_kind, s.step.station_kind),
+                "passed": s.passed,
+                "failed": s.failed,
+                "waiting": s.waiting,
+                "total": s.total,
+            },
+            s.step.position,
+            labels.get(s.step.station_kind, s.step.station_kind),
+            _percent(s.passed_pct),
+            _percent(s.failed_pct),
+            passed % {"n": s.passed},
+            failed % {"n": s.failed},
+            waiting % {"n": s.waiting},
         )
+        for s in progress.steps
+    ]
     rows = format_html_join(
         "\n",
         '<div class="pstep" title="{}">\n'
@@ -73,6 +75,19 @@ def progress_steps(progress) -> SafeString:
         steps,
     )
     return format_html('<div class="progress-steps">\n{}\n</div>', rows)
+
+
+@functools.lru_cache(maxsize=8)
+def _progress_words(language: str | None) -> tuple[dict[str, str], str, str, str, str]:
+    """The progress bars' words in `language`, the active one: looked up once per language, not
+    five times per step of each of dozens of batches."""
+    return (
+        {kind: str(label) for kind, label in StationKind.choices},
+        _("%(step)s: %(passed)s passed, %(failed)s failed, %(waiting)s waiting of %(total)s"),
+        _("%(n)s pass"),
+        _("%(n)s fail"),
+        _("%(n)s waiting"),
+    )
 
 
 def _percent(value: float) -> str:
