@@ -164,6 +164,8 @@ def _reads(env: dict[str, str]) -> None:
         say(f"{'read':48} {'p50':>8} {'p95':>8} {'max':>8}  n  status")
         for label, path, first_byte in _read_list(targets):
             _time_read(session, base, label, path, first_byte)
+        _time_read_with_parts(session, base, "line view, then its 3 parts side by side",
+                              "/lines/yokohama/", LINE_PARTS)  # fmt: skip
 
 
 def _targets(conn) -> dict[str, str]:
@@ -247,6 +249,42 @@ def _login(session, base: str) -> None:
     )
     if reply.status_code != 302:
         raise SystemExit(f"login refused: {reply.status_code}")
+
+
+LINE_PARTS = [f"/lines/yokohama/live/{part}" for part in ("stations", "batches", "holds")]
+
+
+def _time_read_with_parts(session, base: str, label: str, path: str, parts: list[str]) -> None:
+    """A page and then the parts it fetches as it loads, all at once as the browser does (htmx
+    on load): until the last part is in."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    sessions = [requests.Session() for _ in parts]
+    for other in sessions:
+        other.cookies.update(session.cookies)
+
+    def fetch(pair) -> int:
+        client, url = pair
+        reply = client.get(f"{base}{url}", timeout=TIMEOUT_S)
+        _ = reply.content
+        return reply.status_code
+
+    times, statuses = [], set()
+    with ThreadPoolExecutor(len(parts)) as pool:
+        for attempt in range(REPEATS + 1):
+            started = time.perf_counter()
+            statuses.add(fetch((session, path)))
+            statuses.update(pool.map(fetch, zip(sessions, parts, strict=True)))
+            if attempt:  # the first is the warm-up
+                times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+    say(
+        f"{label:48} {statistics.median(times):8.0f} {p95:8.0f} {max(times):8.0f}"
+        f" {len(times):2}  {','.join(map(str, sorted(statuses)))}"
+    )
 
 
 def _time_read(session, base: str, label: str, path: str, first_byte: bool) -> None:

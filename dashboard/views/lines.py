@@ -87,13 +87,13 @@ def _holds_context(line: Line) -> dict:
 
 @roles.page_permission(roles.VIEW_LINES)
 def line_detail(request: HttpRequest, code: str) -> HttpResponse:
+    """The line: its stations, batches in progress and open holds are the live fragments below,
+    which the page fetches as it loads (side by side, each as soon as it is ready) and again
+    every few seconds; the costs and dry rooms come with the page."""
     line = _line(code)
     context = {
         "line": line,
         "lines": Line.objects.all(),
-        **_stations_context(line),
-        **_batches_context(line),
-        **_holds_context(line),
         "cost_trend": cost_trend(line),
         "targets": cost_targets(line.currency),
         "zones": zone_states(line),

@@ -74,3 +74,15 @@ def sign_in(live_server):
         page.wait_for_url(f"{live_server.url}/")
 
     return sign_in_as
+
+
+@pytest.fixture
+def parts_loaded():
+    """Waits until the parts a page fetches as it loads (the line view's live fragments) are in."""
+
+    from playwright.sync_api import expect
+
+    def wait(page) -> None:
+        expect(page.locator(".loading")).to_have_count(0)
+
+    return wait

@@ -28,7 +28,7 @@ def admin(plant) -> User:
 
 
 def test_a_japanese_browser_gets_japanese_pages_and_the_switch_works(
-    chromium_browser, live_server, sign_in, admin
+    chromium_browser, live_server, sign_in, admin, parts_loaded
 ):
     line = Line.objects.get(code="yokohama")
     batch = create_batch(
@@ -58,6 +58,7 @@ def test_a_japanese_browser_gets_japanese_pages_and_the_switch_works(
             "/lines/yokohama/oee/",
         ]:
             page.goto(f"{live_server.url}{path}")
+            parts_loaded(page)
             assert page.evaluate("document.documentElement.lang") == "ja", path
             nav = page.locator("header nav").inner_text()
             words = page.locator("main").inner_text()

@@ -77,7 +77,7 @@ def _pages(batch: Batch) -> list[str]:
 
 @pytest.mark.parametrize("screen", SCREENS)
 def test_no_page_scrolls_sideways_and_the_navigation_is_reachable(
-    chromium_browser, live_server, sign_in, long_named_admin, held_batch, screen
+    chromium_browser, live_server, sign_in, long_named_admin, held_batch, screen, parts_loaded
 ):
     width, height = SCREENS[screen]
     context = chromium_browser.new_context(viewport={"width": width, "height": height})
@@ -89,6 +89,7 @@ def test_no_page_scrolls_sideways_and_the_navigation_is_reachable(
         for path in _pages(held_batch):
             response = page.goto(f"{live_server.url}{path}")
             assert response.status == 200, path
+            parts_loaded(page)
             scroll_width = page.evaluate("document.documentElement.scrollWidth")
             if scroll_width > width:
                 overflowing[path] = (scroll_width, page.evaluate(WIDEST, width))

@@ -51,11 +51,16 @@ def test_the_line_view_shows_each_station_state_queue_and_last_result(
     assert cell.serial in fragment and "Maintenance" in fragment
 
 
-def test_the_line_view_refreshes_its_parts_with_htmx(plant, signed_in, operator):
-    page = signed_in(operator).get(reverse("line", args=["proto"])).content.decode()
+def test_the_line_view_loads_its_live_parts_with_htmx_and_refreshes_them(
+    plant, signed_in, operator
+):
+    client = signed_in(operator)
+    page = client.get(reverse("line", args=["proto"])).content.decode()
     for part in ("line-stations", "line-batches", "line-holds"):
         url = reverse(part, args=["proto"])
-        assert re.search(rf'hx-get="{re.escape(url)}"\s+hx-trigger="every \d+s"', page), part
+        trigger = r'hx-trigger="load, every \d+s"'
+        assert re.search(rf'hx-get="{re.escape(url)}"\s+{trigger}', page), part
+        assert client.get(url).status_code == 200, part
     assert "/static/vendor/htmx/htmx.min.js" in page
 
 

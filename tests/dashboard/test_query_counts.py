@@ -12,15 +12,17 @@ PAGES = {
     # Home includes each line's cost over its recent batches: five queries for all lines together.
     "home": (lambda batch, cell: reverse("home"), 17),
     "home live": (lambda batch, cell: reverse("home-lines"), 14),
-    # The line view includes the cost trend: five more queries, whatever the batches hold; its
-    # dry rooms' current dew points: two; its station cards' OEE of today: calendars, days off,
-    # states in force and in the day, results, ideal cycle times (analytics.oee.read_window),
-    # whatever the number of stations. The cells held at each step and in each batch are
-    # counted by a query of their own (a join of the held cells, not a question per cell).
-    "line": (lambda batch, cell: reverse("line", args=["proto"]), 36),
+    # The line view includes the cost trend: five more queries, whatever the batches hold; and
+    # its dry rooms' current dew points: two. Its stations, batches and holds are the live
+    # fragments below, which the page fetches as it loads.
+    "line": (lambda batch, cell: reverse("line", args=["proto"]), 11),
     "line zones live": (lambda batch, cell: reverse("line-zones", args=["proto"]), 9),
     # The zone, its excursions, their holds of cells and of lots, the readings downsampled.
     "zone": (lambda batch, cell: reverse("zone", args=["proto-dry-room"]), 13),
+    # The station cards' OEE of today: calendars, days off, states in force and in the day,
+    # results, ideal cycle times (analytics.oee.read_window), whatever the number of stations.
+    # The cells held at each step are counted by a query of their own (a join of the held
+    # cells, not a question per cell).
     "line stations live": (lambda batch, cell: reverse("line-stations", args=["proto"]), 17),
     "line batches live": (lambda batch, cell: reverse("line-batches", args=["proto"]), 12),
     "line holds live": (lambda batch, cell: reverse("line-holds", args=["proto"]), 9),
