@@ -243,8 +243,16 @@ class Cell(models.Model):
     batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="cells", db_index=False)
     position = models.PositiveIntegerField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PLANNED)
+    # No index of its own: every step a cell moves rewrites each of the cell's index entries, and
+    # batches_cell_wip_idx (next_step, batch), for the cells that have one, serves a step's
+    # cells and the check that a step is no longer used.
     next_step = models.ForeignKey(
-        RouteStep, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        RouteStep,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     grade = models.CharField(max_length=10, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
