@@ -4,13 +4,16 @@ database refuses costs only that row (the chunk is applied again one row at a ti
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from batches.models import Batch, Measurement, ProcessRun
 from batches.services import create_batch
+from core import partitions
 from lines.models import CellDesign, Line, Route
 from stations import worker
 from stations.models import InboxEntry
@@ -155,3 +158,21 @@ def test_a_wake_up_task_that_cannot_take_all_fresh_rows_wakes_another(
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         assert worker.process_entries([], line_code="proto")["applied"] == 1
     assert callbacks == []  # it took them all: no further wake-up
+
+
+def test_a_row_received_months_ago_is_left_to_its_own_task_which_applies_it(
+    station_client, cells, result_for
+):
+    """Taking rows along looks in the recent months' partitions only; a fresh row in an older
+    one (received before a long stop, say) is applied by its own task, which finds it there."""
+    stacker = station_client("PR-STK-1")
+    for cell in cells[:2]:
+        stacker.post_results(result_for(cell, "stacking"))
+    recent, old = InboxEntry.objects.order_by("id").values_list("id", flat=True)
+    long_ago = partitions.recent_months(timezone.now())[0] - timedelta(days=40)
+    InboxEntry.objects.filter(pk=old).update(received_at=long_ago, occurred_at=long_ago)
+
+    assert worker.process_entries([recent])["applied"] == 1
+    assert InboxEntry.objects.get(pk=old).status == "pending"
+    assert worker.process_entries([old])["applied"] == 1
+    assert ProcessRun.objects.filter(cell__in=cells[:2]).count() == 2
