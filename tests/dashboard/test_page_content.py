@@ -106,6 +106,16 @@ def test_the_batch_timeline_shows_its_events_and_holds(worked_batch, signed_in, 
     assert "dew point excursion in dry room 2" in page
 
 
+def test_the_batch_timeline_writes_reasons_as_text_not_markup(worked_batch, signed_in, operator):
+    batch = worked_batch(10)
+    hold_batch(batch, by=operator, reason='<script>alert("x")</script> & more')
+    page = signed_in(operator).get(reverse("batch", args=[batch.code])).content.decode()
+    timeline = page[page.index('class="timeline"') :]
+    assert "<script>alert" not in timeline
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; more" in timeline
+    assert f"by {operator.username}" in timeline and "hold opened" in timeline
+
+
 def test_the_batch_page_lists_its_newest_holds_and_every_holds_events(
     worked_batch, signed_in, operator, monkeypatch
 ):
