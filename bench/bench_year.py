@@ -278,12 +278,7 @@ def _time_read_with_parts(session, base: str, label: str, path: str, parts: list
             statuses.update(pool.map(fetch, zip(sessions, parts, strict=True)))
             if attempt:  # the first is the warm-up
                 times.append((time.perf_counter() - started) * 1000)
-    times.sort()
-    p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
-    say(
-        f"{label:48} {statistics.median(times):8.0f} {p95:8.0f} {max(times):8.0f}"
-        f" {len(times):2}  {','.join(map(str, sorted(statuses)))}"
-    )
+    _say_times(label, times, ",".join(map(str, sorted(statuses))))
 
 
 def _time_read(session, base: str, label: str, path: str, first_byte: bool) -> None:
@@ -316,7 +311,12 @@ def _time_read(session, base: str, label: str, path: str, first_byte: bool) -> N
     if not times:
         say(f"{label:48} {'>':>8}{TIMEOUT_S * 1000:.0f} ms: cut short, not timed")
         return
-    times.sort()
+    _say_times(label, times, str(status))
+
+
+def _say_times(label: str, times: list[float], status: str) -> None:
+    """A read's line: p50, p95, max and count of its times (ms), and its status."""
+    times = sorted(times)
     p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
     say(
         f"{label:48} {statistics.median(times):8.0f} {p95:8.0f} {max(times):8.0f}"
