@@ -675,9 +675,16 @@ class _StepWrites:
                     curve.recorded_at = run.recorded_at
             copy_rows(
                 Measurement,
-                ["run_id", "recorded_at", *Reading._fields],
+                ["run_id", "recorded_at", "cell_id", "station_id", "finished_at", *Reading._fields],
                 (
-                    (run.pk, run.recorded_at, *reading)
+                    (
+                        run.pk,
+                        run.recorded_at,
+                        run.cell_id,
+                        run.station_id,
+                        run.finished_at,
+                        *reading,
+                    )
                     for run, readings, *_ in staged
                     for reading in readings
                 ),

@@ -82,9 +82,10 @@ def add_measurements(batch: Any, runs_per_cell: int, per_run: int) -> int:
         )  # fmt: skip
         cursor.execute(
             f"""
-            INSERT INTO {readings} (run_id, name, value, unit, min, max, in_spec, recorded_at)
+            INSERT INTO {readings} (run_id, name, value, unit, min, max, in_spec, recorded_at,
+                                    cell_id, station_id, finished_at)
             SELECT r.id, 'bulk_reading_' || k, r.id * 0.001 + k, 'mm', 0, 1000000, true,
-                   r.recorded_at
+                   r.recorded_at, r.cell_id, r.station_id, r.finished_at
             FROM {runs} r, generate_series(1, %s) k
             WHERE r.cell_id IN (SELECT id FROM {cells} WHERE batch_id = %s) AND r.id <> %s
             """,

@@ -377,7 +377,8 @@ def _copy_rate(n: int, *, temporary: bool) -> float:
         "run": ("batches_processrun", ["cell_id", "step_id", "station_id", "recipe_version_id",
                 "equipment_ref", "operator", "finished_at", "recorded_at", "verdict", "equipment_verdict",
                 "defects", "violations", "event_id"]),
-        "measurement": ("batches_measurement", ["run_id", "name", "value", "unit", "min", "max", "in_spec"]),
+        "measurement": ("batches_measurement", ["run_id", "cell_id", "station_id", "finished_at", "name",
+                        "value", "unit", "min", "max", "in_spec"]),
         "event": ("audit_event", ["occurred_at", "actor", "verb", "subject_type", "subject", "reason", "data"]),
     }  # fmt: skip
     rows = {
@@ -390,7 +391,8 @@ def _copy_rate(n: int, *, temporary: bool) -> float:
             (i, 1, 1, 1, "", "", now, now, "pass", "", [], "[]", f"c-{i}") for i in range(n)
         ],
         "measurement": [
-            (i, name, value, "mm", 0.0, 1000.0, True) for i in range(n) for name, value in measurement_names
+            (i, i, 1, now, name, value, "mm", 0.0, 1000.0, True)
+            for i in range(n) for name, value in measurement_names
         ],
         "event": [
             (now, "station:PR-STK-1", "step_recorded", "cell", f"CELL-{i}", "",

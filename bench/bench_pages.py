@@ -139,7 +139,14 @@ def add_cells(quantity: int, code: str = BATCH):
         ProcessRun.objects.bulk_create(runs, batch_size=2000)
         Measurement.objects.bulk_create(
             (
-                Measurement(run=run, name=name, value=value)
+                Measurement(
+                    run=run,
+                    name=name,
+                    value=value,
+                    cell_id=run.cell_id,
+                    station_id=run.station_id,
+                    finished_at=run.finished_at,
+                )
                 for run, values in zip(runs, readings, strict=True)
                 for name, value in values.items()
             ),

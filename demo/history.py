@@ -175,9 +175,10 @@ class Chunk:
     holds: list = field(default_factory=list)
     hold_cells: list = field(default_factory=list)
     grades: list = field(default_factory=list)
-    # measurements per (step kind, parameter, recipe version id): run ids, values, and the runs'
-    # recorded_at (binary), which measurements and curves are partitioned by (core.partitions)
-    readings: dict = field(default_factory=lambda: defaultdict(lambda: ([], [], [])))
+    # measurements per (step kind, parameter, recipe version id): run ids, values, the runs'
+    # recorded_at (binary), which measurements and curves are partitioned by (core.partitions) and
+    # which is also their finished_at here, and the runs' cells and stations
+    readings: dict = field(default_factory=lambda: defaultdict(lambda: ([], [], [], [], [])))
     curves: list = field(default_factory=list)  # (run id, peak, dwell, recorded_at)
 
 
@@ -704,6 +705,8 @@ class HistoryGenerator:
             bucket[0].append(run_id)
             bucket[1].append(value)
             bucket[2].append(_pg_time(at))
+            bucket[3].append(cell_id)
+            bucket[4].append(station.pk)
         received = at + timedelta(seconds=2)
         if kind == "formation":
             path, sha, size = self.files[k % len(self.files)]
@@ -1111,13 +1114,17 @@ class HistoryGenerator:
         self.seconds[name] += time.perf_counter() - started
 
     def _copy_measurements(self, cursor, chunk: Chunk) -> None:
-        columns = "id, run_id, name, value, unit, min, max, in_spec, recorded_at"
+        columns = (
+            "id, run_id, name, value, unit, min, max, in_spec, recorded_at, finished_at, cell_id, "
+            "station_id"
+        )
         total, started = 0, time.perf_counter()
         with cursor.copy(
             f"COPY batches_measurement ({columns}) FROM STDIN WITH (FORMAT BINARY)"
         ) as copy:
             copy.write(COPY_HEADER)
-            for (name, version_id, kind), (run_ids, values, times) in chunk.readings.items():
+            for (name, version_id, kind), readings in chunk.readings.items():
+                run_ids, values, times, cells, stations = readings
                 limits = self._limits(kind, version_id, name)
                 unit = limits["unit"] if limits else ""
                 low = limits["min"] if limits else None
@@ -1142,6 +1149,9 @@ class HistoryGenerator:
                         ("max", "null" if high is None else "float8", high),
                         ("in_spec", "null" if in_spec is None else "bool", None),
                         ("recorded_at", "int8", None),  # a timestamptz is its microseconds
+                        ("finished_at", "int8", None),
+                        ("cell", "int8", None),
+                        ("station", "int8", None),
                     ]
                 )
                 first = self.ids["batches_measurement"]
@@ -1151,6 +1161,9 @@ class HistoryGenerator:
                     "run": np.asarray(run_ids, dtype=np.int64),
                     "value": value,
                     "recorded_at": np.asarray(times, dtype=np.int64),
+                    "finished_at": np.asarray(times, dtype=np.int64),
+                    "cell": np.asarray(cells, dtype=np.int64),
+                    "station": np.asarray(stations, dtype=np.int64),
                 }
                 if in_spec is not None:
                     columns_["in_spec"] = in_spec.astype(np.uint8)

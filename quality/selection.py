@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 
 from django import forms
 from django.db.models import QuerySet
@@ -86,8 +87,13 @@ class Selection:
         return ProcessRun.objects.filter(**self._run_filters(""))
 
     def measurements(self, name: str | None = None) -> QuerySet[Measurement]:
-        """The measurements of the selected runs (of one parameter if named), not ordered."""
-        rows = Measurement.objects.filter(**self._run_filters("run__"))
+        """The measurements of the selected runs (of one parameter if named), not ordered. The
+        line, step, station and time are read off the measurements' own copies of their runs'
+        (batches.Measurement), the line and step as their stations' ids: a parameter's points
+        at a step come from its time index alone."""
+        rows = Measurement.objects.filter(
+            **self._filters(MEASUREMENT_PATHS, as_stations=("line", "step"))
+        )
         if self.since:
             # The monthly partitions to read (core/partitions.py): a run is recorded after its
             # result arrived, and a result's time is at most AHEAD_ALLOWED past its arrival.
@@ -113,25 +119,42 @@ class Selection:
     def cell_steps(self) -> QuerySet[CellStep]:
         """The cells at a step whose first result there is selected (batches.CellStep, one row
         per cell and kind of step, carrying its first run's columns), not ordered."""
-        return CellStep.objects.filter(**self._filters(CELL_STEP_PATHS, line_as_stations=True))
+        return CellStep.objects.filter(**self._filters(CELL_STEP_PATHS, as_stations=("line",)))
+
+    def _station_ids(self, **lookups) -> list[int]:
+        """The ids of the stations with these fields, read once per selection (a page of
+        charts filters many times)."""
+        key = tuple(sorted(lookups.items(), key=lambda item: item[0]))
+        if key not in self._stations_read:
+            rows = Station.objects.filter(**lookups).order_by().values_list("id", flat=True)
+            self._stations_read[key] = list(rows)
+        return self._stations_read[key]
+
+    @cached_property
+    def _stations_read(self) -> dict[tuple, list[int]]:
+        return {}
 
     def _run_filters(self, prefix: str) -> dict:
         return self._filters({name: prefix + path for name, path in RUN_PATHS.items()})
 
-    def _filters(self, paths: Mapping[str, str], *, line_as_stations: bool = False) -> dict:
-        """The lookups of the selection on the relation `paths` maps the filters into. With
-        `line_as_stations`, the line is its stations' ids, read now: a relation as big as
-        CellStep is then estimated from its per-station statistics (a line of a few hundred
-        rows read through an index, a big one scanned), where a join to the stations leaves
-        PostgreSQL guessing. The same rows either way: the stations on the line now."""
+    def _filters(self, paths: Mapping[str, str], *, as_stations: tuple[str, ...] = ()) -> dict:
+        """The lookups of the selection on the relation `paths` maps the filters into. The
+        filters named in `as_stations` ("line", "step") become the ids of the stations they
+        select, read now: a relation as big as CellStep or Measurement is then estimated from
+        its per-station statistics and read through its indexes, where a join to the stations
+        leaves PostgreSQL guessing. The same rows either way: a station's kind is its results'
+        step (stations take the route's steps of their own kind), and the stations on the line
+        are those on it now."""
         filters: dict = {}
         for name in ("line", "step", "station", "equipment", "batch", "design", "recipe_version"):
             if value := getattr(self, name):
                 filters[paths[name]] = value
-        if self.line and line_as_stations:
-            stations = list(Station.objects.filter(line=self.line).values_list("id", flat=True))
-            if stations:  # a line with none keeps the join, which finds nothing
-                del filters[paths["line"]]
+        of_stations = {STATION_FIELDS[n]: getattr(self, n) for n in as_stations if getattr(self, n)}
+        if of_stations:
+            stations = self._station_ids(**of_stations)
+            if stations:  # none keeps the joins, which find nothing
+                for name in as_stations:
+                    filters.pop(paths[name], None)
                 filters[paths["station"] + "__in"] = stations
         if self.lot:
             filters[paths["lot"] + "__in"] = Consumption.objects.filter(
@@ -144,9 +167,10 @@ class Selection:
         return filters
 
 
-# Where each filter looks on a run, and on a cell's first run at a step as batches.CellStep
-# copies it: one list each, the same keys (a test holds them to it), so the two cannot drift.
-# The line goes through the station on both: a station moved to another line takes its past
+# Where each filter looks on a run, on a measurement (which copies its run's cell, station and
+# time), and on a cell's first run at a step as batches.CellStep copies it: one list each, the
+# same keys (a test holds them to it), so they cannot drift.
+# The line goes through the station on all three: a station moved to another line takes its past
 # results with it, as it always has.
 RUN_PATHS: dict[str, str] = {
     "line": "station__line",
@@ -156,6 +180,17 @@ RUN_PATHS: dict[str, str] = {
     "batch": "cell__batch",
     "design": "cell__batch__design",
     "recipe_version": "recipe_version__version",
+    "lot": "cell",
+    "at": "finished_at",
+}
+MEASUREMENT_PATHS: dict[str, str] = {
+    "line": "station__line",
+    "step": "station__kind",
+    "station": "station",
+    "equipment": "run__equipment_ref",
+    "batch": "cell__batch",
+    "design": "cell__batch__design",
+    "recipe_version": "run__recipe_version__version",
     "lot": "cell",
     "at": "finished_at",
 }
@@ -170,3 +205,5 @@ CELL_STEP_PATHS: dict[str, str] = {
     "lot": "cell",
     "at": "first_at",
 }
+# The filters that are a station's own fields, as `_filters` reads them off the stations.
+STATION_FIELDS: dict[str, str] = {"line": "line", "step": "kind"}

@@ -30,6 +30,7 @@ from quality.spc.models import SpcBaseline, SpcSetting
 from quality.spc.selectors import (
     BATCH,
     DEFAULT_SUBGROUP,
+    MAX_POINTS,
     PRESS_CYCLE,
     SpcChart,
     parameter_exists,
@@ -182,19 +183,9 @@ def chart_from_query(query: Any) -> SpcChart:
         raise DomainError("invalid", _("The request is not valid."), status=400, errors=errors)
     data = form.cleaned_data
     parameter = data["parameter"]
-    if not parameter_exists(step, parameter, selection.line):
-        raise NotFound(
-            "unknown_parameter",
-            (
-                _("No %(parameter)s was measured at %(step)s of line %(line)s.")
-                if selection.line
-                else _("No %(parameter)s was measured at %(step)s.")
-            )
-            % {"parameter": parameter, "step": step, "line": getattr(selection.line, "code", "")},
-        )
     kind = data.get("chart") or statistics.IMR
     try:
-        return spc_chart(
+        chart = spc_chart(
             selection,
             parameter,
             kind=kind,
@@ -205,6 +196,18 @@ def chart_from_query(query: Any) -> SpcChart:
         raise DomainError(
             "invalid", _("The request is not valid."), status=400, errors={"subgroup": [str(error)]}
         ) from None
+    # A chart without points is either a quiet window or a parameter never measured there.
+    if not chart.series.points and not parameter_exists(step, parameter, selection.line):
+        raise NotFound(
+            "unknown_parameter",
+            (
+                _("No %(parameter)s was measured at %(step)s of line %(line)s.")
+                if selection.line
+                else _("No %(parameter)s was measured at %(step)s.")
+            )
+            % {"parameter": parameter, "step": step, "line": getattr(selection.line, "code", "")},
+        )
+    return chart
 
 
 # ---------------------------------------------------------------- schema
@@ -262,7 +265,7 @@ class SpcChartSerializer(serializers.Serializer):
     n = serializers.IntegerField(help_text="Values charted")
     subgroups = serializers.IntegerField(allow_null=True, help_text="X-bar: subgroups charted")
     dropped = serializers.IntegerField(help_text="X-bar: subgroups of one value left out")
-    omitted = serializers.IntegerField(help_text="Earlier points beyond the latest 20,000")
+    omitted = serializers.IntegerField(help_text=f"Earlier points beyond the latest {MAX_POINTS:,}")
     mean = serializers.FloatField(allow_null=True)
     center = serializers.FloatField(allow_null=True)
     ucl = serializers.FloatField(allow_null=True)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from django.db import connection
-from django.db.models import Count, F, Q, Window
+from django.db.models import F, Q
 
 from batches.models import Batch, Cell, Hold, Measurement, ProcessRun
 from lines.models import Line, Station, StationKind
@@ -21,9 +21,11 @@ from quality.selection import Selection
 from quality.spc import statistics
 from quality.spc.models import SpcBaseline, SpcSetting
 
-# The most points one chart shows: the latest ones (the reply says how many earlier ones it left
-# out). Beyond this a chart is a smear and its reply megabytes; narrow the window instead.
-MAX_POINTS = 20_000
+# The most points one chart shows and judges: the latest ones (the reply says how many earlier
+# ones it left out). About two days of a busy step; a longer window is charted in parts (since
+# and until). Beyond a few thousand points a chart is a smear, its reply megabytes, and reading
+# their cells the larger part of its time.
+MAX_POINTS = 5_000
 
 PRESS_CYCLE, BATCH = "press_cycle", "batch"
 DEFAULT_SUBGROUP = "5"  # five consecutive cells, the textbook's usual rational subgroup
@@ -83,9 +85,9 @@ class SpcChart:
 
 def parameter_exists(step: str, parameter: str, line: Line | None = None) -> bool:
     """A measurement of that name was ever recorded at that step (of that line)."""
-    rows = Measurement.objects.filter(name=parameter, run__step__station_kind=step)
+    rows = Measurement.objects.filter(name=parameter, station__kind=step)
     if line is not None:
-        rows = rows.filter(run__station__line=line)
+        rows = rows.filter(station__line=line)
     return rows.exists()
 
 
@@ -93,14 +95,15 @@ def spc_series(
     selection: Selection, parameter: str, *, with_press_cycle: bool = False
 ) -> SpcSeries:
     """The selected points of `parameter` in time order (the runs' finished_at, then id): the
-    latest MAX_POINTS of them, and how many earlier ones were left out. One query."""
-    # The newest are found by sorting all the selected ones, and counted in the same pass; the
-    # cells' serials, batches and press cycles are read for the points kept only.
+    latest MAX_POINTS of them, and how many earlier ones were left out. The newest are read
+    backwards along the parameter's time index, stopping at the limit, with the cells' serials,
+    batches and press cycles of those kept only; the others are counted (from the index alone)
+    only if the limit was reached."""
+    selected = selection.measurements(parameter)
     latest = (
-        selection.measurements(parameter)
-        .annotate(cell_ref=F("run__cell_id"), at=F("run__finished_at"), selected=Window(Count("*")))
-        .order_by("-run__finished_at", "-run_id")
-        .values_list("value", "unit", "min", "max", "cell_ref", "at", "run_id", "selected")
+        selected.annotate(at=F("finished_at"))
+        .order_by("-finished_at", "-run_id")
+        .values_list("value", "unit", "min", "max", "run_id", "cell_id", "at")
     )[:MAX_POINTS]
     sql, params = latest.query.sql_with_params()
     press_cycle = _PRESS_CYCLE if with_press_cycle else "NULL"
@@ -111,22 +114,21 @@ def spc_series(
         SpcPoint(value=row[0], serial=row[4], at=row[5], batch=row[6], press_cycle=row[7] or "")
         for row in rows
     ]
-    series = SpcSeries(
-        parameter=parameter, points=points, omitted=rows[0][8] - len(rows) if rows else 0
-    )
+    omitted = selected.count() - len(rows) if len(rows) == MAX_POINTS else 0
+    series = SpcSeries(parameter=parameter, points=points, omitted=omitted)
     if rows:
         series.unit, series.lsl, series.usl = rows[-1][1], rows[-1][2], rows[-1][3]
     return series
 
 
 # The points kept, oldest first, with their cells' serials and batches. `at` is written by the
-# database as RFC 3339 text (the connection's time zone is UTC): parsing 20,000 timestamps into
-# datetimes only to print them again took longer than the rest of the chart.
+# database as RFC 3339 text (the connection's time zone is UTC): parsing every point's timestamp
+# into a datetime only to print it again costs more than the rest of the chart's Python.
 _POINTS = f"""
     SELECT m.value, m.unit, m.min, m.max, cell.serial, to_json(m.at) #>> '{{{{}}}}', batch.code,
-           {{press_cycle}}, m.selected
+           {{press_cycle}}
     FROM ({{latest}}) m
-    JOIN {Cell._meta.db_table} cell ON cell.id = m.cell_ref
+    JOIN {Cell._meta.db_table} cell ON cell.id = m.cell_id
     JOIN {Batch._meta.db_table} batch ON batch.id = cell.batch_id
     ORDER BY m.at, m.run_id
 """
@@ -136,7 +138,7 @@ _PRESS_CYCLE = f"""(
     SELECT station.code || ':' || pressing.equipment_ref
     FROM {ProcessRun._meta.db_table} pressing
     JOIN {Station._meta.db_table} station ON station.id = pressing.station_id
-    WHERE pressing.cell_id = m.cell_ref AND station.kind = '{StationKind.PRESSING.value}'
+    WHERE pressing.cell_id = m.cell_id AND station.kind = '{StationKind.PRESSING.value}'
       AND pressing.equipment_ref <> ''
     ORDER BY pressing.finished_at DESC, pressing.id DESC LIMIT 1
 )"""

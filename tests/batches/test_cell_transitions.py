@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from audit.models import Event
 from batches.models import Cell
@@ -20,6 +23,20 @@ def test_a_passed_step_moves_the_cell_to_its_next_step(first_cell, stations, rec
     assert run.verdict == "pass"
     assert first_cell.status == Cell.Status.IN_PROCESS
     assert first_cell.next_step.station_kind == "pressing"
+
+
+def test_a_step_s_measurements_carry_its_cell_station_and_times(first_cell, stations, record):
+    occurred = timezone.now() - timedelta(hours=3)
+    run = record(first_cell, stations["PR-STK-1"], occurred_at=occurred)
+    rows = list(run.measurements.all())
+    assert rows and run.finished_at == occurred
+    for row in rows:
+        assert (row.cell_id, row.station_id, row.finished_at, row.recorded_at) == (
+            first_cell.pk,
+            stations["PR-STK-1"].pk,
+            occurred,
+            run.recorded_at,
+        )
 
 
 def test_the_last_step_completes_the_cell(first_cell, stations, record):

@@ -66,8 +66,9 @@ def test_the_capability_summary_lists_judged_parameters_worst_first(
     pressed, signed_in, operator, django_assert_max_num_queries
 ):
     client = signed_in(operator)
-    # 11 for the page, then 3 a judged parameter (its points, settings and baseline)
-    with django_assert_max_num_queries(23):
+    # 12 for the page (the step's stations among them, read once), then 3 a judged parameter
+    # (its points, settings and baseline)
+    with django_assert_max_num_queries(24):
         page = client.get("/quality/spc/capability/proto/?step=pressing")
     assert page.status_code == 200
     html = page.content.decode()

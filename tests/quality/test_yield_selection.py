@@ -16,7 +16,15 @@ from django.db import ProgrammingError, connection, transaction
 from django.utils import timezone
 from psycopg import sql
 
-from batches.models import Batch, Cell, CellStep, Consumption, MaterialLot, ProcessRun
+from batches.models import (
+    Batch,
+    Cell,
+    CellStep,
+    Consumption,
+    MaterialLot,
+    Measurement,
+    ProcessRun,
+)
 from batches.services import create_batch, scrap_cell
 from core.db_roles import runtime_role
 from lines.models import CellDesign, Line, RecipeVersion, Route, RouteStep, Station
@@ -24,7 +32,7 @@ from lines.selectors import KIND_ORDER
 from quality import yields
 from quality.models import BatchYield, YieldEpoch
 from quality.pareto import pareto
-from quality.selection import CELL_STEP_PATHS, RUN_PATHS, Selection
+from quality.selection import CELL_STEP_PATHS, MEASUREMENT_PATHS, RUN_PATHS, Selection
 from quality.yields import yield_from_results, yield_report
 
 # What stations send as violations, odd shapes included: only an object naming a parameter
@@ -210,9 +218,38 @@ def _queries(start):
 # ------------------------------------------------------------------------------------- tests
 
 
-def test_the_filters_say_where_to_look_on_runs_and_on_cell_steps_alike():
+def test_the_filters_say_where_to_look_on_runs_measurements_and_cell_steps_alike():
     names = {f.name for f in fields(Selection)} - {"since", "until"} | {"at"}
-    assert set(RUN_PATHS) == set(CELL_STEP_PATHS) == names
+    assert set(RUN_PATHS) == set(MEASUREMENT_PATHS) == set(CELL_STEP_PATHS) == names
+
+
+def test_every_filter_selects_the_measurements_of_the_runs_it_selects(mixed):
+    """Measurements are filtered on their own copies of their runs' cell, station and time:
+    the same rows as through the runs, under every filter."""
+    _, start = mixed
+    Measurement.objects.bulk_create(
+        Measurement(
+            run=run,
+            name=name,
+            value=1.0,
+            cell_id=run.cell_id,
+            station_id=run.station_id,
+            finished_at=run.finished_at,
+            recorded_at=run.recorded_at,
+        )
+        for run in ProcessRun.objects.all()
+        for name in ("mass", "thickness")
+    )
+    for query in _queries(start):
+        selection, errors = Selection.from_query(query)
+        assert errors == {}, query
+        expected = set(
+            Measurement.objects.filter(run__in=selection.runs(), name="mass").values_list(
+                "id", flat=True
+            )
+        )
+        assert expected, query
+        assert set(selection.measurements("mass").values_list("id", flat=True)) == expected, query
 
 
 def test_cell_steps_carry_their_first_result_whatever_order_results_arrive_in(mixed):
