@@ -40,6 +40,8 @@ from demo.cycler_files import formation_file
 from demo.demo_data import READINGS, UPSETS
 from lines.models import CellDesign, Equipment, Line, Recipe, RecipeVersion, Route, Station
 from quality.models import GradingRuleSet
+from quality.selection import Selection
+from quality.yields import yield_report
 
 LINE, ROUTE, DESIGN = "yokohama", "pilot", "SSB-20AH-Y1"
 BIG_BATCH = 10_000  # one batch of this size once there are four times as many cells
@@ -1297,6 +1299,10 @@ class HistoryGenerator:
     # ------------------------------------------------------------ finish
 
     def _finish(self) -> None:
+        # As a year of use leaves them: each batch's yield figures stored (quality.BatchYield),
+        # as engineers' reads of yield store them, of every line and of the plant.
+        for line in [None, *Line.objects.all()]:
+            yield_report(Selection(line=line))
         with connection.cursor() as cursor:
             # As autovacuum leaves a year's rows: visibility maps set, so the index-only reads
             # (lot consumers, a week's runs) read no table pages. VACUUM cannot run inside a

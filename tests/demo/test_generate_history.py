@@ -17,6 +17,10 @@ from batches.models import (
     Measurement,
     ProcessRun,
 )
+from lines.models import Line
+from quality.models import BatchYield
+from quality.selection import Selection
+from quality.yields import yield_from_results, yield_report
 from stations.models import InboxEntry
 
 CELLS = 2000
@@ -33,6 +37,8 @@ def test_a_generated_history_hangs_together(db, settings, tmp_path):
     _lots_consumer_counts_agree_with_the_consumptions()
     _the_dashboard_answers_on_the_history(history)
     _the_history_lands_in_its_months_partitions_with_its_keys(history)
+    _measurements_carry_their_runs_cell_station_and_time(history)
+    _every_batch_s_yield_figures_are_stored_and_agree_with_its_results()
 
 
 def _every_cell_is_traceable_to_its_lots_runs_and_recipe_versions(history):
@@ -157,3 +163,22 @@ def _the_history_lands_in_its_months_partitions_with_its_keys(history):
     entries = InboxEntry.objects.filter(run__in=runs)
     keys = InboxKey.objects.filter(event_id__in=entries.values("event_id"))
     assert keys.count() == entries.count()
+
+
+def _measurements_carry_their_runs_cell_station_and_time(history):
+    rows = Measurement.objects.filter(run__cell__in=history)
+    assert rows.exists()
+    assert not rows.exclude(
+        cell_id=F("run__cell_id"),
+        station_id=F("run__station_id"),
+        finished_at=F("run__finished_at"),
+    ).exists()
+
+
+def _every_batch_s_yield_figures_are_stored_and_agree_with_its_results():
+    stored = set(
+        BatchYield.objects.filter(line=None, kind="cells", key="").values_list("batch", flat=True)
+    )
+    assert stored == set(Batch.objects.values_list("pk", flat=True))
+    line = Line.objects.get(code="yokohama")
+    assert yield_report(Selection(line=line)) == yield_from_results(Selection(line=line))
