@@ -159,34 +159,44 @@ def progress_of(batches: Sequence[Batch]) -> list[BatchProgress]:
     }
     # Not ordered: Cell's default ordering (by batch) would join the batches into each count.
     cells = Cell.objects.filter(batch_id__in=ids).order_by()
-    waiting = {
-        (row["batch_id"], row["next_step_id"]): row["n"]
-        for row in cells.filter(next_step__isnull=False)
-        .values("batch_id", "next_step_id")
-        .annotate(n=Count("id"))
-    }
-    counts = {
-        row["batch_id"]: row
-        for row in cells.values("batch_id").annotate(
-            total=Count("id"),
-            completed=Count("id", filter=Q(status=Cell.Status.COMPLETED)),
-            scrapped=Count("id", filter=Q(status=Cell.Status.SCRAPPED)),
-        )
-    }
+    # Every cell by its next step, from batches_cell_batch_step_idx alone (Count("*"): a count
+    # of ids would read each cell's row): the cells waiting at each step, and with no next step
+    # those that finished their route, completed or scrapped (the cell's check constraint).
+    waiting: dict[tuple[int, int], int] = {}
+    total: dict[int, int] = defaultdict(int)
+    finished: dict[int, int] = defaultdict(int)
+    for batch_id, next_step_id, n in (
+        cells.values("batch_id", "next_step_id")
+        .annotate(n=Count("*"))
+        .values_list("batch_id", "next_step_id", "n")
+    ):
+        total[batch_id] += n
+        if next_step_id is None:
+            finished[batch_id] += n
+        else:
+            waiting[(batch_id, next_step_id)] = n
+    # Of the finished cells, the scrapped: their rows read for the status, finished cells only.
+    # Counted in a FILTER, not a WHERE: with status in the WHERE, PostgreSQL reads the year's
+    # scrapped cells from batches_cell_scrapped_idx and drops those of other batches.
+    scrapped = dict(
+        cells.filter(next_step__isnull=True)
+        .values("batch_id")
+        .annotate(n=Count("status", filter=Q(status=Cell.Status.SCRAPPED)))
+        .values_list("batch_id", "n")
+    )
     held = dict(
-        cells.on_hold().values("batch_id").annotate(n=Count("id")).values_list("batch_id", "n")
+        cells.on_hold().values("batch_id").annotate(n=Count("*")).values_list("batch_id", "n")
     )
     progress = []
     for batch in batches:
-        count = counts.get(batch.pk, {})
-        total = count.get("total", 0)
+        cells_of_batch = total[batch.pk]
         steps = [
             StepProgress(
                 step=step,
                 passed=runs.get((batch.pk, step.station_kind), {}).get("passed", 0),
                 failed=runs.get((batch.pk, step.station_kind), {}).get("failed", 0),
                 waiting=waiting.get((batch.pk, step.pk), 0),
-                total=total,
+                total=cells_of_batch,
             )
             for step in batch.route.steps.all()
         ]
@@ -194,9 +204,9 @@ def progress_of(batches: Sequence[Batch]) -> list[BatchProgress]:
             BatchProgress(
                 batch=batch,
                 steps=steps,
-                cells=total,
-                completed=count.get("completed", 0),
-                scrapped=count.get("scrapped", 0),
+                cells=cells_of_batch,
+                completed=finished[batch.pk] - scrapped.get(batch.pk, 0),
+                scrapped=scrapped.get(batch.pk, 0),
                 held=held.get(batch.pk, 0),
             )
         )

@@ -11,6 +11,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from analytics.oee import read_window, today_oee
 from audit.models import Event
 from batches.models import ProcessRun
 from batches.services import create_batch
@@ -394,3 +395,25 @@ def test_results_in_the_minute_a_window_starts_count_only_from_its_start(
     assert (body["total"], body["good"]) == (2, 2)
     query["until"] = tokyo(2026, 11, 24, 17).isoformat()
     assert api_as(operator).get("/api/v1/oee", query).json()["total"] == 3
+
+
+def test_the_line_views_oee_of_today_sums_the_day_as_the_minutes_do(worked_two_days):
+    """The cards' figures of today read the day's results summed whole, not per minute: the
+    same figures. Wednesday until noon: planned 08:00-12:00, running from 08:30, two results
+    (09:00 and 10:00, the second failing) at 2,640 s each; 12:30's is not yet."""
+    now = tokyo(2026, 11, 25, 12)
+    press = Station.objects.get(pk=worked_two_days.pk)
+    today_oee([press], now=now)
+    cards = press.oee_today
+    assert (cards.planned_s, cards.run_s, cards.total, cards.good) == (4 * 3600, 12600, 2, 1)
+    assert cards.performance == 2 * 2640 / 12600 and cards.quality == 0.5
+    by_minute = read_window([press], tokyo(2026, 11, 25), now, now=now).figures(press)
+    assert cards == by_minute
+
+
+def test_a_window_summed_whole_refuses_a_part_of_itself(worked_two_days):
+    now = tokyo(2026, 11, 25, 12)
+    window = read_window([worked_two_days], tokyo(2026, 11, 25), now, now=now, per_minute=False)
+    assert window.figures(worked_two_days).total == 2
+    with pytest.raises(ValueError):
+        window.figures(worked_two_days, tokyo(2026, 11, 25, 9, 30))

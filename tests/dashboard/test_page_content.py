@@ -10,7 +10,8 @@ from django.utils import timezone
 from analytics import selectors as figures
 from batches import selectors
 from batches.models import Hold
-from batches.services import hold_batch, hold_lot, scrap_cell
+from batches.services import create_batch, hold_batch, hold_lot, scrap_cell
+from lines.models import CellDesign, Line, Route
 from lines.selectors import recipe_histories
 from lines.services import set_station_state
 
@@ -73,6 +74,32 @@ def test_batch_progress_counts_pass_fail_and_waiting_per_step(worked_batch):
     assert (pressing.passed, pressing.waiting) == (5, 4)
     assert formation.waiting == 5
     assert progress.held == 10
+
+
+def test_batch_progress_counts_cells_completed_scrapped_and_waiting(
+    plant, stations, record, line_engineer, quality_engineer
+):
+    """Cell 1 does the whole route, cell 2 is scrapped after stacking, cells 3 and 4 wait to be
+    stacked: finished cells are told apart by their status, the others by their next step."""
+    line = Line.objects.get(code="proto")
+    batch = create_batch(
+        line=line,
+        design=CellDesign.objects.get(code="SSB-5AH-P1"),
+        route=Route.objects.get(line=line, code="std"),
+        quantity=4,
+        by=line_engineer,
+    )
+    first, second = batch.cells.order_by("position")[:2]
+    for code in ("PR-STK-1", "PR-PRS-1", "PR-FRM-1"):
+        first.refresh_from_db()
+        record(first, stations[code])
+    record(second, stations["PR-STK-1"])
+    scrap_cell(second, by=quality_engineer, reason="dropped on the floor")
+    progress = selectors.progress_of([selectors.batch_detail(batch.code)])[0]
+    assert (progress.cells, progress.completed, progress.scrapped) == (4, 1, 1)
+    stacking, pressing, formation = progress.steps
+    assert (stacking.passed, stacking.waiting, stacking.total) == (2, 2, 4)
+    assert (pressing.passed, pressing.waiting, formation.passed, formation.waiting) == (1, 0, 1, 0)
 
 
 def test_the_line_view_draws_each_batchs_progress_per_step(worked_batch, signed_in, operator):

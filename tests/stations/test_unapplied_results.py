@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from audit.models import Event
 from batches.services import hold_cell, release_hold
+from core import partitions
 from core.errors import DomainError
 from demo.demo_data import nominal_stacking_readings
 from stations import intake, worker
@@ -135,6 +136,20 @@ def test_the_line_view_counts_todays_rejected_results_per_station(
     assert f'href="{link}"' in stacker and "2 today" in stacker
     press = html.split('id="station-PR-PRS-1"')[1].split('class="station ')[0]
     assert "none today" in press and "1 result" in press  # the waiting one is being processed
+
+
+def test_the_line_view_counts_results_received_months_ago_that_are_still_waiting_or_rejected_today(
+    unapplied, signed_in, line_engineer
+):
+    """A row waits in the partition of the month it was received, however long ago (the inbox
+    is partitioned by month): the cards count it all the same."""
+    long_ago = partitions.recent_months(timezone.now())[0] - timedelta(days=40)
+    InboxEntry.objects.filter(event_id__in=["prs-2", "stk-ghost"]).update(received_at=long_ago)
+    html = signed_in(line_engineer).get(reverse("line-stations", args=["proto"])).content.decode()
+    stacker = html.split('id="station-PR-STK-1"')[1].split('class="station ')[0]
+    assert "2 today" in stacker
+    press = html.split('id="station-PR-PRS-1"')[1].split('class="station ')[0]
+    assert "1 result" in press
 
 
 def test_the_list_runs_the_same_queries_for_two_rejected_results_or_forty(
