@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, models
@@ -279,17 +280,20 @@ HOLDS_SHOWN = 50
 @dataclass
 class BatchHolds:
     """What a batch's page shows of its holds: the newest `shown`, every open one (with its
-    forms) and the ids of all of them (for the timeline's events)."""
+    forms) and when each of them was opened and closed (for the timeline's events)."""
 
     shown: list[Hold]
     open: list[Hold]
-    ids: list[int]
+    times: dict[int, tuple[datetime, datetime | None]]  # id -> (opened_at, closed_at)
 
 
 def batch_holds(batch: Batch, *, shown: int | None = None) -> BatchHolds:
     """The batch's holds as its page shows them: two queries, three when an open hold is older
     than the newest `shown` (HOLDS_SHOWN by default)."""
-    statuses = dict(holds_of_batch(batch).values_list("pk", "status"))  # newest first
+    rows = holds_of_batch(batch).values_list("pk", "status", "opened_at", "closed_at")
+    statuses, times = {}, {}
+    for pk, status, opened_at, closed_at in rows:  # newest first
+        statuses[pk], times[pk] = status, (opened_at, closed_at)
     # The holds listed by their ids: a batch has hundreds among the year's tens of thousands.
     detailed = holds_with_details().order_by("-opened_at", "-id")
     newest = list(detailed.filter(pk__in=list(statuses)[: HOLDS_SHOWN if shown is None else shown]))
@@ -297,21 +301,57 @@ def batch_holds(batch: Batch, *, shown: int | None = None) -> BatchHolds:
     open_holds = [h for h in newest if h.pk in open_ids]
     if len(open_holds) < len(open_ids):
         open_holds = list(detailed.filter(pk__in=open_ids))
-    return BatchHolds(shown=newest, open=open_holds, ids=list(statuses))
+    return BatchHolds(shown=newest, open=open_holds, times=times)
 
 
-def batch_timeline(batch: Batch, hold_ids: Iterable[int], *, limit: int = 200) -> list[Event]:
-    """The batch's own events and those of its holds (by id), newest first."""
-    hold_ids = list(hold_ids)
+# A hold's events are written in the transaction that opens or closes it, after its opened_at or
+# closed_at is set: at most this much later (a disposition of thousands of cells takes seconds).
+HOLD_EVENT_LAG = timedelta(hours=1)
+HOLD_VERBS = ("hold_opened", "hold_closed")  # audit_event_hold_idx's
+
+
+def batch_timeline(
+    batch: Batch,
+    hold_times: Mapping[int, tuple[datetime, datetime | None]],
+    *,
+    limit: int = 200,
+) -> list[Event]:
+    """The batch's own events and those of its holds (id -> opened_at, closed_at), the newest
+    `limit`, newest first."""
     # Two queries, each on its own index. As one OR, or ordered by time with a limit, PostgreSQL
-    # walks every month's events by time looking for them. A hold has two events at most.
+    # walks every month's events by time looking for them. A hold has two events at most, each
+    # at or just after its hold's time: the newest `limit` of those times and of the batch's own
+    # events bound which holds' events can be among the newest, and the months to look in.
     own = Event.objects.filter(subject_type="batch", subject=batch.code)
-    of_holds = Event.objects.filter(
-        verb__in=("hold_opened", "hold_closed"), data__hold__in=hold_ids
-    ).order_by()
     events = {e.pk: e for e in own.order_by("-occurred_at", "-id")[:limit]}
-    events.update((e.pk, e) for e in (of_holds if hold_ids else []))  # a batch hold's: in both
+    # A batch hold's events are the batch's own too: counted once, by its hold's times.
+    moments = sorted(
+        [e.occurred_at for e in events.values() if _hold_of(e) not in hold_times]
+        + [moment for pair in hold_times.values() for moment in pair if moment is not None],
+        reverse=True,
+    )
+    since = moments[limit - 1] if len(moments) >= limit else None
+    last_moments = {pk: closed_at or opened_at for pk, (opened_at, closed_at) in hold_times.items()}
+    holds = [
+        pk for pk, last in last_moments.items() if since is None or last + HOLD_EVENT_LAG >= since
+    ]
+    if holds:
+        of_holds = Event.objects.filter(
+            verb__in=HOLD_VERBS,
+            data__hold__in=holds,
+            occurred_at__lt=max(last_moments[pk] for pk in holds) + HOLD_EVENT_LAG,
+        ).order_by()
+        if since is not None:
+            of_holds = of_holds.filter(occurred_at__gte=since)
+        events.update((e.pk, e) for e in of_holds)
     return sorted(events.values(), key=lambda e: (e.occurred_at, e.pk), reverse=True)[:limit]
+
+
+def _hold_of(event: Event) -> int | None:
+    """The hold an event opened or closed."""
+    if event.verb in HOLD_VERBS and isinstance(event.data, dict):
+        return event.data.get("hold")
+    return None
 
 
 # ---------------------------------------------------------------- cell view

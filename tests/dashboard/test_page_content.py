@@ -165,7 +165,8 @@ def test_the_batch_page_shows_every_open_hold_older_than_the_newest_listed(worke
     assert [h.pk for h in holds.shown] == [newest_first[0].pk]
     assert oldest.pk in {h.pk for h in holds.open}  # open, though older than the one listed
     assert {h.pk for h in holds.open} == {h.pk for h in newest_first if h.status == "open"}
-    assert sorted(holds.ids) == sorted(h.pk for h in newest_first)
+    assert sorted(holds.times) == sorted(h.pk for h in newest_first)
+    assert holds.times[oldest.pk] == (oldest.opened_at, None)
 
 
 def test_the_cell_view_marks_out_of_spec_values_and_plots_curves(
