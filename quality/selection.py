@@ -124,7 +124,7 @@ class Selection:
     def _station_ids(self, **lookups) -> list[int]:
         """The ids of the stations with these fields, read once per selection (a page of
         charts filters many times)."""
-        key = tuple(sorted(lookups.items(), key=lambda item: item[0]))
+        key = tuple(lookups.items())
         if key not in self._stations_read:
             rows = Station.objects.filter(**lookups).order_by().values_list("id", flat=True)
             self._stations_read[key] = list(rows)
