@@ -4,8 +4,8 @@ page and engineers' API read, and the ingestion rate at that size against an emp
 Runs only with BENCH_SCALE=year (`make bench BENCH_SCALE=year`) or when named
 (`python -m bench year`): the default `make bench` stays quick. BENCH_CELLS cells (default
 1,000,000) are generated into a throwaway database on the server of DATABASE_URL, dropped at the
-end; BENCH_YEAR_DB names a database already generated to measure it again without regenerating
-(it is kept). The web server is gunicorn in its own processes, the load generator this process
+end. BENCH_YEAR_DB names a database to keep instead: generated if it does not exist yet, measured
+again without regenerating if it does. The web server is gunicorn in its own processes, the load generator this process
 with a session cookie logged in as the quality engineer. Figures only: nothing here asserts a
 timing; they are printed and written to bench/results/year-<date>.txt.
 """
@@ -54,12 +54,19 @@ def main() -> None:
     url = _with_db(server_url, name)
     env = _env(url)
     say(f"== a year of the Yokohama line, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {_machine()}")
+    exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
     try:
-        if given:
+        if exists:
             say(f"database {name} as given (BENCH_YEAR_DB): not generated again")
         else:
             admin.execute(f'CREATE DATABASE "{name}"')
-            _generate(env)
+            try:
+                _generate(env)
+            except BaseException:  # a half-generated database must not be measured next time
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                raise
+            if given:
+                say(f"database {name} kept (BENCH_YEAR_DB)")
         _sizes(url)
         _reads(env)
         empty = f"bench_year_empty_{os.getpid()}"
