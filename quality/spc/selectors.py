@@ -111,7 +111,9 @@ def spc_series(
         cursor.execute(_POINTS.format(latest=sql, press_cycle=press_cycle), params)
         rows = cursor.fetchall()
     points = [
-        SpcPoint(value=row[0], serial=row[4], at=row[5], batch=row[6], press_cycle=row[7] or "")
+        SpcPoint(
+            value=row[0], serial=row[4][0], at=row[5], batch=row[4][1], press_cycle=row[6] or ""
+        )
         for row in rows
     ]
     omitted = selected.count() - len(rows) if len(rows) == MAX_POINTS else 0
@@ -121,15 +123,17 @@ def spc_series(
     return series
 
 
-# The points kept, oldest first, with their cells' serials and batches. `at` is written by the
-# database as RFC 3339 text (the connection's time zone is UTC): parsing every point's timestamp
-# into a datetime only to print it again costs more than the rest of the chart's Python.
+# The points kept, oldest first, with their cells' serials and batches. The cell and batch are
+# a subquery per point, which is always a probe of each primary key: as a join, PostgreSQL reads
+# every cell of the year into a hash for a few thousand points. `at` is written by the database
+# as RFC 3339 text (the connection's time zone is UTC): parsing every point's timestamp into a
+# datetime only to print it again costs more than the rest of the chart's Python.
 _POINTS = f"""
-    SELECT m.value, m.unit, m.min, m.max, cell.serial, to_json(m.at) #>> '{{{{}}}}', batch.code,
-           {{press_cycle}}
+    SELECT m.value, m.unit, m.min, m.max,
+           (SELECT ARRAY[cell.serial, batch.code] FROM {Cell._meta.db_table} cell
+            JOIN {Batch._meta.db_table} batch ON batch.id = cell.batch_id WHERE cell.id = m.cell_id),
+           to_json(m.at) #>> '{{{{}}}}', {{press_cycle}}
     FROM ({{latest}}) m
-    JOIN {Cell._meta.db_table} cell ON cell.id = m.cell_id
-    JOIN {Batch._meta.db_table} batch ON batch.id = cell.batch_id
     ORDER BY m.at, m.run_id
 """
 # The press cycle of the measured cell: its latest pressing run's station and cycle id, as
