@@ -127,9 +127,18 @@ def _generate(env: dict[str, str]) -> None:
     subprocess.run([*manage, "seed_demo", "-v0"], cwd=ROOT, env=env, check=True)
     say(f"migrated and seeded in {time.perf_counter() - started:.0f} s")
     started = time.perf_counter()
-    subprocess.run(
-        [*manage, "generate_history", "--cells", str(CELLS)], cwd=ROOT, env=env, check=True
-    )
+    with subprocess.Popen(
+        [*manage, "generate_history", "--cells", str(CELLS)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
+    ) as generating:  # fmt: skip
+        for line in generating.stdout:
+            # Its phases and where the time went kept with the figures; progress printed only.
+            if line.startswith("  ") and " cells " in line:
+                print(line, end="", flush=True)
+            else:
+                say(line.rstrip())
+    if generating.returncode:
+        raise subprocess.CalledProcessError(generating.returncode, generating.args)
     say(f"generated {CELLS:,} cells in {time.perf_counter() - started:.0f} s")
 
 

@@ -1301,10 +1301,14 @@ class HistoryGenerator:
     def _finish(self) -> None:
         # As a year of use leaves them: each batch's yield figures stored (quality.BatchYield),
         # as engineers' reads of yield store them, of every line and of the plant.
+        started = time.perf_counter()
         for line in [None, *Line.objects.all()]:
             yield_report(Selection(line=line))
+        self.out(f"  yield figures stored    {time.perf_counter() - started:7.1f} s")
+        started = time.perf_counter()
         with connection.cursor() as cursor:
             # As autovacuum leaves a year's rows: visibility maps set, so the index-only reads
             # (lot consumers, a week's runs) read no table pages. VACUUM cannot run inside a
             # transaction (a test's): there statistics only.
             cursor.execute("ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)")
+        self.out(f"  tables vacuumed         {time.perf_counter() - started:7.1f} s")
