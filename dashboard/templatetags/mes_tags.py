@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from batches.models import Hold, ProcessRun
 from lines import display
 from lines.models import DowntimeReason, Equipment, Station, StationKind
+from quality.rules import RULES
 
 register = template.Library()
 
@@ -390,6 +391,13 @@ def actor_label(actor: object) -> str:
         code, _at, version = text[len("rule:") :].rpartition("@v")
         return _("rule %(code)s v%(version)s") % {"code": code, "version": version}
     return text
+
+
+@register.filter
+def rule_label(code: str) -> str:
+    """A hold rule's label in the page's language (quality.rules); its code if none declares it."""
+    declared = RULES.get(code)
+    return str(declared.label) if declared else code
 
 
 @register.filter

@@ -300,6 +300,8 @@ def test_the_holds_queue_lists_open_holds_oldest_first_with_rule_or_person(
     page = signed_in(quality_engineer).get(reverse("holds")).content.decode()
     assert "rule <code>out_of_spec</code>" in page and "lena-line-engineer" in page
     assert page.count('hx-post="/holds/') == 2
+    # The rule's label as the title of its code, as the hold rules page names it.
+    assert '<span title="Out-of-spec result holds the cell">rule <code>out_of_spec</code>' in page
 
 
 def test_age_reads_compactly():
