@@ -707,11 +707,11 @@ def batch_cells_for_api(batch: Batch) -> list[dict[str, str | None]]:
 
 # The consumers' serials as one JSON array, encoded by PostgreSQL (json_agg, a third faster than
 # joining each serial's to_json): the API writes it as it is, where 100,000 rows read into Python
-# and encoded one by one cost more than the query. In the
-# order the cells were made (their ids), as the lot page lists them: the (lot, cell) index gives
-# one lot's consumers in that order, so nothing is sorted (a lot's 100,000 serials sorted as text
-# would cost more than reading them). The aggregate takes its rows in the subquery's order: a
-# subquery with ORDER BY is read as one sorted stream, never split among parallel workers.
+# and encoded one by one cost more than the query. In the order the cells were made (their ids),
+# as the lot page lists them: the (lot, cell) index gives one lot's consumers in that order, so
+# nothing is sorted (a lot's 100,000 serials sorted as text would cost more than reading them).
+# The aggregate takes its rows in the subquery's order: a subquery with ORDER BY is read as one
+# sorted stream, never split among parallel workers.
 _SERIALS_JSON = f"""
     SELECT coalesce(json_agg(serial)::text, '[]') FROM (
         SELECT c.serial

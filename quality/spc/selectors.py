@@ -110,12 +110,14 @@ def spc_series(
     with connection.cursor() as cursor:
         cursor.execute(_POINTS.format(latest=sql, press_cycle=press_cycle), params)
         rows = cursor.fetchall()
-    points = [
-        SpcPoint(
-            value=row[0], serial=row[4][0], at=row[5], batch=row[4][1], press_cycle=row[6] or ""
+    points = []
+    for value, _unit, _lsl, _usl, cell, at, press_cycle in rows:
+        # A measurement names its cell without a foreign key (batches.Measurement): none is ever
+        # deleted, but a point whose cell were gone would chart without a serial, not fail.
+        serial, batch = cell or ("", "")
+        points.append(
+            SpcPoint(value=value, serial=serial, at=at, batch=batch, press_cycle=press_cycle or "")
         )
-        for row in rows
-    ]
     omitted = selected.count() - len(rows) if len(rows) == MAX_POINTS else 0
     series = SpcSeries(parameter=parameter, points=points, omitted=omitted)
     if rows:
