@@ -161,6 +161,12 @@ def test_the_switch_persists_in_the_language_cookie(plant, signed_in, operator):
     assert "Material lots" in page and "材料ロット" not in page
 
 
+def test_a_rule_s_hold_names_the_rule_in_japanese(worked_batch, signed_in, quality_engineer):
+    worked_batch(10)  # a cell held by out_of_spec
+    page = signed_in(quality_engineer).get(reverse("holds"), **JA).content.decode()
+    assert '<span title="規格外の結果でセルを保留">' in page
+
+
 def test_a_form_error_names_the_field_in_japanese(worked_batch, signed_in, line_engineer):
     worked_batch(4)
     holds = Hold.objects.count()

@@ -110,6 +110,19 @@ def test_xbar_r_by_press_cycle_and_xbar_s_by_consecutive_cells(pressed, api_as, 
     assert len(body["points"][0]["cells"]) == 5
 
 
+def test_a_point_whose_cell_is_gone_is_charted_without_a_serial(pressed, api_as, operator):
+    from batches.models import Measurement
+
+    # A measurement names its cell without a foreign key: one pointing nowhere still charts.
+    first = pressed[0][0]
+    Measurement.objects.filter(name="peak_pressure_mpa", cell_id=first.pk).update(cell_id=0)
+    reply = api_as(operator).get("/api/v1/spc", QUERY)
+    assert reply.status_code == 200, reply.content
+    points = reply.json()["points"]
+    assert [p["value"] for p in points] == PEAKS
+    assert points[0]["cell"] == "" and all(p["cell"] for p in points[1:])
+
+
 def test_a_window_of_one_point_gives_n_and_null_figures(pressed, api_as, operator):
     cells, start = pressed
     until = (start + timedelta(hours=1, seconds=30)).isoformat()
