@@ -158,9 +158,8 @@ def _vacuum_changed(url: str) -> None:
         started = time.perf_counter()
         for (table,) in changed:
             conn.execute(f"VACUUM (ANALYZE) {table}")
-    say(
-        f"autovacuum off: {len(changed)} changed tables vacuumed in {time.perf_counter() - started:.0f} s"
-    )
+    seconds = time.perf_counter() - started
+    say(f"autovacuum off: {len(changed)} changed tables vacuumed in {seconds:.0f} s")
 
 
 def _sizes(url: str) -> None:
