@@ -472,6 +472,39 @@ class CellStep(models.Model):
         return f"{self.cell_id} {self.step}: {self.passes} passed, {self.fails} failed"
 
 
+class BatchStepCount(models.Model):
+    """A change to a batch's counts at one kind of step; the counts are the sums of its rows.
+
+    `passed`: its cells with a passing result there (CellStep.passes > 0); `failed`: with a
+    failing one (CellStep.fails > 0). A batch's progress (batches.selectors.progress_of) reads
+    these sums instead of counting its cells' steps, ten thousand rows a batch.
+
+    Written by the database only (batches migration 0033), in the transaction of the change:
+    each statement that adds, changes or removes cell steps. Rows are only inserted there, so
+    concurrent results never wait for one another on a batch's counter; beat's compaction
+    (batches.tasks.compact_batch_step_counts) folds a batch's rows of a step into one. The
+    runtime role may only read the table.
+    """
+
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="+", db_index=False)
+    step = models.CharField(max_length=20, choices=StationKind.choices)
+    passed = models.IntegerField()
+    failed = models.IntegerField()
+
+    class Meta:
+        indexes = [
+            # A batch's sums per step, from the index alone once vacuumed.
+            models.Index(
+                fields=["batch", "step"],
+                include=["passed", "failed"],
+                name="batches_batchstepcount_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.batch_id} {self.step}: {self.passed:+} passed, {self.failed:+} failed"
+
+
 class Measurement(models.Model):
     """A scalar measured at a step, with the limits it was judged against at the time."""
 

@@ -33,8 +33,8 @@ from django.urls import reverse
 from audit.models import Event
 from batches.models import (
     Batch,
+    BatchStepCount,
     Cell,
-    CellStep,
     Consumption,
     Curve,
     Hold,
@@ -149,14 +149,11 @@ def progress_of(batches: Sequence[Batch]) -> list[BatchProgress]:
     for any number of batches; each batch needs its route's steps prefetched
     (`route__steps`)."""
     ids = [b.pk for b in batches]
-    runs = {  # a route has one step of each kind
+    runs = {  # a route has one step of each kind; the sums of a few rows per batch and step
         (row["batch_id"], row["step"]): row
-        for row in CellStep.objects.filter(batch_id__in=ids)
+        for row in BatchStepCount.objects.filter(batch_id__in=ids)
         .values("batch_id", "step")
-        .annotate(
-            passed=Count("step", filter=Q(passes__gt=0)),
-            failed=Count("step", filter=Q(fails__gt=0)),
-        )
+        .annotate(passed=Sum("passed"), failed=Sum("failed"))
     }
     # Not ordered: Cell's default ordering (by batch) would join the batches into each count.
     cells = Cell.objects.filter(batch_id__in=ids).order_by()

@@ -1250,3 +1250,11 @@ def compact_lot_consumer_counts() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT batches_compact_lot_consumer_counts()")
         return cursor.fetchone()[0]
+
+
+def compact_batch_step_counts() -> int:
+    """Fold each batch's count rows of a step (BatchStepCount) into one, as the database's own
+    function (batches migration 0033). Returns how many rows went; the sums stay as they were."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT batches_compact_batch_step_counts()")
+        return cursor.fetchone()[0]

@@ -26,3 +26,10 @@ def compact_lot_consumer_counts() -> int:
     """Beat's: fold each lot's consumer-count rows into one, so a lot's counts stay a sum of a
     row or a few. A missed or repeated run changes no count."""
     return services.compact_lot_consumer_counts()
+
+
+@shared_task(ignore_result=True)
+def compact_batch_step_counts() -> int:
+    """Beat's: fold each batch's count rows of a step into one, so a batch's progress stays a
+    sum of a row or a few per step. A missed or repeated run changes no count."""
+    return services.compact_batch_step_counts()

@@ -32,11 +32,12 @@ RECORD = (SELECT, INSERT)
 
 # Functions the runtime role may call, each running as its owner and doing only what it says:
 # beat's partition maintenance (core/partitions.py), its folding of each lot's consumer counts
-# (batches migration 0029) and a batch's yield figures, computed and stored by the database
+# (batches migration 0029) and of each batch's counts per step (0033), and a batch's yield figures, computed and stored by the database
 # (quality migration 0006); each granted once its migration has made it.
 RUNTIME_FUNCTIONS = (
     *partitions.FUNCTIONS,
     "batches_compact_lot_consumer_counts()",
+    "batches_compact_batch_step_counts()",
     "quality_batch_yield(bigint[], text)",
 )
 
@@ -73,6 +74,8 @@ RUNTIME_PRIVILEGES: dict[str, tuple[str, ...]] = {
     # Each lot's consumer counts, as changes summed when read, by the database's triggers, and
     # folded by its compaction function, which beat calls (batches migration 0029).
     "batches_lotconsumercount": (SELECT,),
+    # Each batch's counts per step, the same way (batches migration 0033).
+    "batches_batchstepcount": (SELECT,),
     # Each batch's yield figures, computed and stored by the database's function, forgotten by
     # its triggers (quality migration 0006).
     "quality_batchyield": (SELECT,),

@@ -367,8 +367,10 @@ PARTITION_MONTHS_AHEAD = env_int("PARTITION_MONTHS_AHEAD", 3)
 # Processed inbox rows older than this move to the archive (stations_inboxarchive); their
 # idempotency keys stay (stations_inboxkey). Rejected and pending rows stay in the inbox.
 INBOX_RETENTION_DAYS = env_int("INBOX_RETENTION_DAYS", 90)
-# How often beat folds each lot's consumer-count rows into one (batches.LotConsumerCount).
+# How often beat folds each lot's consumer-count rows into one (batches.LotConsumerCount), and
+# each batch's count rows of a step (batches.BatchStepCount).
 LOT_COUNTS_COMPACT_SECONDS = env_int("LOT_COUNTS_COMPACT_SECONDS", 300)
+BATCH_COUNTS_COMPACT_SECONDS = env_int("BATCH_COUNTS_COMPACT_SECONDS", 300)
 CELERY_BEAT_SCHEDULE = {
     "sweep-station-inbox": {
         "task": "stations.tasks.sweep_inbox",
@@ -381,6 +383,11 @@ CELERY_BEAT_SCHEDULE = {
     "compact-lot-consumer-counts": {
         "task": "batches.tasks.compact_lot_consumer_counts",
         "schedule": float(LOT_COUNTS_COMPACT_SECONDS),
+    },
+    # Likewise each statement that adds or changes cell steps, to their batches' counts.
+    "compact-batch-step-counts": {
+        "task": "batches.tasks.compact_batch_step_counts",
+        "schedule": float(BATCH_COUNTS_COMPACT_SECONDS),
     },
 }
 # Celery's Django fixup closes the DB connection around every task unless told otherwise.

@@ -19,6 +19,7 @@ from psycopg import sql
 
 from audit.models import Event
 from batches.models import (
+    BatchStepCount,
     Cell,
     CellStep,
     Hold,
@@ -271,6 +272,9 @@ def stacked(proto_batch, stations, record) -> ProcessRun:
         pytest.param(lambda run: LotConsumerCount.objects.update(cells=0), id="change a lot's consumer counts"),
         pytest.param(lambda run: LotConsumerCount.objects.all().delete(), id="delete a lot's consumer counts"),
         pytest.param(lambda run: LotConsumerCount.objects.create(lot=MaterialLot.objects.first(), consumptions=1, cells=1, in_process=1, completed=0, scrapped=0), id="add to a lot's consumer counts"),
+        pytest.param(lambda run: BatchStepCount.objects.update(passed=0), id="change a batch's step counts"),
+        pytest.param(lambda run: BatchStepCount.objects.all().delete(), id="delete a batch's step counts"),
+        pytest.param(lambda run: BatchStepCount.objects.create(batch=run.cell.batch, step="stacking", passed=1, failed=0), id="add to a batch's step counts"),
     ],
 )  # fmt: skip
 def test_the_runtime_role_cannot_change_or_delete_a_run_its_measurements_or_events(
@@ -384,12 +388,12 @@ def test_consumer_counts_follow_results_and_scrapping_and_are_folded_as_the_runt
     assert (sheet.consumptions, sheet.cells) == (2, 2)
 
 
-def test_the_runtime_role_may_fold_the_consumer_counts_and_no_one_else(app_db, role):
-    assert app_db.execute("SELECT batches_compact_lot_consumer_counts()").fetchone() == (0,)
-    public = _rows(
-        "SELECT has_function_privilege('public', 'batches_compact_lot_consumer_counts()', "
-        "'EXECUTE')"
-    )
+@pytest.mark.parametrize(
+    "function", ["batches_compact_lot_consumer_counts()", "batches_compact_batch_step_counts()"]
+)
+def test_the_runtime_role_may_fold_the_counts_and_no_one_else(app_db, role, function):
+    assert app_db.execute(f"SELECT {function}").fetchone() == (0,)
+    public = _rows(f"SELECT has_function_privilege('public', '{function}', 'EXECUTE')")
     assert public == [(False,)]
 
 
