@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.db import connection
 from django.db.models import Count, F, Q, Sum
 from django.test import Client
 
 from audit.models import Event
 from batches.models import (
     Batch,
+    BatchStepCount,
     Cell,
+    CellStep,
     Consumption,
     Curve,
     Hold,
@@ -39,6 +43,7 @@ def test_a_generated_history_hangs_together(db, settings, tmp_path):
     _the_history_lands_in_its_months_partitions_with_its_keys(history)
     _measurements_carry_their_runs_cell_station_and_time(history)
     _every_batch_s_yield_figures_are_stored_and_agree_with_its_results()
+    _every_batch_s_step_counts_agree_with_its_cells_steps()
 
 
 def _every_cell_is_traceable_to_its_lots_runs_and_recipe_versions(history):
@@ -182,3 +187,52 @@ def _every_batch_s_yield_figures_are_stored_and_agree_with_its_results():
     assert stored == set(Batch.objects.values_list("pk", flat=True))
     line = Line.objects.get(code="yokohama")
     assert yield_report(Selection(line=line)) == yield_from_results(Selection(line=line))
+
+
+def _every_batch_s_step_counts_agree_with_its_cells_steps():
+    summed = {
+        (r["batch_id"], r["step"]): (r["passed"], r["failed"])
+        for r in BatchStepCount.objects.values("batch_id", "step").annotate(
+            passed=Sum("passed"), failed=Sum("failed")
+        )
+    }
+    counted = {
+        (r["batch_id"], r["step"]): (r["passed"], r["failed"])
+        for r in CellStep.objects.order_by()
+        .values("batch_id", "step")
+        .annotate(
+            passed=Count("pk", filter=Q(passes__gt=0)), failed=Count("pk", filter=Q(fails__gt=0))
+        )
+    }
+    assert counted and summed == counted
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_history_generated_outside_a_transaction_is_whole_and_vacuumed(
+    settings, tmp_path, monkeypatch
+):
+    """Outside a transaction each chunk is simulated on a thread while the one before is
+    copied, and every table the history filled is vacuumed (on a second connection, while the
+    yield figures are stored), as autovacuum leaves a year's tables."""
+    from demo import history
+
+    monkeypatch.setattr(history, "CHUNK_CELLS", 1)  # a chunk per batch: at least two here
+    settings.MEDIA_ROOT = tmp_path
+    call_command("seed_demo", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT now()")
+        (started,) = cursor.fetchone()
+    counts = history.generate_history(650, days=5, out=lambda line: None)
+    generated = Cell.objects.filter(serial__regex=r"^YOK-\d{6}-")
+    assert generated.count() == counts["cell"] == 650
+    assert Batch.objects.filter(cells__in=generated).distinct().count() == counts["batch"] >= 2
+    assert ProcessRun.objects.filter(cell__in=generated).count() == counts["run"] > 0
+    assert Measurement.objects.filter(cell_id__in=generated).count() == counts["measurement"]
+    filled = ["batches_cell", "batches_processrun", "batches_consumption", "batches_cellstep"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname FROM pg_stat_user_tables WHERE relname = ANY(%s) AND last_vacuum >= %s",
+            [filled, started],
+        )
+        assert sorted(name for (name,) in cursor.fetchall()) == sorted(filled)
+    assert BatchYield.objects.exists()
