@@ -454,7 +454,8 @@ class CellStep(models.Model):
             models.UniqueConstraint(fields=["cell", "step"], name="batches_cellstep_once"),
         ]
         indexes = [
-            # A batch's progress per step, from the index alone.
+            # A batch's cell steps (its yield figures, quality migration 0006), and per step
+            # from the index alone.
             models.Index(
                 fields=["batch", "step"],
                 include=["passes", "fails"],

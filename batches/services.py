@@ -1247,14 +1247,16 @@ def compact_lot_consumer_counts() -> int:
     """Fold each lot's consumer-count rows (LotConsumerCount) into one, as the database's own
     function (batches migration 0029), which the runtime role may call but whose table it may
     only read. Returns how many rows went; the sums stay as they were."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT batches_compact_lot_consumer_counts()")
-        return cursor.fetchone()[0]
+    return _fold("batches_compact_lot_consumer_counts()")
 
 
 def compact_batch_step_counts() -> int:
     """Fold each batch's count rows of a step (BatchStepCount) into one, as the database's own
     function (batches migration 0033). Returns how many rows went; the sums stay as they were."""
+    return _fold("batches_compact_batch_step_counts()")
+
+
+def _fold(function: str) -> int:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT batches_compact_batch_step_counts()")
+        cursor.execute(f"SELECT {function}")
         return cursor.fetchone()[0]

@@ -32,8 +32,9 @@ RECORD = (SELECT, INSERT)
 
 # Functions the runtime role may call, each running as its owner and doing only what it says:
 # beat's partition maintenance (core/partitions.py), its folding of each lot's consumer counts
-# (batches migration 0029) and of each batch's counts per step (0033), and a batch's yield figures, computed and stored by the database
-# (quality migration 0006); each granted once its migration has made it.
+# (batches migration 0029) and of each batch's counts per step (0033), and a batch's yield
+# figures, computed and stored by the database (quality migration 0006); each granted once its
+# migration has made it.
 RUNTIME_FUNCTIONS = (
     *partitions.FUNCTIONS,
     "batches_compact_lot_consumer_counts()",
