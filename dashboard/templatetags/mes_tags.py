@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import segno
 from django import template
 from django.conf import settings
+from django.db.models import Choices
 from django.utils import formats, timezone
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
@@ -18,7 +19,7 @@ from django.utils.text import Truncator
 from django.utils.translation import get_language, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
 
-from batches.models import Hold, ProcessRun
+from batches.models import Cell, Hold, ProcessRun
 from lines import display
 from lines.models import DowntimeReason, Equipment, Station, StationKind
 from quality.rules import RULES
@@ -131,12 +132,25 @@ def rework_options(steps) -> list[tuple[str, str]]:
     return [(value, at % {"label": label}) for value, label in steps]
 
 
+@functools.lru_cache(maxsize=64)
+def _choice_labels(choices: type[Choices], language: str | None) -> dict[str, str]:
+    """A choices class's labels in `language`, the active one, translated once per language.
+    (A model's get_FOO_display hashes every lazy label of the field's choices, a translation
+    lookup each, on every call: thousands for a page of holds.)"""
+    return {value: str(label) for value, label in choices.choices}
+
+
+def choice_label(choices: type[Choices], code: str) -> str:
+    """A choice's label in the page's language; an unknown code as words."""
+    return _choice_labels(choices, get_language()).get(code) or display.humanise(code)
+
+
 @functools.lru_cache(maxsize=8)
 def _progress_words(language: str | None) -> tuple[dict[str, str], str, str, str, str]:
     """The progress bars' words in `language`, the active one: looked up once per language, not
     five times per step of each of dozens of batches."""
     return (
-        {kind: str(label) for kind, label in StationKind.choices},
+        _choice_labels(StationKind, language),
         _("%(step)s: %(passed)s passed, %(failed)s failed, %(waiting)s waiting of %(total)s"),
         _("%(n)s pass"),
         _("%(n)s fail"),
@@ -326,12 +340,12 @@ def excursion_zone(code: str) -> str:
 @register.filter
 def station_kind_label(code: str) -> str:
     """A route step's kind (a StationKind code, e.g. in a disposition plan) as its label."""
-    return str(dict(StationKind.choices).get(code, display.humanise(code)))
+    return choice_label(StationKind, code)
 
 
 @register.filter
 def disposition_label(code: str) -> str:
-    return str(dict(Hold.Disposition.choices).get(code, display.humanise(code)))
+    return choice_label(Hold.Disposition, code)
 
 
 _LIMIT_FIELDS = {
@@ -393,8 +407,12 @@ EVENT_LABELS = {
 @register.filter
 def event_label(verb: str) -> str:
     """An audit verb as words in the page's language: hold_opened -> hold opened / 保留開始."""
-    known = EVENT_LABELS.get(str(verb))
-    return str(known) if known else words(verb)
+    return _event_labels(get_language()).get(str(verb)) or words(verb)
+
+
+@functools.lru_cache(maxsize=8)
+def _event_labels(language: str | None) -> dict[str, str]:
+    return {verb: str(label) for verb, label in EVENT_LABELS.items()}
 
 
 @register.filter
@@ -418,19 +436,19 @@ def rule_label(code: str) -> str:
 @register.filter
 def equipment_status_label(status: str) -> str:
     """An equipment status code (a lockout's, stored without choices) as its label."""
-    return str(dict(Equipment.Status.choices).get(status, display.humanise(status)))
+    return choice_label(Equipment.Status, status)
 
 
 @register.filter
 def verdict_label(verdict: str) -> str:
     """A run's verdict code (pass, fail) as its label in the page's language."""
-    return str(dict(ProcessRun.Verdict.choices).get(verdict, display.humanise(verdict)))
+    return choice_label(ProcessRun.Verdict, verdict)
 
 
 @register.filter
 def station_state_label(state: str) -> str:
     """A station state code (running, down...) as its label in the page's language."""
-    return str(dict(Station.State.choices).get(state, display.humanise(state)))
+    return choice_label(Station.State, state)
 
 
 @register.filter
@@ -438,12 +456,22 @@ def downtime_category_label(category: str | None) -> str:
     """A downtime reason's category code (planned, unplanned) as its label; – for none."""
     if not category:
         return "–"
-    return str(dict(DowntimeReason.Category.choices).get(category, display.humanise(category)))
+    return choice_label(DowntimeReason.Category, category)
 
 
 @register.filter
 def hold_scope_label(scope: str) -> str:
-    return str(dict(Hold.Scope.choices).get(scope, display.humanise(scope)))
+    return choice_label(Hold.Scope, scope)
+
+
+@register.filter
+def hold_status_label(status: str) -> str:
+    return choice_label(Hold.Status, status)
+
+
+@register.filter
+def cell_status_label(status: str) -> str:
+    return choice_label(Cell.Status, status)
 
 
 @register.filter
