@@ -270,35 +270,41 @@ def holds_of_batch(batch: Batch) -> QuerySet:
     return holds_with_details(holds).order_by("-opened_at", "-id")
 
 
-# The newest holds a batch's page lists (open ones are all shown, however old).
+# The newest holds a batch's history lists.
 HOLDS_SHOWN = 50
 
 
 @dataclass
 class BatchHolds:
-    """What a batch's page shows of its holds: the newest `shown`, every open one (with its
-    forms) and when each of them was opened and closed (for the timeline's events)."""
+    """What a batch's history shows of its holds: the newest `shown`, and when each of them
+    was opened and closed (for the timeline's events)."""
 
     shown: list[Hold]
-    open: list[Hold]
     times: dict[int, tuple[datetime, datetime | None]]  # id -> (opened_at, closed_at)
 
 
 def batch_holds(batch: Batch, *, shown: int | None = None) -> BatchHolds:
-    """The batch's holds as its page shows them: two queries, three when an open hold is older
-    than the newest `shown` (HOLDS_SHOWN by default)."""
-    rows = holds_of_batch(batch).values_list("pk", "status", "opened_at", "closed_at")
-    statuses, times = {}, {}
-    for pk, status, opened_at, closed_at in rows:  # newest first
-        statuses[pk], times[pk] = status, (opened_at, closed_at)
+    """The batch's holds as its history shows them (two queries): the newest `shown`
+    (HOLDS_SHOWN by default) in full, and every one's times."""
+    times = {
+        pk: (opened_at, closed_at)  # newest first
+        for pk, opened_at, closed_at in holds_of_batch(batch).values_list(
+            "pk", "opened_at", "closed_at"
+        )
+    }
     # The holds listed by their ids: a batch has hundreds among the year's tens of thousands.
+    newest = list(times)[: HOLDS_SHOWN if shown is None else shown]
     detailed = holds_with_details().order_by("-opened_at", "-id")
-    newest = list(detailed.filter(pk__in=list(statuses)[: HOLDS_SHOWN if shown is None else shown]))
-    open_ids = {pk for pk, status in statuses.items() if status == Hold.Status.OPEN}
-    open_holds = [h for h in newest if h.pk in open_ids]
-    if len(open_holds) < len(open_ids):
-        open_holds = list(detailed.filter(pk__in=open_ids))
-    return BatchHolds(shown=newest, open=open_holds, times=times)
+    return BatchHolds(shown=list(detailed.filter(pk__in=newest)), times=times)
+
+
+def open_holds_of_batch(batch: Batch) -> list[Hold]:
+    """The batch's open holds, on it or on any of its cells, each with what its form shows
+    (two queries: the details joined for the few open ones only, not planned over all)."""
+    open_ids = list(
+        holds_of_batch(batch).filter(status=Hold.Status.OPEN).values_list("pk", flat=True)
+    )
+    return list(holds_with_details().filter(pk__in=open_ids).order_by("-opened_at", "-id"))
 
 
 # A hold's events are written in the transaction that opens or closes it, after its opened_at or

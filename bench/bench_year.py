@@ -225,6 +225,10 @@ def _reads(env: dict[str, str]) -> None:
         label = "line view, then its 3 parts side by side"
         if _chosen(label):
             _time_read_with_parts(session, base, label, "/lines/yokohama/", LINE_PARTS)
+        label = "batch page, then its holds and timeline"
+        if _chosen(label):
+            page = f"/batches/{targets['batch']}/"
+            _time_read_with_parts(session, base, label, page, [f"{page}history"])
 
 
 def _chosen(label: str) -> bool:
@@ -275,6 +279,7 @@ def _read_list(t: dict[str, str]) -> list[tuple[str, str, bool]]:
         ("  live: holds", "/lines/yokohama/live/holds", False),
         ("batches", "/batches/", False),
         (f"batch ({t['batch_cells']} cells)", f"/batches/{t['batch']}/", False),
+        ("  its holds and timeline", f"/batches/{t['batch']}/history", False),
         ("batch, filtered, page 100", f"/batches/{t['batch']}/?step=formation&page=100", False),
         ("cell", f"/cells/{t['cell']}/", False),
         ("lots", "/lots/", False),

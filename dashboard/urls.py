@@ -53,6 +53,7 @@ urlpatterns = [
     path("batches/<slug:code>/cancel", planning.batch_cancel, name="batch-cancel"),
     path("batches/<slug:code>/traveller/", planning.batch_traveller, name="batch-traveller"),
     path("batches/<slug:code>/", batches.batch_detail, name="batch"),
+    path("batches/<slug:code>/history", batches.batch_history, name="batch-history"),
     path("batches/<slug:code>/hold", batches.batch_hold, name="batch-hold"),
     path("batches/<slug:code>/labels/", batches.batch_labels, name="batch-labels"),
     path("cells/<slug:serial>/", batches.cell_detail, name="cell"),

@@ -72,7 +72,6 @@ def batch_detail(request: HttpRequest, code: str) -> HttpResponse:
         raise Http404(f"No batch {code}") from None
     filters = {name: request.GET.get(name, "") for name in ("status", "step", "grade")}
     cells = selectors.batch_cells(batch, **filters)
-    holds = selectors.batch_holds(batch)
     overlay = batch_overlay(batch)
     economics, energy_spreads = batch_figures([batch])[batch.pk]
     return render(
@@ -86,10 +85,7 @@ def batch_detail(request: HttpRequest, code: str) -> HttpResponse:
             "filters": filters,
             "cell_statuses": [*Cell.Status.choices, ("on_hold", _("On hold"))],
             "grades": selectors.grades_of(batch),
-            "holds": holds.shown,
-            "holds_total": len(holds.times),
-            "open_holds": holds.open,
-            "timeline": selectors.batch_timeline(batch, holds.times),
+            "open_holds": selectors.open_holds_of_batch(batch),
             "dispositions": Hold.Disposition.choices,
             "steps": StationKind.choices,
             "economics": economics,
@@ -98,6 +94,25 @@ def batch_detail(request: HttpRequest, code: str) -> HttpResponse:
             "overlay": overlay,
             "overlay_data": overlay.curves,
             "overlay_limits": (OVERLAY_CURVES, OVERLAY_POINTS),
+        },
+    )
+
+
+@roles.page_permission(roles.VIEW_BATCHES)
+def batch_history(request: HttpRequest, code: str) -> HttpResponse:
+    """The batch's holds and timeline, a part its page fetches as it loads: a batch held
+    hundreds of times has as many holds' events to read and write out as the rest of the page
+    costs, and the cells' table need not wait for them."""
+    batch = get_object_or_404(Batch, code=code)
+    holds = selectors.batch_holds(batch)
+    return render(
+        request,
+        "batches/_batch_history.html",
+        {
+            "batch": batch,
+            "holds": holds.shown,
+            "holds_total": len(holds.times),
+            "timeline": selectors.batch_timeline(batch, holds.times),
         },
     )
 

@@ -379,6 +379,7 @@ def more_translated_pages(worked_batch, proto_batch):
         (reverse("line-stations", args=["proto"]), "直近", 200),
         (reverse("cell", args=[cell.serial]), "工程実績", 200),
         (reverse("batch", args=[batch.code]), "工程別の進捗", 200),
+        (reverse("batch-history", args=[batch.code]), "履歴", 200),
         (reverse("batch", args=[proto_batch.code]), "計画済み: この後の流れ", 200),
         (reverse("batch-labels", args=[proto_batch.code]), "このシートを印刷", 200),
         (reverse("batch-new"), "材料ごとの計画ロット", 200),

@@ -29,13 +29,14 @@ PAGES = {
     "batches": (lambda batch, cell: reverse("batches"), 11),
     # With the energy spread (two queries) and the curves overlay (one; two with curves drawn).
     # The first view computes the batch's figures and stores them under its lock (nine more);
-    # the next (filtered) reads them back. Its holds: every one's id and status (the timeline
-    # shows all their events), then the newest ones in full.
-    "batch": (lambda batch, cell: reverse("batch", args=[batch.code]), 34),
+    # the next (filtered) reads them back. Its open holds: their ids, then those in full.
+    "batch": (lambda batch, cell: reverse("batch", args=[batch.code]), 31),
     "batch filtered": (
         lambda batch, cell: reverse("batch", args=[batch.code]) + "?status=on_hold&step=pressing",
         24,
     ),
+    # Its holds' times (the timeline shows all their events), the newest in full, the events.
+    "batch history": (lambda batch, cell: reverse("batch-history", args=[batch.code]), 9),
     "labels": (lambda batch, cell: reverse("batch-labels", args=[batch.code]), 11),
     "cell": (lambda batch, cell: reverse("cell", args=[cell.serial]), 18),
     "lots": (lambda batch, cell: reverse("lots"), 11),
