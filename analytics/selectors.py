@@ -76,9 +76,13 @@ def line_summaries(now: datetime | None = None) -> list[LineSummary]:
     in_day = Q(finished_at__gte=today)
     first_step = Q(step__position=1)
     failed = Q(verdict=ProcessRun.Verdict.FAIL)
+    runs = ProcessRun.objects.filter(finished_at__gte=since)
+    completed = Cell.objects.filter(completed_at__gte=since, status=Cell.Status.COMPLETED)
+    if now is not None:  # the figures as of that moment: nothing after it
+        runs, completed = runs.filter(finished_at__lte=now), completed.filter(completed_at__lte=now)
     runs = (
-        ProcessRun.objects.filter(finished_at__gte=since)
-        .order_by()  # the default ordering (by cell) would join cells and batches into the count
+        # Not by the default ordering (by cell): it would join cells and batches into the count.
+        runs.order_by()
         .values("station__line_id")
         .annotate(
             started_day=Count("cell", distinct=True, filter=first_step & in_day),
@@ -95,10 +99,8 @@ def line_summaries(now: datetime | None = None) -> list[LineSummary]:
             window.started = row[f"started_{name}"]
             window.failed = row[f"failed_{name}"]
             window.worked = row[f"worked_{name}"]
-    completed = (
-        Cell.objects.filter(completed_at__gte=since, status=Cell.Status.COMPLETED)
-        .values("batch__line_id")
-        .annotate(day=Count("id", filter=Q(completed_at__gte=today)), week=Count("id"))
+    completed = completed.values("batch__line_id").annotate(
+        day=Count("id", filter=Q(completed_at__gte=today)), week=Count("id")
     )
     for row in completed:
         summaries[row["batch__line_id"]].today.passed = row["day"]
@@ -165,10 +167,13 @@ def wip_by_station(line: Line, now: datetime | None = None) -> list[StepWip]:
             rejected=Count("id", filter=Q(status=rejected)),
         )
     }
+    runs = ProcessRun.objects.filter(station__line=line, finished_at__gte=day_start(now))
+    if now is not None:  # the counts as of that moment: nothing after it
+        runs = runs.filter(finished_at__lte=now)
     today = {
         row["station_id"]: row
-        for row in ProcessRun.objects.filter(station__line=line, finished_at__gte=day_start(now))
-        .order_by()  # by cell (the default), it would join cells and batches into the count
+        # Not by cell (the default): it would join cells and batches into the count.
+        for row in runs.order_by()
         .values("station_id")
         .annotate(
             passed=Count("id", filter=Q(verdict=ProcessRun.Verdict.PASS)),

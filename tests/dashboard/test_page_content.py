@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
+from django.db.models import Max, Min
 from django.urls import reverse
 from django.utils import timezone
 
 from analytics import selectors as figures
 from batches import selectors
-from batches.models import Hold
+from batches.models import Hold, ProcessRun
 from batches.services import create_batch, hold_batch, hold_lot, scrap_cell
 from lines.models import CellDesign, Line, Route
 from lines.selectors import recipe_histories
@@ -26,6 +28,22 @@ def test_home_counts_started_failed_and_first_pass_yield_per_line(worked_batch):
     assert proto.open_holds == 2  # the batch hold and the out-of-spec cell hold
     assert (yokohama.today.started, yokohama.open_holds) == (0, 0)
     assert yokohama.today.first_pass_yield is None
+
+
+def test_home_and_station_figures_as_of_a_moment_count_nothing_after_it(worked_batch):
+    batch = worked_batch(10)
+    times = ProcessRun.objects.filter(cell__batch=batch).aggregate(
+        first=Min("finished_at"), last=Max("finished_at")
+    )
+    before = times["first"] - timedelta(seconds=1)
+    proto = next(s for s in figures.line_summaries(now=before) if s.line.code == "proto")
+    assert (proto.today.started, proto.today.failed, proto.week.worked) == (0, 0, 0)
+    proto = next(s for s in figures.line_summaries(now=times["last"]) if s.line.code == "proto")
+    assert (proto.today.started, proto.today.failed, proto.week.worked) == (10, 1, 10)
+    stacker = figures.wip_by_station(batch.line, now=before)[0].stations[0]
+    assert (stacker.passed_today, stacker.failed_today) == (0, 0)
+    stacker = figures.wip_by_station(batch.line, now=times["last"])[0].stations[0]
+    assert (stacker.passed_today, stacker.failed_today) == (9, 1)
 
 
 def test_home_shows_stations_down(plant, stations, signed_in, operator):
