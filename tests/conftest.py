@@ -119,15 +119,13 @@ def stations(plant) -> dict[str, Station]:
 @pytest.fixture
 def record():
     """Record one step for a cell at a station with in-spec readings, overridable per test."""
-    import random
-
     from django.utils import timezone
 
     from batches.services import StepResult, record_step
-    from demo.demo_data import READINGS
+    from tests.fixtures.stations import reading
 
     def _record(cell, station, *, upset: str = "", measurements=None, defects=None, **fields):
-        data = READINGS[station.kind](cell.batch.design, random.Random(cell.serial), upset=upset)
+        data = reading(cell, station.kind, upset=upset)
         result = StepResult(
             occurred_at=fields.pop("occurred_at", timezone.now()),
             measurements={**data["measurements"], **(measurements or {})},
