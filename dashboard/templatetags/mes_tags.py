@@ -13,7 +13,6 @@ from django import template
 from django.conf import settings
 from django.db.models import Choices
 from django.utils import formats, timezone
-from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 from django.utils.translation import get_language, gettext_lazy, ngettext
@@ -90,36 +89,36 @@ def progress_steps(progress) -> SafeString:
 def timeline_entries(events) -> SafeString:
     """A batch's timeline (batch_detail.html): each event's time, verb, subject if not the
     batch, actor, disposition, cells and reason. In Python, not a template, for the reason of
-    progress_steps: two hundred entries as template nodes took half the page's rendering."""
+    progress_steps: two hundred entries as template nodes took half the page's rendering; and
+    escaped by html.escape, not format_html, which cost as much again."""
     on = _('on %(kind)s <span class="mono">%(subject)s</span>')
     by, cells = _("by %(who)s"), {}
     entries = []
     for event in events:
         data = event.data if isinstance(event.data, dict) else {}
-        text = format_html(
-            '<span class="when">{}</span> · <b>{}</b>',
-            when(event.occurred_at, "s"),
-            event_label(event.verb),
+        text = (
+            f'<li class="v-{html.escape(str(event.verb))}"><span class="when">'
+            f"{html.escape(when(event.occurred_at, 's'))}</span> · "
+            f"<b>{html.escape(event_label(event.verb))}</b>"
         )
         if event.subject_type != "batch":
             kind, subject = hold_scope_label(event.subject_type), event.subject
-            text += " " + on % {"kind": escape(kind), "subject": escape(subject)}
-        text += " " + escape(by % {"who": actor_label(event.actor)})
+            text += " " + on % {"kind": html.escape(kind), "subject": html.escape(str(subject))}
+        text += " " + html.escape(by % {"who": actor_label(event.actor)})
         if data.get("disposition"):
-            text += ": " + escape(disposition_label(data["disposition"]))
+            text += ": " + html.escape(disposition_label(data["disposition"]))
         if data.get("serials"):
             count = data.get("cells", len(data["serials"]))
             if count not in cells:
                 cells[count] = ngettext("%(counter)s cell:", "%(counter)s cells:", count)
             serials = Truncator(", ".join(map(str, data["serials"]))).chars(400)
-            text += format_html(
-                '<br><span class="small">{} <span class="mono">{}</span></span>',
-                cells[count] % {"counter": count},
-                serials,
+            text += (
+                f'<br><span class="small">{html.escape(cells[count] % {"counter": count})}'
+                f' <span class="mono">{html.escape(serials)}</span></span>'
             )
         if event.reason:
-            text += format_html('<br><span class="reason">“{}”</span>', event.reason)
-        entries.append(format_html('<li class="v-{}">{}</li>', event.verb, mark_safe(text)))
+            text += f'<br><span class="reason">“{html.escape(event.reason)}”</span>'
+        entries.append(text + "</li>")
     return mark_safe("\n".join(entries))
 
 
