@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import segno
 from django import template
 from django.conf import settings
-from django.db.models import Choices
+from django.db.models import Choices, Field, Model
 from django.utils import formats, timezone
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
@@ -142,6 +142,20 @@ def _choice_labels(choices: type[Choices], language: str | None) -> dict[str, st
 def choice_label(choices: type[Choices], code: str) -> str:
     """A choice's label in the page's language; an unknown code as words."""
     return _choice_labels(choices, get_language()).get(code) or display.humanise(code)
+
+
+@functools.lru_cache(maxsize=256)
+def _field_labels(field: Field, language: str | None) -> dict[str, str]:
+    return {value: str(label) for value, label in field.flatchoices}
+
+
+@register.filter
+def label_of(obj: Model, field_name: str) -> str:
+    """What obj.get_FOO_display says (`{{ batch|label_of:"status" }}`), the field's labels
+    translated once per language rather than on every row (see _choice_labels)."""
+    field = obj._meta.get_field(field_name)
+    code = getattr(obj, field.attname)
+    return _field_labels(field, get_language()).get(code) or display.humanise(code)
 
 
 @functools.lru_cache(maxsize=8)
