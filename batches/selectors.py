@@ -75,11 +75,14 @@ def state_of(status: str, *, held: bool) -> str:
 
 
 def holds_with_details(queryset: QuerySet | None = None) -> QuerySet:
-    """Holds with what the queue and timelines show about them, in one query."""
+    """Holds with what the queue, the lists and the API show about them, in one query: who or
+    which rule opened them, who closed them, how many cells they hold. Not the batch, lot,
+    station or result a hold names (its scope and target say which): joining those too made
+    PostgreSQL spend several times the query's run in planning the joins' order."""
     queryset = Hold.objects.all() if queryset is None else queryset
-    return queryset.select_related(
-        "rule", "opened_by", "closed_by", "batch", "lot", "station", "run__step"
-    ).annotate(cell_count=_cells_of(Hold.cells.through, "hold"))
+    return queryset.select_related("rule", "opened_by", "closed_by").annotate(
+        cell_count=_cells_of(Hold.cells.through, "hold")
+    )
 
 
 def _cells_of(model: type[models.Model], outer: str) -> Coalesce:
