@@ -430,7 +430,7 @@ def _fullest(env: dict[str, str]) -> None:
     the week fill up, and the reads above run whenever the bench does. Timed here, in a child
     process, as of the end of the last whole week (Sunday 23:59:59 in the plant's zone): a
     whole day and a whole week of results, the most they ever read."""
-    say(f"\ntoday's and this week's figures {FULLEST} (in-process, {REPEATS} times; ms):")
+    say(f"\ntoday's and this week's figures {FULLEST} (in-process; ms):")
     reply = subprocess.run(
         [sys.executable, "-c", "from bench.bench_year import fullest; fullest()"],
         cwd=ROOT, env=env, capture_output=True, text=True,
@@ -472,9 +472,7 @@ def fullest() -> None:
             started = time.perf_counter()
             read()
             times.append((time.perf_counter() - started) * 1000)
-        times.sort()
-        p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
-        print(f"  {label:46} {statistics.median(times):8.0f} {p95:8.0f} {max(times):8.0f}")
+        _say_times(f"  {label}", times, "")  # printed: the parent keeps it with the figures
 
 
 # ---------------------------------------------------------------- ingestion
