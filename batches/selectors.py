@@ -288,7 +288,7 @@ class BatchHolds:
 
 def batch_holds(batch: Batch, *, shown: int | None = None) -> BatchHolds:
     """The batch's holds as its history shows them (two queries): the newest `shown`
-    (HOLDS_SHOWN by default) with their rule and opener, and every one's times."""
+    (HOLDS_SHOWN by default) in full, and every one's times."""
     times = {
         pk: (opened_at, closed_at)  # newest first
         for pk, opened_at, closed_at in holds_of_batch(batch).values_list(
@@ -297,20 +297,13 @@ def batch_holds(batch: Batch, *, shown: int | None = None) -> BatchHolds:
     }
     # The holds listed by their ids: a batch has hundreds among the year's tens of thousands.
     newest = list(times)[: HOLDS_SHOWN if shown is None else shown]
-    # Only what the history's table shows: not the queue's details (holds_with_details), whose
-    # seven related rows per hold cost more to build than the rest of the table.
-    listed = Hold.objects.select_related("rule", "opened_by").order_by("-opened_at", "-id")
-    return BatchHolds(shown=list(listed.filter(pk__in=newest)), times=times)
+    detailed = holds_with_details().order_by("-opened_at", "-id")
+    return BatchHolds(shown=list(detailed.filter(pk__in=newest)), times=times)
 
 
 def open_holds_of_batch(batch: Batch) -> list[Hold]:
-    """The batch's open holds, on it or on any of its cells, each with what its form shows.
-    Two queries: the open ones among the batch's holds, then their details for those only (as
-    one query, PostgreSQL planned the details' joins for all the batch's holds of the year)."""
-    open_ids = list(
-        holds_of_batch(batch).filter(status=Hold.Status.OPEN).values_list("pk", flat=True)
-    )
-    return list(holds_with_details().filter(pk__in=open_ids).order_by("-opened_at", "-id"))
+    """The batch's open holds, on it or on any of its cells, each with what its form shows."""
+    return list(holds_of_batch(batch).filter(status=Hold.Status.OPEN))
 
 
 # A hold's events are written in the transaction that opens or closes it, after its opened_at or

@@ -18,7 +18,7 @@ from django.utils.text import Truncator
 from django.utils.translation import get_language, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
 
-from batches.models import Cell, Hold, ProcessRun
+from batches.models import Hold, ProcessRun
 from lines import display
 from lines.models import DowntimeReason, Equipment, Station, StationKind
 from quality.rules import RULES
@@ -475,16 +475,6 @@ def downtime_category_label(category: str | None) -> str:
 @register.filter
 def hold_scope_label(scope: str) -> str:
     return choice_label(Hold.Scope, scope)
-
-
-@register.filter
-def hold_status_label(status: str) -> str:
-    return choice_label(Hold.Status, status)
-
-
-@register.filter
-def cell_status_label(status: str) -> str:
-    return choice_label(Cell.Status, status)
 
 
 @register.filter

@@ -268,6 +268,18 @@ def test_a_hold_rules_actor_reads_as_words_in_the_timeline():
     assert render("{{ v|event_label }}", v="something_new") == "something new"
 
 
+def test_choice_labels_follow_the_language_of_each_page(proto_batch):
+    # The labels are translated once per language and kept: each page still gets its own.
+    cell = proto_batch.cells.first()
+    assert render('{{ c|label_of:"status" }}', c=cell) == "Planned"
+    assert render('{{ c|label_of:"status" }}', "ja", c=cell) == "計画済み"
+    assert render('{{ c|label_of:"status" }}', c=cell) == "Planned"
+    assert render("{{ s|hold_scope_label }}", "ja", s="lot") == "材料ロット"
+    assert render("{{ s|hold_scope_label }}", s="lot") == "Material lot"
+    cell.status = "not_a_status"  # a code the choices do not know reads as words
+    assert render('{{ c|label_of:"status" }}', c=cell) == "Not a status"
+
+
 def _entries(po: Path) -> list[dict]:
     """The catalog's entries: msgid, the msgstr texts and the flags, joined across lines."""
     entries, current, field = [], None, None

@@ -28,6 +28,7 @@ def pages(worked_batch) -> list[str]:
         reverse("batches") + "?line=proto&status=in_progress",
         reverse("batch", args=[batch.code]),
         reverse("batch", args=[batch.code]) + "?status=on_hold&step=pressing&page=2",
+        reverse("batch-history", args=[batch.code]),
         reverse("batch-labels", args=[batch.code]),
         reverse("cell", args=[pressed.serial]),
         reverse("lots"),
@@ -85,5 +86,6 @@ def test_unknown_line_batch_cell_and_lot_are_404(plant, signed_in, operator):
         reverse("cell", args=["NO-SUCH-CELL"]),
         reverse("lot", args=["NO-SUCH-LOT"]),
         reverse("batch-labels", args=["NO-SUCH-BATCH"]),
+        reverse("batch-history", args=["NO-SUCH-BATCH"]),
     ):
         assert client.get(url).status_code == 404, url

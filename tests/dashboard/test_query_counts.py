@@ -29,11 +29,11 @@ PAGES = {
     "batches": (lambda batch, cell: reverse("batches"), 11),
     # With the energy spread (two queries) and the curves overlay (one; two with curves drawn).
     # The first view computes the batch's figures and stores them under its lock (nine more);
-    # the next (filtered) reads them back. Its open holds: their ids, then those in full.
-    "batch": (lambda batch, cell: reverse("batch", args=[batch.code]), 31),
+    # the next (filtered) reads them back. Its open holds, in full: one query.
+    "batch": (lambda batch, cell: reverse("batch", args=[batch.code]), 30),
     "batch filtered": (
         lambda batch, cell: reverse("batch", args=[batch.code]) + "?status=on_hold&step=pressing",
-        24,
+        21,
     ),
     # Its holds' times (the timeline shows all their events), the newest in full, the events.
     "batch history": (lambda batch, cell: reverse("batch-history", args=[batch.code]), 9),
