@@ -9,7 +9,7 @@ from django.db import connection
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from batches.models import Batch, Cell, Hold, ProcessRun
+from batches.models import Batch, Cell, CellActivity, Hold, ProcessRun
 from lines.models import Line, RouteStep, Station
 from lines.selectors import KIND_ORDER
 from stations.models import InboxEntry
@@ -64,7 +64,9 @@ def line_summaries(now: datetime | None = None) -> list[LineSummary]:
     """Every line's figures for today and this week; four queries for all lines together.
 
     started: cells that ran their route's first step; passed: cells that completed their route;
-    failed: cells with a failed run; first-pass yield over the cells worked on.
+    failed: cells with a failed run; first-pass yield over the cells worked on. Counted from each
+    cell's latest times (CellActivity): as of a past `now`, a cell worked on again since then
+    is left out of the counts it was in.
     """
     today, week = day_start(now), week_start(now)
     since = min(today, week)
@@ -73,32 +75,37 @@ def line_summaries(now: datetime | None = None) -> list[LineSummary]:
         line.pk: LineSummary(line, WindowFigures(), WindowFigures(), stations=line.station_count)
         for line in lines
     }
-    in_day = Q(finished_at__gte=today)
-    first_step = Q(step__position=1)
-    failed = Q(verdict=ProcessRun.Verdict.FAIL)
-    runs = ProcessRun.objects.filter(finished_at__gte=since)
-    completed = Cell.objects.filter(completed_at__gte=since, status=Cell.Status.COMPLETED)
-    if now is not None:  # the figures as of that moment: nothing after it
-        runs, completed = runs.filter(finished_at__lte=now), completed.filter(completed_at__lte=now)
-    runs = (
-        # Not by the default ordering (by cell): it would join cells and batches into the count.
-        runs.order_by()
-        .values("station__line_id")
-        .annotate(
-            started_day=Count("cell", distinct=True, filter=first_step & in_day),
-            started_week=Count("cell", distinct=True, filter=first_step),
-            failed_day=Count("cell", distinct=True, filter=failed & in_day),
-            failed_week=Count("cell", distinct=True, filter=failed),
-            worked_day=Count("cell", distinct=True, filter=in_day),
-            worked_week=Count("cell", distinct=True),
+
+    def within(column: str, start: datetime) -> Q:
+        window = Q(**{f"{column}__gte": start})
+        if now is not None:  # as of that moment: nothing after it
+            window &= Q(**{f"{column}__lte": now})
+        return window
+
+    counts = {
+        f"{figure}_{name}": Count("pk", filter=within(column, start))
+        for figure, column in (
+            ("started", "last_started_at"),
+            ("failed", "last_failed_at"),
+            ("worked", "last_run_at"),
         )
+        for name, start in (("day", today), ("week", week))
+    }
+    activity = (
+        CellActivity.objects.filter(last_run_at__gte=since)
+        .order_by()
+        .values("line_id")
+        .annotate(**counts)
     )
-    for row in runs:
-        summary = summaries[row["station__line_id"]]
+    for row in activity:
+        summary = summaries[row["line_id"]]
         for window, name in ((summary.today, "day"), (summary.week, "week")):
             window.started = row[f"started_{name}"]
             window.failed = row[f"failed_{name}"]
             window.worked = row[f"worked_{name}"]
+    completed = Cell.objects.filter(completed_at__gte=since, status=Cell.Status.COMPLETED)
+    if now is not None:
+        completed = completed.filter(completed_at__lte=now)
     completed = completed.values("batch__line_id").annotate(
         day=Count("id", filter=Q(completed_at__gte=today)), week=Count("id")
     )

@@ -72,6 +72,8 @@ RUNTIME_PRIVILEGES: dict[str, tuple[str, ...]] = {
     "stations_inboxkey": RECORD,
     # The results summed per cell and step, by the database's trigger (batches migration 0021).
     "batches_cellstep": (SELECT,),
+    # When each cell was last worked on, by the database's trigger (batches migration 0034).
+    "batches_cellactivity": (SELECT,),
     # Each lot's consumer counts, as changes summed when read, by the database's triggers, and
     # folded by its compaction function, which beat calls (batches migration 0029).
     "batches_lotconsumercount": (SELECT,),

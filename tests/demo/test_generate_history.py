@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.db import connection
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, F, Max, Q, Sum
 from django.test import Client
 
 from audit.models import Event
@@ -12,6 +12,7 @@ from batches.models import (
     Batch,
     BatchStepCount,
     Cell,
+    CellActivity,
     CellStep,
     Consumption,
     Curve,
@@ -44,6 +45,7 @@ def test_a_generated_history_hangs_together(db, settings, tmp_path):
     _measurements_carry_their_runs_cell_station_and_time(history)
     _every_batch_s_yield_figures_are_stored_and_agree_with_its_results()
     _every_batch_s_step_counts_agree_with_its_cells_steps()
+    _every_worked_cell_s_latest_times_agree_with_its_results()
 
 
 def _every_cell_is_traceable_to_its_lots_runs_and_recipe_versions(history):
@@ -205,6 +207,24 @@ def _every_batch_s_step_counts_agree_with_its_cells_steps():
         )
     }
     assert counted and summed == counted
+
+
+def _every_worked_cell_s_latest_times_agree_with_its_results():
+    latest = {
+        r["cell_id"]: (r["last"], r["failed"], r["started"])
+        for r in ProcessRun.objects.order_by()
+        .values("cell_id")
+        .annotate(
+            last=Max("finished_at"),
+            failed=Max("finished_at", filter=Q(verdict=ProcessRun.Verdict.FAIL)),
+            started=Max("finished_at", filter=Q(step__position=1)),
+        )
+    }
+    noted = {
+        a.cell_id: (a.last_run_at, a.last_failed_at, a.last_started_at)
+        for a in CellActivity.objects.all()
+    }
+    assert len(latest) > CELLS / 2 and noted == latest
 
 
 @pytest.mark.django_db(transaction=True)
