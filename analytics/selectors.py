@@ -61,7 +61,7 @@ class LineSummary:
 
 
 def line_summaries(now: datetime | None = None) -> list[LineSummary]:
-    """Every line's figures for today and this week; four queries for all lines together.
+    """Every line's figures for today and this week; five queries for all lines together.
 
     started: cells that ran their route's first step; passed: cells that completed their route;
     failed: cells with a failed run; first-pass yield over the cells worked on. Counted from each
