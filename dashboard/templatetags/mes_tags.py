@@ -12,6 +12,7 @@ import segno
 from django import template
 from django.conf import settings
 from django.db.models import Choices, Field, Model
+from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
@@ -475,6 +476,44 @@ def downtime_category_label(category: str | None) -> str:
 @register.filter
 def hold_scope_label(scope: str) -> str:
     return choice_label(Hold.Scope, scope)
+
+
+# What a hold names, linked to its page where it has one: (URL name, the target's part in it).
+_HOLD_TARGET_PAGES = {
+    Hold.Scope.BATCH: ("batch", lambda target: target),
+    Hold.Scope.CELL: ("cell", lambda target: target),
+    Hold.Scope.LOT: ("lot", lambda target: target),
+    Hold.Scope.EXCURSION: ("zone", excursion_zone),
+}
+
+
+@register.simple_tag
+def hold_scope(hold: Hold) -> SafeString:
+    """A hold's scope badge and what it names, linked where it has a page (an excursion's is
+    its zone's excursions). A tag, not an included template: lists show a hundred holds, and
+    two includes a hold took about as long as the rest of a batch's history."""
+    target = html.escape(hold.target)
+    badge = f'<span class="badge b-idle">{html.escape(hold_scope_label(hold.scope))}</span>\n'
+    page = _HOLD_TARGET_PAGES.get(hold.scope)
+    if page is None:
+        return mark_safe(f'{badge}<span class="mono">{target}</span>')
+    name, part = page
+    url = reverse(name, args=[part(hold.target)])
+    anchor = "#excursions" if hold.scope == Hold.Scope.EXCURSION else ""
+    return mark_safe(f'{badge}<a href="{html.escape(url)}{anchor}" class="mono">{target}</a>')
+
+
+@register.simple_tag
+def opened_by(hold: Hold) -> SafeString:
+    """Who opened a hold: its rule (code, version, label on hover) or the person. The rule and
+    the person are selected with the hold (batches.selectors.holds_with_details)."""
+    if hold.rule_id:
+        code, word = html.escape(hold.rule.code), html.escape(_("rule"))
+        return mark_safe(
+            f'<span title="{html.escape(rule_label(hold.rule.code))}">{word}'
+            f" <code>{code}</code> v{int(hold.rule.version)}</span>"
+        )
+    return mark_safe(html.escape(hold.opened_by.get_username()) if hold.opened_by_id else "")
 
 
 @register.filter

@@ -333,6 +333,22 @@ def test_the_holds_queue_lists_open_holds_oldest_first_with_rule_or_person(
     assert '<span title="Out-of-spec result holds the cell">rule <code>out_of_spec</code>' in page
 
 
+def test_a_hold_names_what_it_stops_linked_to_its_page(db):
+    from dashboard.templatetags.mes_tags import hold_scope
+
+    links = {
+        ("batch", "B-1"): '<a href="/batches/B-1/" class="mono">B-1</a>',
+        ("cell", "B-1-0001"): '<a href="/cells/B-1-0001/" class="mono">B-1-0001</a>',
+        ("lot", "AN-1"): '<a href="/lots/AN-1/" class="mono">AN-1</a>',
+        ("excursion", "dry-1-X3"): ('<a href="/zones/dry-1/#excursions" class="mono">dry-1-X3</a>'),
+        ("press_cycle", "PRS-1/C<7>"): '<span class="mono">PRS-1/C&lt;7&gt;</span>',
+    }
+    for (scope, target), link in links.items():
+        html = hold_scope(Hold(scope=scope, target=target))
+        label = Hold.Scope(scope).label
+        assert html == f'<span class="badge b-idle">{label}</span>\n{link}'
+
+
 def test_age_reads_compactly():
     from datetime import timedelta
 
