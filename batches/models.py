@@ -849,4 +849,32 @@ class Hold(models.Model):
         return self.opened_by.get_username() if self.opened_by_id else ""
 
 
+class HoldBatch(models.Model):
+    """A batch with cells under a hold: a lot's, a press cycle's or an excursion's hold reaches
+    every batch its cells belong to. A batch's holds (batches.selectors.holds_of_batch) are read
+    here instead of through its ten thousand cells.
+
+    Written by the database only (batches migration 0035), in the transaction of each statement
+    that adds cells to holds; cells never leave a hold, so rows are only added. The runtime role
+    may only read it.
+    """
+
+    # No keys of their own: the hold's cells' keys already protect what they name.
+    hold = models.ForeignKey(
+        Hold, on_delete=models.DO_NOTHING, related_name="+", db_index=False, db_constraint=False
+    )
+    batch = models.ForeignKey(
+        Batch, on_delete=models.DO_NOTHING, related_name="+", db_index=False, db_constraint=False
+    )
+
+    class Meta:
+        constraints = [
+            # Also a batch's holds, from the index alone: WHERE batch_id = ..
+            models.UniqueConstraint(fields=["batch", "hold"], name="batches_holdbatch_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"hold {self.hold_id} on cells of batch {self.batch_id}"
+
+
 from batches.recipe_overrides import CellRecipeOverride  # noqa: E402, F401  (an arm's setpoints)

@@ -38,6 +38,7 @@ from batches.models import (
     Consumption,
     Curve,
     Hold,
+    HoldBatch,
     LotConsumerCount,
     MaterialLot,
     Measurement,
@@ -266,9 +267,10 @@ def grades_of(batch: Batch) -> list[str]:
 def holds_of_batch(batch: Batch) -> QuerySet:
     """Holds on the batch itself and on any of its cells (cell, lot and press-cycle holds)."""
     # One list of ids from two indexed reads: as `batch = .. OR EXISTS (its cells)`, PostgreSQL
-    # tests every hold of the year against the batch's cells.
+    # tests every hold of the year against the batch's cells; and the holds of its cells are
+    # noted per batch (HoldBatch), not found through its ten thousand cells.
     own = Hold.objects.filter(batch=batch).order_by().values("pk")
-    of_its_cells = Hold.cells.through.objects.filter(cell__batch=batch).values("hold_id")
+    of_its_cells = HoldBatch.objects.filter(batch=batch).values("hold_id")
     holds = Hold.objects.filter(pk__in=own.union(of_its_cells, all=True))
     return holds_with_details(holds).order_by("-opened_at", "-id")
 

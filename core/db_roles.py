@@ -74,6 +74,8 @@ RUNTIME_PRIVILEGES: dict[str, tuple[str, ...]] = {
     "batches_cellstep": (SELECT,),
     # When each cell was last worked on, by the database's trigger (batches migration 0034).
     "batches_cellactivity": (SELECT,),
+    # The batches each hold's cells belong to, by the database's trigger (batches migration 0035).
+    "batches_holdbatch": (SELECT,),
     # Each lot's consumer counts, as changes summed when read, by the database's triggers, and
     # folded by its compaction function, which beat calls (batches migration 0029).
     "batches_lotconsumercount": (SELECT,),

@@ -17,6 +17,7 @@ from batches.models import (
     Consumption,
     Curve,
     Hold,
+    HoldBatch,
     LotConsumerCount,
     MaterialLot,
     Measurement,
@@ -46,6 +47,7 @@ def test_a_generated_history_hangs_together(db, settings, tmp_path):
     _every_batch_s_yield_figures_are_stored_and_agree_with_its_results()
     _every_batch_s_step_counts_agree_with_its_cells_steps()
     _every_worked_cell_s_latest_times_agree_with_its_results()
+    _every_hold_s_batches_agree_with_its_cells()
 
 
 def _every_cell_is_traceable_to_its_lots_runs_and_recipe_versions(history):
@@ -225,6 +227,14 @@ def _every_worked_cell_s_latest_times_agree_with_its_results():
         for a in CellActivity.objects.all()
     }
     assert len(latest) > CELLS / 2 and noted == latest
+
+
+def _every_hold_s_batches_agree_with_its_cells():
+    noted = set(HoldBatch.objects.values_list("hold_id", "batch_id"))
+    of_cells = set(
+        Cell.objects.filter(holds__isnull=False).values_list("holds__id", "batch_id").distinct()
+    )
+    assert of_cells and noted == of_cells
 
 
 @pytest.mark.django_db(transaction=True)
