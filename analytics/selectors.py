@@ -9,8 +9,8 @@ from django.db import connection
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from batches.models import Batch, Cell, CellActivity, Hold, ProcessRun
-from lines.models import Line, RouteStep, Station
+from batches.models import Cell, CellActivity, Hold, ProcessRun
+from lines.models import Line, Route, RouteStep, Station
 from lines.selectors import KIND_ORDER
 from stations.models import InboxEntry
 
@@ -220,22 +220,24 @@ def wip_by_station(line: Line, now: datetime | None = None) -> list[StepWip]:
 def _waiting_per_kind(line: Line) -> dict[str, int]:
     """The line's cells on their route per kind of their next step.
 
-    Every line's cells on their route (tens of thousands at a year's volume) are first counted
-    per next step and batch from batches_cell_wip_idx alone, a few hundred groups, and only the
-    groups are joined to their batch and step: joined cell by cell (as the ORM writes it;
-    PostgreSQL does not count before a join by itself) it cost four times as much."""
-    cell, batch, step = Cell._meta.db_table, Batch._meta.db_table, RouteStep._meta.db_table
+    Counted per next step from batches_cell_wip_idx alone, for the line's route steps only (a
+    batch's route is of its line), so another line's work in progress is never read; only the
+    few counts are joined to their step: joined cell by cell (as the ORM writes it; PostgreSQL
+    does not count before a join by itself) it cost four times as much."""
+    cell, step, route = Cell._meta.db_table, RouteStep._meta.db_table, Route._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             SELECT step.station_kind, sum(wip.n)::int
             FROM (
-                SELECT next_step_id, batch_id, count(*) AS n FROM {cell}
-                WHERE next_step_id IS NOT NULL GROUP BY next_step_id, batch_id
+                SELECT next_step_id, count(*) AS n FROM {cell}
+                WHERE next_step_id = ANY(ARRAY(
+                    SELECT s.id FROM {step} s JOIN {route} r ON r.id = s.route_id
+                    WHERE r.line_id = %s
+                ))
+                GROUP BY next_step_id
             ) wip
-            JOIN {batch} batch ON batch.id = wip.batch_id
             JOIN {step} step ON step.id = wip.next_step_id
-            WHERE batch.line_id = %s
             GROUP BY step.station_kind
             """,
             [line.pk],

@@ -358,12 +358,16 @@ class ProcessRun(models.Model):
         indexes = [
             # Every cell of one press cycle (the press-cycle hold): WHERE station_id=.. AND equipment_ref=..
             models.Index(fields=["station", "equipment_ref"], name="batches_run_station_equip_idx"),
-            # Today's results per station (line view): WHERE station_id=.. AND finished_at>=..;
-            # and a station's last result (ORDER BY finished_at DESC, id DESC LIMIT 1), found in
-            # the index itself, not by walking every station's results back in time until one
-            # of its own comes up, which an idle station beside busy ones made slow.
+            # Today's results per station (line view), and a window's for OEE: WHERE station_id
+            # IN (..) AND finished_at>=.., from the index alone (hence what it includes), so
+            # one line's reads never pass by the other line's results; and a station's last
+            # result (ORDER BY finished_at DESC, id DESC LIMIT 1), found in the index itself,
+            # not by walking every station's results back in time until one of its own comes
+            # up, which an idle station beside busy ones made slow.
             models.Index(
-                fields=["station", "finished_at", "id"], name="batches_run_station_time_idx"
+                fields=["station", "finished_at", "id"],
+                include=["recipe_version", "verdict"],
+                name="batches_run_station_time_idx",
             ),
             # The first and last result of a selection in time (an export's windows), and the
             # results of a window across stations, read from the index alone (hence what it

@@ -70,6 +70,24 @@ def test_the_line_view_shows_each_station_state_queue_and_last_result(
     assert cell.serial in fragment and "Maintenance" in fragment
 
 
+def test_each_line_view_counts_only_its_own_line_s_waiting_cells(
+    proto_batch, stations, record, line_engineer
+):
+    record(proto_batch.cells.get(position=1), stations["PR-STK-1"])
+    yokohama = Line.objects.get(code="yokohama")
+    create_batch(
+        line=yokohama,
+        design=CellDesign.objects.get(code="SSB-20AH-Y1"),
+        route=Route.objects.get(line=yokohama, code="pilot"),
+        quantity=7,
+        by=line_engineer,
+    )
+    proto_flow = {step.kind: step.waiting for step in figures.wip_by_station(proto_batch.line)}
+    yokohama_flow = {step.kind: step.waiting for step in figures.wip_by_station(yokohama)}
+    assert (proto_flow["stacking"], proto_flow["pressing"]) == (9, 1)
+    assert (yokohama_flow["stacking"], yokohama_flow["pressing"]) == (7, 0)
+
+
 def test_the_line_view_loads_its_live_parts_with_htmx_and_refreshes_them(
     plant, signed_in, operator
 ):
