@@ -478,29 +478,29 @@ def hold_scope_label(scope: str) -> str:
     return choice_label(Hold.Scope, scope)
 
 
-# What a hold names, linked to its page where it has one: (URL name, the target's part in it).
+# What a hold names, linked to its page where it has one: (URL name, the target's part in the
+# URL, the place on the page).
 _HOLD_TARGET_PAGES = {
-    Hold.Scope.BATCH: ("batch", lambda target: target),
-    Hold.Scope.CELL: ("cell", lambda target: target),
-    Hold.Scope.LOT: ("lot", lambda target: target),
-    Hold.Scope.EXCURSION: ("zone", excursion_zone),
+    Hold.Scope.BATCH: ("batch", str, ""),
+    Hold.Scope.CELL: ("cell", str, ""),
+    Hold.Scope.LOT: ("lot", str, ""),
+    Hold.Scope.EXCURSION: ("zone", excursion_zone, "#excursions"),
 }
 
 
 @register.simple_tag
 def hold_scope(hold: Hold) -> SafeString:
     """A hold's scope badge and what it names, linked where it has a page (an excursion's is
-    its zone's excursions). A tag, not an included template: lists show a hundred holds, and
-    two includes a hold took about as long as the rest of a batch's history."""
+    its zone's excursions). A tag, not an included template: lists show up to a hundred holds,
+    and each include is a template rendered again."""
     target = html.escape(hold.target)
     badge = f'<span class="badge b-idle">{html.escape(hold_scope_label(hold.scope))}</span>\n'
     page = _HOLD_TARGET_PAGES.get(hold.scope)
     if page is None:
         return mark_safe(f'{badge}<span class="mono">{target}</span>')
-    name, part = page
-    url = reverse(name, args=[part(hold.target)])
-    anchor = "#excursions" if hold.scope == Hold.Scope.EXCURSION else ""
-    return mark_safe(f'{badge}<a href="{html.escape(url)}{anchor}" class="mono">{target}</a>')
+    name, part, anchor = page
+    url = html.escape(reverse(name, args=[part(hold.target)]) + anchor)
+    return mark_safe(f'{badge}<a href="{url}" class="mono">{target}</a>')
 
 
 @register.simple_tag
