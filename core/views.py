@@ -115,6 +115,7 @@ def broker_reachable() -> bool:
     try:
         with Connection(
             url,
+            transport=getattr(settings, "CELERY_BROKER_TRANSPORT", None),
             transport_options=getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}),
             connect_timeout=BROKER_TIMEOUT_S,
         ) as broker:

@@ -317,6 +317,8 @@ SPECTACULAR_SETTINGS = {
 # Celery: Redis when CELERY_BROKER_URL is set, otherwise the filesystem transport under .data/.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or "filesystem://"
 if CELERY_BROKER_URL == "filesystem://":
+    # kombu's transport, with each message written whole before a worker can take it.
+    CELERY_BROKER_TRANSPORT = "core.broker:Transport"
     _broker_dir = DATA_DIR / "broker"
     for _sub in ("in", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
