@@ -23,7 +23,7 @@ from kombu.utils.json import dumps
 class Channel(filesystem.Channel):
     def _put(self, queue, payload, **kwargs):
         """Put `payload` onto `queue`: written under a partial name, then renamed to the name
-        kombu's consumer looks for (its order: by the time of the put)."""
+        kombu's consumer looks for (taken in order of the millisecond of the put, as kombu's)."""
         name = f"{int(round(monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg"
         final = os.path.join(self.data_folder_out, name)
         partial = os.path.join(self.data_folder_out, f".{name}.partial")
