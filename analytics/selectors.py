@@ -69,7 +69,6 @@ def line_summaries(now: datetime | None = None) -> list[LineSummary]:
     is left out of the counts it was in.
     """
     today, week = day_start(now), week_start(now)
-    since = min(today, week)
     lines = list(Line.objects.annotate(station_count=Count("stations")).order_by("code"))
     summaries = {
         line.pk: LineSummary(line, WindowFigures(), WindowFigures(), stations=line.station_count)
@@ -92,7 +91,7 @@ def line_summaries(now: datetime | None = None) -> list[LineSummary]:
         for name, start in (("day", today), ("week", week))
     }
     activity = (
-        CellActivity.objects.filter(last_run_at__gte=since)
+        CellActivity.objects.filter(last_run_at__gte=week)
         .order_by()
         .values("line_id")
         .annotate(**counts)
@@ -103,7 +102,7 @@ def line_summaries(now: datetime | None = None) -> list[LineSummary]:
             window.started = row[f"started_{name}"]
             window.failed = row[f"failed_{name}"]
             window.worked = row[f"worked_{name}"]
-    completed = Cell.objects.filter(completed_at__gte=since, status=Cell.Status.COMPLETED)
+    completed = Cell.objects.filter(completed_at__gte=week, status=Cell.Status.COMPLETED)
     if now is not None:
         completed = completed.filter(completed_at__lte=now)
     completed = completed.values("batch__line_id").annotate(

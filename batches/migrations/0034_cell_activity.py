@@ -3,10 +3,9 @@ from django.db import migrations, models
 
 # A statement adding results moves each of their cells' latest times forward in
 # batches_cellactivity (CellActivity): its latest result, latest failed result and latest result
-# at its route's first step, and its line (its stations'). SECURITY DEFINER, so the runtime role,
-# which may only read the table (core/db_roles.py), cannot write it by any other way. Rows in
-# cell order, as the cell steps' trigger takes them: two statements never lock the same cells in
-# opposite orders.
+# at its route's first step, and its line (its stations'); the runtime role may only read the
+# table (core/db_roles.py). Rows in cell order, as the cell steps' trigger takes them: two
+# statements never lock the same cells in opposite orders.
 UPSERT = """
 INSERT INTO batches_cellactivity AS a
     (cell_id, line_id, last_run_at, last_failed_at, last_started_at)
@@ -25,33 +24,48 @@ ON CONFLICT (cell_id) DO UPDATE SET
 """
 
 
-def install(apps, schema_editor):
+def install_statement_trigger(schema_editor, name: str, table: str, body: str) -> None:
+    """Function and trigger `name`: `body` runs after each statement inserting into `table`,
+    with the rows it inserted as `added`, as the function's owner (SECURITY DEFINER: the runtime
+    role cannot write what it writes by any other way). Migration 0035 makes its own with it."""
     with schema_editor.connection.cursor() as cursor:
         cursor.execute("SELECT current_schema()")
         path = schema_editor.connection.ops.quote_name(cursor.fetchone()[0])
         cursor.execute(
             f"""
-CREATE FUNCTION batches_note_cell_activity() RETURNS trigger
+CREATE FUNCTION {name}() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = {path}, pg_temp AS $$
 BEGIN
-    {UPSERT.format(runs="added")};
+    {body};
     RETURN NULL;
 END $$;
-REVOKE ALL ON FUNCTION batches_note_cell_activity() FROM PUBLIC;
-CREATE TRIGGER batches_note_cell_activity AFTER INSERT ON batches_processrun
-REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION batches_note_cell_activity();
+REVOKE ALL ON FUNCTION {name}() FROM PUBLIC;
+CREATE TRIGGER {name} AFTER INSERT ON {table}
+REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION {name}();
 """
         )
-        # The results so far. The trigger's lock keeps every writer out until this commits:
-        # nothing is missed.
-        cursor.execute(UPSERT.format(runs="batches_processrun"))
+
+
+def remove_statement_trigger(schema_editor, name: str, table: str) -> None:
+    schema_editor.execute(
+        f"DROP TRIGGER IF EXISTS {name} ON {table}; DROP FUNCTION IF EXISTS {name}();"
+    )
+
+
+def install(apps, schema_editor):
+    install_statement_trigger(
+        schema_editor,
+        "batches_note_cell_activity",
+        "batches_processrun",
+        UPSERT.format(runs="added"),
+    )
+    # The results so far. The trigger's lock keeps every writer out until this commits:
+    # nothing is missed.
+    schema_editor.execute(UPSERT.format(runs="batches_processrun"))
 
 
 def remove(apps, schema_editor):
-    schema_editor.execute(
-        "DROP TRIGGER IF EXISTS batches_note_cell_activity ON batches_processrun;"
-        " DROP FUNCTION IF EXISTS batches_note_cell_activity();"
-    )
+    remove_statement_trigger(schema_editor, "batches_note_cell_activity", "batches_processrun")
 
 
 class Migration(migrations.Migration):

@@ -1,10 +1,14 @@
+import importlib
+
 import django.db.models.deletion
 from django.db import migrations, models
 
+cell_activity = importlib.import_module("batches.migrations.0034_cell_activity")
+
 # A statement adding cells to holds notes, in batches_holdbatch (HoldBatch), each batch those
-# cells belong to. SECURITY DEFINER, so the runtime role, which may only read the table
-# (core/db_roles.py), cannot write it by any other way. Cells never leave a hold (the runtime
-# role may only add them): nothing is ever removed.
+# cells belong to, by a trigger as 0034's; the runtime role may only read the table
+# (core/db_roles.py). Cells never leave a hold (the runtime role may only add them): nothing is
+# ever removed.
 ADD = """
 INSERT INTO batches_holdbatch (hold_id, batch_id)
 SELECT DISTINCT hc.hold_id, c.batch_id
@@ -15,31 +19,20 @@ ON CONFLICT (batch_id, hold_id) DO NOTHING
 
 
 def install(apps, schema_editor):
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute("SELECT current_schema()")
-        path = schema_editor.connection.ops.quote_name(cursor.fetchone()[0])
-        cursor.execute(
-            f"""
-CREATE FUNCTION batches_note_hold_batches() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = {path}, pg_temp AS $$
-BEGIN
-    {ADD.format(hold_cells="added")};
-    RETURN NULL;
-END $$;
-REVOKE ALL ON FUNCTION batches_note_hold_batches() FROM PUBLIC;
-CREATE TRIGGER batches_note_hold_batches AFTER INSERT ON batches_hold_cells
-REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION batches_note_hold_batches();
-"""
-        )
-        # The holds' cells so far. The trigger's lock keeps every writer out until this
-        # commits: nothing is missed.
-        cursor.execute(ADD.format(hold_cells="batches_hold_cells"))
+    cell_activity.install_statement_trigger(
+        schema_editor,
+        "batches_note_hold_batches",
+        "batches_hold_cells",
+        ADD.format(hold_cells="added"),
+    )
+    # The holds' cells so far. The trigger's lock keeps every writer out until this commits:
+    # nothing is missed.
+    schema_editor.execute(ADD.format(hold_cells="batches_hold_cells"))
 
 
 def remove(apps, schema_editor):
-    schema_editor.execute(
-        "DROP TRIGGER IF EXISTS batches_note_hold_batches ON batches_hold_cells;"
-        " DROP FUNCTION IF EXISTS batches_note_hold_batches();"
+    cell_activity.remove_statement_trigger(
+        schema_editor, "batches_note_hold_batches", "batches_hold_cells"
     )
 
 

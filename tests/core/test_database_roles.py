@@ -21,8 +21,10 @@ from audit.models import Event
 from batches.models import (
     BatchStepCount,
     Cell,
+    CellActivity,
     CellStep,
     Hold,
+    HoldBatch,
     LotConsumerCount,
     MaterialLot,
     Measurement,
@@ -241,6 +243,11 @@ def test_the_runtime_url_is_the_owners_with_the_user_replaced():
         "INSERT INTO batches_lotconsumercount (lot_id, consumptions, cells, in_process, completed,"
         " scrapped) SELECT id, 1, 1, 1, 0, 0 FROM batches_materiallot LIMIT 1",
         "ALTER TABLE batches_consumption DISABLE TRIGGER batches_count_added_consumers",
+        # What the database notes of the results and the holds' cells, the role only reads.
+        "UPDATE batches_cellactivity SET last_run_at = now()",
+        "INSERT INTO batches_holdbatch (hold_id, batch_id) SELECT id, batch_id FROM batches_hold"
+        " WHERE batch_id IS NOT NULL LIMIT 1",
+        "ALTER TABLE batches_processrun DISABLE TRIGGER batches_note_cell_activity",
     ],
 )
 def test_logged_in_as_the_runtime_role_nothing_guarding_the_record_can_be_undone(app_db, statement):
@@ -340,6 +347,11 @@ def test_station_results_are_applied_end_to_end_as_the_runtime_role(proto_batch,
     hold = Hold.objects.get(scope=Hold.Scope.CELL, target=bad.serial)
     assert hold.status == Hold.Status.OPEN and list(hold.cells.all()) == [bad]
     assert Event.objects.filter(verb="step_recorded").count() == 2
+    # The database's triggers noted, as their owner, what the role itself may only read.
+    noted = dict(CellActivity.objects.values_list("cell_id", "last_failed_at"))
+    assert set(noted) == {good.pk, bad.pk} and noted[good.pk] is None
+    assert noted[bad.pk] == ProcessRun.objects.get(event_id="stk-bad").finished_at
+    assert list(HoldBatch.objects.values_list("hold_id", "batch_id")) == [(hold.pk, proto_batch.pk)]
 
 
 def test_engineers_hold_release_and_scrap_cells_as_the_runtime_role(
